@@ -1,0 +1,67 @@
+"""What a step's component receives when it runs: folders, inputs, runner options, progress."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .artifacts import Artifact, Run
+from .errors import PipelineError
+
+if TYPE_CHECKING:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from .reporting import Reporter
+    from .spec import PipelineSpec, Step
+
+
+@dataclass
+class StepContext:
+    """The environment of one running step.
+
+    ``output_dir`` is a fresh folder that becomes the step's artifact when ``run`` returns;
+    ``inputs`` maps each ``Input`` parameter to the upstream step's artifact."""
+
+    step: Step
+    spec: PipelineSpec
+    run: Run
+    output_dir: Path
+    inputs: dict[str, Artifact]
+    reporter: Reporter
+    previous: Artifact | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pipeline.step"))
+
+    @property
+    def pipeline_dir(self) -> Path:
+        """The folder of the pipeline file: relative paths in the file resolve from here."""
+        return self.spec.directory
+
+    def resolve(self, path: str | Path) -> Path:
+        """Resolve a path written in the pipeline file (relative to that file's folder)."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (self.pipeline_dir / path)
+
+    def input(self, name: str) -> Artifact:
+        """The artifact of the upstream step named by parameter ``name``."""
+        try:
+            return self.inputs[name]
+        except KeyError:
+            raise PipelineError(
+                f"step '{self.step.name}' has no input '{name}' (inputs: {', '.join(self.inputs)})"
+            ) from None
+
+    def beam_options(self, **overrides: Any) -> PipelineOptions:
+        """Beam pipeline options for this run's runner settings."""
+        from .beam_options import pipeline_options
+
+        return pipeline_options(self.spec.runner, **overrides)
+
+    def progress(self, completed: float, total: float | None = None, message: str = "") -> None:
+        """Report progress of this step (for example epochs done of epochs planned)."""
+        self.reporter.step_progress(self.step.name, completed, total, message)
+
+    def log(self, message: str) -> None:
+        """Tell the user something about this step."""
+        self.reporter.step_message(self.step.name, message)

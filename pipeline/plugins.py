@@ -1,0 +1,129 @@
+"""Plugin discovery and loading: built-ins, entry points, ``--plugin`` modules, pipeline files.
+
+Every source of plugins goes through the same pluggy hooks. A plugin that fails to import, or
+whose hook implementations do not match their specs, is reported by name and the others load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .components import KIND_HOOKS
+from .errors import PluginError
+from .registry import Registry
+
+ENTRY_POINT_GROUP = "pipeline"
+ENV_PLUGINS = "PIPELINE_PLUGINS"
+ENV_DISABLED = "PIPELINE_DISABLE_PLUGINS"
+
+
+@dataclass
+class Plugins:
+    """A loaded set of plugins: the pluggy manager, the component registry and load failures."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+    sources: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+
+    def load_modules(self, modules: Iterable[str], origin: str) -> None:
+        """Import and register more plugin modules (a pipeline file's ``plugins:`` list)."""
+        for module in modules:
+            if module not in self.sources and module not in self.failed:
+                self._add(module, lambda m=module: importlib.import_module(m), origin)
+        self._rebuild_registry()
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every observer; one that raises is reported, not fatal."""
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:  # an observer must not break the run
+                print(
+                    f"warning: plugin '{impl.plugin_name}' raised in {hook}: {exc!r}",
+                    file=sys.stderr,
+                )
+
+    def _add(self, name: str, load: Any, origin: str) -> None:
+        if self.manager.is_blocked(name):
+            return
+        try:
+            plugin = load()
+        except Exception as exc:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            self.failed[name] = f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})"
+            return
+        try:
+            self.manager.register(plugin, name=name)
+            self.manager.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
+            self.failed[name] = str(exc)
+            return
+        self.sources[name] = origin
+
+    def _rebuild_registry(self) -> None:
+        registry = Registry(failed_plugins=self.failed)
+        for kind, hook in KIND_HOOKS.items():
+            for impl in getattr(self.manager.hook, hook).get_hookimpls():
+                plugin = impl.plugin_name
+
+                def register(cls: Any, _kind: str = kind, _plugin: str = plugin) -> None:
+                    registry.add(cls, _kind, _plugin)
+
+                try:
+                    impl.function(**({"register": register} if impl.argnames else {}))
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin '{plugin}' raised while registering {kind} components: {exc!r}"
+                    ) from exc
+        self.registry = registry
+
+
+def load_plugins(
+    modules: Iterable[str] = (), disabled: Iterable[str] = (), *, entry_points: bool = True
+) -> Plugins:
+    """Load built-in plugins, entry-point plugins and ``modules``, except the ``disabled`` names.
+
+    ``PIPELINE_PLUGINS`` (comma-separated modules) and ``PIPELINE_DISABLE_PLUGINS`` add to the
+    arguments."""
+    disabled = tuple(disabled) + _env_list(ENV_DISABLED)
+    manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    manager.add_hookspecs(hookspecs)
+    for name in disabled:
+        manager.set_blocked(name)
+    plugins = Plugins(manager=manager, registry=Registry(), disabled=disabled)
+
+    from plugins import BUILTIN_PLUGINS
+
+    for name, module in BUILTIN_PLUGINS.items():
+        plugins._add(name, lambda m=module: importlib.import_module(m), "built-in")
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in plugins.sources or ep.name in plugins.failed:
+                continue
+            dist = ep.dist.name if ep.dist else "?"
+            plugins._add(ep.name, ep.load, f"entry point ({dist})")
+    for module in tuple(modules) + _env_list(ENV_PLUGINS):
+        if module not in plugins.sources:
+            plugins._add(module, lambda m=module: importlib.import_module(m), "--plugin")
+    plugins._rebuild_registry()
+    return plugins
+
+
+def _env_list(variable: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in os.environ.get(variable, "").split(",") if p.strip())

@@ -1,0 +1,288 @@
+"""The step runner: fingerprint each step, reuse unchanged ones, run the rest atomically."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .artifacts import (
+    META_FILE,
+    RUN_FILE,
+    Artifact,
+    Run,
+    default_runs_dir,
+    list_runs,
+    write_json_atomic,
+)
+from .components import StepResult
+from .context import StepContext
+from .errors import AccountingError, PipelineError, StepFailed
+from .fingerprint import plain, step_fingerprint
+from .plugins import Plugins
+from .reporting import Reporter, StepRecord
+from .spec import PipelineSpec, Step
+
+PARTIAL_DIR = ".partial"
+CACHE_DIR = ".cache"
+
+
+@dataclass
+class RunResult:
+    """A finished run and the record of each of its steps."""
+
+    run: Run
+    records: list[StepRecord]
+
+
+def execute(
+    spec: PipelineSpec,
+    plugins: Plugins,
+    *,
+    runs_dir: str | Path | None = None,
+    force: bool | Iterable[str] = False,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Run ``spec``'s steps in order into a new run folder and return the outcome.
+
+    A step whose fingerprint matches a completed step of an earlier run of this pipeline is
+    reused (hard-linked) instead of rerun, unless ``force`` is True or names it."""
+    reporter = reporter or Reporter()
+    pipeline_root = Path(runs_dir if runs_dir is not None else default_runs_dir()) / spec.name
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    _clean_interrupted_runs(pipeline_root)
+    forced = set(spec.step_names) if force is True else set(force or ())
+    run = _new_run(pipeline_root, spec)
+    reporter.run_started(run, spec.step_names)
+    plugins.notify("before_pipeline_run", run=run)
+    fingerprints: dict[str, str] = {}
+    records: list[StepRecord] = []
+    try:
+        for step in spec.steps:
+            record = _run_step(step, spec, run, plugins, reporter, fingerprints, forced)
+            records.append(record)
+            reporter.step_finished(record)
+            plugins.notify("after_step_run", run=run, step=step, record=record)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run.update(status=status, finished=_now(), error=str(exc).splitlines()[0] if str(exc) else "")
+        reporter.run_finished(run, records, exc if isinstance(exc, Exception) else None)
+        raise
+    run.update(status="succeeded", finished=_now(), records=[r.as_dict() for r in records])
+    reporter.run_finished(run, records, None)
+    plugins.notify("after_pipeline_run", run=run, results=records)
+    return RunResult(run, records)
+
+
+def _run_step(
+    step: Step,
+    spec: PipelineSpec,
+    run: Run,
+    plugins: Plugins,
+    reporter: Reporter,
+    fingerprints: dict[str, str],
+    forced: set[str],
+) -> StepRecord:
+    component = step.component
+    inputs = {param: run.artifact(upstream) for param, upstream in step.inputs.items()}
+    partial = run.path / PARTIAL_DIR / f"{step.name}-{secrets.token_hex(4)}"
+    ctx = StepContext(
+        step=step,
+        spec=spec,
+        run=run,
+        output_dir=partial,
+        inputs=inputs,
+        reporter=reporter,
+        previous=_previous_artifact(run, step.name),
+    )
+    try:
+        data_digest = component.data_fingerprint(ctx)
+    except PipelineError:
+        raise
+    except Exception as exc:
+        raise _step_failure(step, run, exc) from exc
+    fingerprint = step_fingerprint(
+        component, {p: fingerprints[u] for p, u in step.inputs.items()}, data_digest
+    )
+    fingerprints[step.name] = fingerprint
+    cached = None if step.name in forced else _cached_artifact(run.path.parent, fingerprint)
+    meta = {
+        "step": step.name,
+        "component": component.name,
+        "kind": component.kind,
+        "plugin": step.plugin,
+        "params": plain(component),
+        "inputs": {
+            p: {"step": a.step, "fingerprint": a.fingerprint} for p, a in inputs.items()
+        },
+        "fingerprint": fingerprint,
+        "run_id": run.run_id,
+        "framework_version": __version__,
+    }
+    started = time.perf_counter()
+    if cached is not None:
+        _link_tree(cached.path, partial)
+        meta.update(
+            counts=cached.counts,
+            metrics=cached.metrics,
+            summary=cached.meta.get("summary", ""),
+            reused_from=str(cached.path.relative_to(run.path.parent)),
+            original_seconds=cached.meta.get("seconds"),
+            started=_now(),
+        )
+        status = "reused"
+    else:
+        reporter.step_started(step.name, component.name)
+        plugins.notify("before_step_run", run=run, step=step)
+        partial.mkdir(parents=True)
+        meta["started"] = _now()
+        try:
+            result = component.run(ctx) or StepResult()
+            _check_accounting(step, result)
+        except Exception as exc:
+            plugins.notify("on_step_error", run=run, step=step, error=exc)
+            _report_failure(reporter, step, started)
+            raise _step_failure(step, run, exc) from exc
+        except BaseException:
+            _report_failure(reporter, step, started)
+            raise
+        meta.update(counts=result.counts, metrics=result.metrics, summary=result.summary)
+        status = "ran"
+    seconds = time.perf_counter() - started
+    meta.update(finished=_now(), seconds=round(seconds, 3))
+    meta_path = partial / META_FILE
+    if meta_path.exists():  # a hard link shared with the cached run: replace, never edit
+        meta_path.unlink()
+    write_json_atomic(meta_path, meta)
+    final = run.path / step.name
+    os.rename(partial, final)
+    _remember(run.path.parent, fingerprint, final)
+    return StepRecord(
+        step=step.name,
+        component=component.name,
+        status=status,
+        seconds=seconds,
+        counts=dict(meta.get("counts") or {}),
+        metrics=dict(meta.get("metrics") or {}),
+        summary=str(meta.get("summary") or ""),
+        path=str(final),
+        fingerprint=fingerprint,
+    )
+
+
+def _check_accounting(step: Step, result: StepResult) -> None:
+    counts = result.counts
+    if "read" not in counts:
+        return
+    written, rejected = counts.get("written", 0), counts.get("rejected", 0)
+    if counts["read"] != written + rejected:
+        lost = counts["read"] - written - rejected
+        raise AccountingError(
+            f"step '{step.name}' ({step.component.name}) lost records: read {counts['read']}, "
+            f"written {written}, rejected {rejected} ({lost} unaccounted for)"
+        )
+
+
+def _step_failure(step: Step, run: Run, exc: Exception) -> PipelineError:
+    log_path = run.path / f"{step.name}.error.log"
+    log_path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    where = (
+        f"step '{step.name}' (component '{step.component.name}' of plugin '{step.plugin}') failed"
+    )
+    if isinstance(exc, PipelineError):
+        return type(exc)(f"{where}: {exc}\n  run directory: {run.path}")
+    return StepFailed(
+        f"{where}: {type(exc).__name__}: {exc}\n  run directory: {run.path}\n"
+        f"  traceback: {log_path}"
+    )
+
+
+def _report_failure(reporter: Reporter, step: Step, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    reporter.step_finished(StepRecord(step.name, step.component.name, "failed", elapsed))
+
+
+def _new_run(pipeline_root: Path, spec: PipelineSpec) -> Run:
+    while True:  # ids sort in start order; two runs in one millisecond get distinct ids
+        run_id = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        path = pipeline_root / run_id
+        try:
+            path.mkdir(parents=True)
+            break
+        except FileExistsError:
+            time.sleep(0.001)
+    run = Run(path, {})
+    run.update(
+        pipeline=spec.name,
+        pipeline_file=str(spec.path),
+        overrides=spec.overrides,
+        runner=plain(spec.runner),
+        steps=spec.step_names,
+        status="running",
+        pid=os.getpid(),
+        started=_now(),
+    )
+    return run
+
+
+def _clean_interrupted_runs(pipeline_root: Path) -> None:
+    """Mark runs whose process died as interrupted and remove their partial step folders."""
+    for run in list_runs(pipeline_root.parent, pipeline_root.name):
+        if run.info.get("status") == "running" and run.status == "interrupted":
+            shutil.rmtree(run.path / PARTIAL_DIR, ignore_errors=True)
+            run.update(status="interrupted")
+
+
+def _cached_artifact(pipeline_root: Path, fingerprint: str) -> Artifact | None:
+    pointer = pipeline_root / CACHE_DIR / fingerprint
+    if not pointer.is_file():
+        return None
+    path = pipeline_root / pointer.read_text(encoding="utf-8").strip()
+    if not (path / META_FILE).is_file():
+        return None
+    artifact = Artifact.open(path)
+    return artifact if artifact.fingerprint == fingerprint else None
+
+
+def _remember(pipeline_root: Path, fingerprint: str, path: Path) -> None:
+    cache = pipeline_root / CACHE_DIR
+    cache.mkdir(exist_ok=True)
+    tmp = cache / f".{fingerprint}.{os.getpid()}"
+    tmp.write_text(str(path.relative_to(pipeline_root)), encoding="utf-8")
+    os.replace(tmp, cache / fingerprint)
+
+
+def _previous_artifact(run: Run, step: str) -> Artifact | None:
+    """The same step in the latest earlier run of this pipeline that completed it."""
+    for earlier in reversed(list_runs(run.path.parent.parent, run.path.parent.name)):
+        if earlier.run_id == run.run_id or earlier.run_id > run.run_id:
+            continue
+        if (earlier.path / step / META_FILE).is_file():
+            return Artifact.open(earlier.path / step)
+    return None
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy a finished artifact by hard links (cheap, and immutable in practice)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+__all__ = ["execute", "RunResult", "RUN_FILE"]

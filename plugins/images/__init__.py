@@ -1,0 +1,1 @@
+"""Image sources and Beam stages: folders of PNG/JPEG, decode checks, resizing."""

@@ -1,0 +1,1 @@
+"""Keras training: tf.data input pipelines, model builders, trainer, evaluator, exporter."""

@@ -1,0 +1,1 @@
+"""Table sources: CSV, JSON Lines and existing TFRecord files of tf.train.Example."""

@@ -1,0 +1,1 @@
+"""Dataset validation with TensorFlow Data Validation: statistics, schema, anomalies, drift."""
