@@ -52,7 +52,9 @@ def run(
     return execute(spec, loaded, runs_dir=runs_dir, force=force, reporter=reporter)
 
 
-def components(plugins: Iterable[str] = (), disable_plugins: Iterable[str] = ()) -> list[ComponentInfo]:
+def components(
+    plugins: Iterable[str] = (), disable_plugins: Iterable[str] = ()
+) -> list[ComponentInfo]:
     """Every registered component, like ``pipeline plugins``."""
     return load_plugins(plugins, disable_plugins).registry.all()
 

@@ -12,7 +12,11 @@ if TYPE_CHECKING:
 
     from .spec import RunnerSettings
 
-_PASS_THROUGH_RUNNERS = {"flink": "FlinkRunner", "spark": "SparkRunner", "dataflow": "DataflowRunner"}
+_PASS_THROUGH_RUNNERS = {
+    "flink": "FlinkRunner",
+    "spark": "SparkRunner",
+    "dataflow": "DataflowRunner",
+}
 
 
 def beam_args(settings: RunnerSettings) -> list[str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
+import importlib.util
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +54,20 @@ def code_digest(component: Component) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_digest(module_name: str) -> str:
+    """Digest of a module's source file, found without importing it."""
     module = sys.modules.get(module_name)
-    if module is None:
-        __import__(module_name)
-        module = sys.modules[module_name]
-    try:
-        source = inspect.getsource(module)
-    except (OSError, TypeError):
+    origin = getattr(module, "__file__", None) if module else None
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec else None
+    if not origin or not Path(origin).is_file():
         return "no-source"
-    return hashlib.sha256(source.encode()).hexdigest()
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()
 
 
 def step_fingerprint(

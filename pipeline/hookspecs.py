@@ -8,10 +8,10 @@ Registration hooks receive a ``register`` callable; call it once per component c
     def register_models(register):
         register(TinyCnn)
 
-A component class subclasses the base class of its kind (``pipeline.Model``, ``pipeline.Source``,
-...), has a ``name``, a docstring users see in ``pipeline plugins``, and typed parameters declared as
-annotated class attributes. Registering must be cheap: import TensorFlow or Beam inside the methods
-that run, never at module top.
+A component class subclasses the base class of its kind (``pipeline.Model``,
+``pipeline.Source``, ...), has a ``name``, a docstring users see in ``pipeline plugins``, and
+typed parameters declared as annotated class attributes. Registering must be cheap: import
+TensorFlow or Beam inside the methods that run, never at module top.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ def register_transforms(register: Any) -> None:
 
 @hookspec
 def register_validators(register: Any) -> None:
-    """Register validator components: steps that compute statistics, check a schema and gate a run."""
+    """Register validator components: steps that compute statistics, check a schema, gate a run."""
 
 
 @hookspec
 def register_input_pipelines(register: Any) -> None:
-    """Register input pipeline components: builders of ``tf.data.Dataset`` from an examples artifact."""
+    """Register input pipeline components: builders of ``tf.data.Dataset`` from examples."""
 
 
 @hookspec
@@ -83,12 +83,12 @@ def after_pipeline_run(run: Any, results: list[Any]) -> None:
 
 @hookspec
 def before_step_run(run: Any, step: Any) -> None:
-    """Called before a step executes (not when it is reused from the cache); ``step`` is a ``Step``."""
+    """Called before a step executes (not when reused); ``step`` is a ``pipeline.spec.Step``."""
 
 
 @hookspec
 def after_step_run(run: Any, step: Any, record: Any) -> None:
-    """Called after a step completed or was reused; ``record`` holds its counts, metrics, timings."""
+    """Called after a step completed or was reused; ``record`` has its counts, metrics, timings."""
 
 
 @hookspec

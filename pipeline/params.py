@@ -43,7 +43,9 @@ def build_component(kind: str | None, value: Any, path: KeyPath, ctx: BuildConte
         name, params, params_path = value, {}, path
     elif isinstance(value, dict):
         if COMPONENT_KEY not in value:
-            raise SpecError(f"{where}: {dotted(path)}: missing '{COMPONENT_KEY}:' naming a component")
+            raise SpecError(
+                f"{where}: {dotted(path)}: missing '{COMPONENT_KEY}:' naming a component"
+            )
         name = value[COMPONENT_KEY]
         params = {k: v for k, v in value.items() if k != COMPONENT_KEY}
         params_path = path

@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
@@ -72,7 +72,9 @@ def execute(
             plugins.notify("after_step_run", run=run, step=step, record=record)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.update(status=status, finished=_now(), error=str(exc).splitlines()[0] if str(exc) else "")
+        run.update(
+            status=status, finished=_now(), error=str(exc).splitlines()[0] if str(exc) else ""
+        )
         reporter.run_finished(run, records, exc if isinstance(exc, Exception) else None)
         raise
     run.update(status="succeeded", finished=_now(), records=[r.as_dict() for r in records])
@@ -119,9 +121,7 @@ def _run_step(
         "kind": component.kind,
         "plugin": step.plugin,
         "params": plain(component),
-        "inputs": {
-            p: {"step": a.step, "fingerprint": a.fingerprint} for p, a in inputs.items()
-        },
+        "inputs": {p: {"step": a.step, "fingerprint": a.fingerprint} for p, a in inputs.items()},
         "fingerprint": fingerprint,
         "run_id": run.run_id,
         "framework_version": __version__,
@@ -282,7 +282,7 @@ def _link_tree(source: Path, target: Path) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 __all__ = ["execute", "RunResult", "RUN_FILE"]

@@ -119,7 +119,9 @@ def _convert(node: yaml.Node, path: KeyPath, doc: Document, constructor: yaml.Sa
         for key_node, value_node in node.value:
             key = constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool):
-                raise SpecError(f"{doc.source}:{key_node.start_mark.line + 1}: keys must be scalars")
+                raise SpecError(
+                    f"{doc.source}:{key_node.start_mark.line + 1}: keys must be scalars"
+                )
             key = str(key)
             if key in out:
                 raise SpecError(

@@ -1,0 +1,340 @@
+"""The ``pipeline`` command: a thin face over ``pipeline.api``.
+
+Heavy libraries (TensorFlow, TFDV, Beam) are imported only when a step or a command needs them,
+so ``pipeline --help`` and ``pipeline plugins`` start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .artifacts import Run, list_runs, open_run
+from .errors import PipelineError
+from .plugins import Plugins, load_plugins
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class AppState:
+    """Options of the command group, and the plugins loaded for them."""
+
+    def __init__(self, plugins: Plugins, runs_dir: Path | None) -> None:
+        self.plugins = plugins
+        self.runs_dir = runs_dir
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--plugin",
+    "plugin_modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Load a plugin module (repeatable; also $PIPELINE_PLUGINS, comma-separated).",
+)
+@click.option(
+    "--disable-plugin",
+    "disabled",
+    multiple=True,
+    metavar="NAME",
+    help="Do not load the plugin NAME (repeatable; see 'pipeline plugins').",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where runs are stored (default: $PIPELINE_RUNS_DIR or ./runs).",
+)
+@click.version_option(package_name="beamline", prog_name="pipeline")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    plugin_modules: tuple[str, ...],
+    disabled: tuple[str, ...],
+    runs_dir: Path | None,
+) -> None:
+    """Build datasets and train models from pipeline files.
+
+    \b
+    Exit codes: 0 success, 1 a step failed, 2 bad input (file, parameter, plugin,
+    usage), 3 the validation gate stopped the run.
+    """
+    given = ctx.obj if isinstance(ctx.obj, Plugins) else None
+    plugins = given or load_plugins(plugin_modules, disabled)
+    ctx.obj = AppState(plugins, runs_dir)
+
+
+@cli.command()
+@click.argument("pipeline_file", type=click.Path(path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value of the file, e.g. --set steps.train.epochs=3 (repeatable).",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(["direct", "local", "portable", "flink", "spark", "dataflow"]),
+    help="The Beam runner (overrides the file's runner.name).",
+)
+@click.option("--force", is_flag=True, help="Rerun every step, even unchanged ones.")
+@click.option("--force-step", multiple=True, metavar="STEP", help="Rerun this step (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@click.pass_obj
+def run(
+    state: AppState,
+    pipeline_file: Path,
+    overrides: tuple[str, ...],
+    runner: str | None,
+    force: bool,
+    force_step: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Run PIPELINE_FILE: reuse unchanged steps, run the others, print a summary."""
+    from .console import ConsoleReporter
+    from .runner import execute
+    from .spec import load_spec
+
+    _warn_failed_plugins(state.plugins)
+    spec = load_spec(pipeline_file, state.plugins, overrides, runner)
+    for name in force_step:
+        spec.step(name)
+    result = execute(
+        spec,
+        state.plugins,
+        runs_dir=state.runs_dir,
+        force=True if force else force_step,
+        reporter=ConsoleReporter(),
+    )
+    if as_json:
+        _echo_json(
+            {
+                "run": str(result.run.path),
+                "pipeline": spec.name,
+                "run_id": result.run.run_id,
+                "status": "succeeded",
+                "steps": [r.as_dict() for r in result.records],
+            }
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def plugins(state: AppState, as_json: bool) -> None:
+    """List every component with its kind, plugin and one-line description."""
+    loaded = state.plugins
+    comps = loaded.registry.all()
+    if as_json:
+        _echo_json(
+            {
+                "components": [
+                    {"name": c.name, "kind": c.kind, "plugin": c.plugin, "summary": c.summary}
+                    for c in comps
+                ],
+                "plugins": [{"name": n, "source": s} for n, s in loaded.sources.items()],
+                "failed": [{"name": n, "error": e} for n, e in loaded.failed.items()],
+                "disabled": list(loaded.disabled),
+            }
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="components")
+    for column in ("name", "kind", "plugin", "description"):
+        table.add_column(column)
+    for c in comps:
+        table.add_row(c.name, c.kind.replace("_", " "), c.plugin, c.summary)
+    console = Console()
+    console.print(table)
+    console.print("plugins: " + ", ".join(f"{n} ({s})" for n, s in loaded.sources.items()))
+    for name, error in loaded.failed.items():
+        console.print(f"[red]failed to load plugin '{name}':[/] {error}", markup=True)
+
+
+@cli.command()
+@click.argument("component")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def describe(state: AppState, component: str, as_json: bool) -> None:
+    """Show a component's documentation and parameters (type, default, help)."""
+    info = state.plugins.registry.info(component)
+    params = describe_params(info.cls)
+    if as_json:
+        _echo_json(
+            {
+                "name": info.name,
+                "kind": info.kind,
+                "plugin": info.plugin,
+                "doc": info.cls.help_text,
+                "parameters": params,
+            }
+        )
+        return
+    click.echo(f"{info.name} ({info.kind.replace('_', ' ')}, plugin '{info.plugin}')\n")
+    click.echo(info.cls.help_text + "\n")
+    click.echo("parameters:" if params else "parameters: none")
+    for p in params:
+        default = "required" if p["required"] else f"default {json.dumps(p['default'])}"
+        click.echo(f"  {p['name']}: {p['type']} ({default})")
+        if p["help"]:
+            click.echo(f"      {p['help']}")
+
+
+def describe_params(cls: type) -> list[dict[str, Any]]:
+    """Name, type, default and help of each parameter of a component class."""
+    from .fingerprint import plain
+    from .params import type_name
+
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required:
+            default = None
+        elif f.default is not dataclasses.MISSING:
+            default = plain(f.default)
+        else:
+            default = plain(f.default_factory())
+        out.append(
+            {
+                "name": f.name,
+                "type": type_name(hints[f.name]),
+                "required": required,
+                "default": default,
+                "help": f.metadata.get("help", ""),
+            }
+        )
+    return out
+
+
+@cli.command()
+@click.argument("pipeline", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def runs(state: AppState, pipeline: str | None, as_json: bool) -> None:
+    """List runs (of one PIPELINE if given), oldest first."""
+    found = list_runs(state.runs_dir, pipeline)
+    rows = [_run_row(r) for r in found]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="runs")
+    for column in ("pipeline", "run", "status", "started", "steps"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["pipeline"],
+            row["run_id"],
+            row["status"],
+            row["started"],
+            f"{len(row['completed_steps'])}/{len(row['steps'])}",
+        )
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(state: AppState, run_ref: str, as_json: bool) -> None:
+    """Show a run: its steps, counts, metrics and artifacts (RUN: folder, PIPELINE/ID or name)."""
+    run_ = open_run(run_ref, state.runs_dir)
+    steps = [run_.artifact(s).meta | {"path": str(run_.path / s)} for s in run_.steps()]
+    if as_json:
+        _echo_json(_run_row(run_) | {"path": str(run_.path), "step_details": steps})
+        return
+    from .console import format_counts, format_metrics
+
+    click.echo(f"{run_.pipeline}/{run_.run_id}: {run_.status}  ({run_.path})")
+    if run_.info.get("error"):
+        click.echo(f"  error: {run_.info['error']}")
+    for meta in steps:
+        reused = f", reused from {meta['reused_from']}" if meta.get("reused_from") else ""
+        click.echo(f"  {meta['step']} ({meta['component']}){reused}: {meta.get('seconds', 0)}s")
+        for line in (
+            format_counts(meta.get("counts", {}), 10),
+            format_metrics(meta.get("metrics", {}), 10),
+        ):
+            if line:
+                click.echo(f"      {line}")
+    report = run_.path / "report.html"
+    if report.exists():
+        click.echo(f"  report: {report}")
+
+
+def _run_row(run_: Run) -> dict[str, Any]:
+    return {
+        "pipeline": run_.pipeline,
+        "run_id": run_.run_id,
+        "status": run_.status,
+        "started": run_.info.get("started", ""),
+        "finished": run_.info.get("finished", ""),
+        "steps": run_.info.get("steps", []),
+        "completed_steps": run_.steps(),
+        "path": str(run_.path),
+    }
+
+
+def _warn_failed_plugins(loaded: Plugins) -> None:
+    for name, error in loaded.failed.items():
+        click.echo(f"warning: plugin '{name}' failed to load: {error}", err=True)
+
+
+def _plugin_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Read --plugin/--disable-plugin before click parses, so plugin commands can be added."""
+    found: dict[str, list[str]] = {"--plugin": [], "--disable-plugin": []}
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        for flag, values in found.items():
+            if arg == flag and i + 1 < len(args):
+                values.append(args[i + 1])
+            elif arg.startswith(flag + "="):
+                values.append(arg.split("=", 1)[1])
+    return found["--plugin"], found["--disable-plugin"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``pipeline`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        modules, disabled = _plugin_options(args)
+        loaded = load_plugins(modules, disabled)
+        loaded.manager.hook.register_commands(cli=cli)
+        cli.main(args=args, prog_name="pipeline", standalone_mode=False, obj=loaded)
+    except PipelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)
