@@ -56,7 +56,9 @@ def build_component(kind: str | None, value: Any, path: KeyPath, ctx: BuildConte
             f"{where}: {dotted(path)}: expected a component name or a mapping with "
             f"'{COMPONENT_KEY}:', got {_describe(value)}"
         )
-    cls = ctx.registry.find(name, kind, where=f"{where}: {dotted(path)}")
+    name_path = path + (COMPONENT_KEY,) if isinstance(value, dict) else path
+    where_name = f"{ctx.doc.where(name_path)}: {dotted(name_path)}"
+    cls = ctx.registry.find(name, kind, where=where_name)
     return build_params(cls, params, params_path, ctx)
 
 
@@ -75,13 +77,24 @@ def build_params(cls: type, params: dict[str, Any], path: KeyPath, ctx: BuildCon
     kwargs = {}
     for name, f in fields.items():
         if name in params:
-            kwargs[name] = coerce(params[name], hints[name], path + (name,), ctx)
+            value = _with_default_component(params[name], f)
+            kwargs[name] = coerce(value, hints[name], path + (name,), ctx)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SpecError(
                 f"{ctx.doc.where(path)}: {dotted(path)}: missing required parameter '{name}' "
                 f"of {label}"
             )
     return cls(**kwargs)
+
+
+def _with_default_component(value: Any, f: dataclasses.Field) -> Any:
+    """A mapping of parameters without ``component:`` keeps the field's default component."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if default is None and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    if isinstance(value, dict) and COMPONENT_KEY not in value and isinstance(default, Component):
+        return {COMPONENT_KEY: default.name, **value}
+    return value
 
 
 def coerce(value: Any, annotation: Any, path: KeyPath, ctx: BuildContext) -> Any:

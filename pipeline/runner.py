@@ -27,6 +27,7 @@ from .context import StepContext
 from .errors import AccountingError, PipelineError, StepFailed
 from .fingerprint import plain, step_fingerprint
 from .plugins import Plugins
+from .report import write_run_report
 from .reporting import Reporter, StepRecord
 from .spec import PipelineSpec, Step
 
@@ -72,12 +73,12 @@ def execute(
             plugins.notify("after_step_run", run=run, step=step, record=record)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.update(
-            status=status, finished=_now(), error=str(exc).splitlines()[0] if str(exc) else ""
-        )
+        run.update(status=status, finished=_now(), error=str(exc))
+        write_run_report(run)
         reporter.run_finished(run, records, exc if isinstance(exc, Exception) else None)
         raise
     run.update(status="succeeded", finished=_now(), records=[r.as_dict() for r in records])
+    write_run_report(run)
     reporter.run_finished(run, records, None)
     plugins.notify("after_pipeline_run", run=run, results=records)
     return RunResult(run, records)

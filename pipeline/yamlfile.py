@@ -11,6 +11,7 @@ import yaml
 from .errors import SpecError
 
 KeyPath = tuple[str | int, ...]
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
 @dataclass
@@ -113,6 +114,11 @@ def load_yaml_file(path: str | Path) -> Document:
 
 def _convert(node: yaml.Node, path: KeyPath, doc: Document, constructor: yaml.SafeLoader) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise SpecError(
+            f"{doc.source}:{node.start_mark.line + 1}: unsupported YAML tag {node.tag} "
+            "(pipeline files hold plain mappings, lists and values)"
+        )
     if isinstance(node, yaml.MappingNode):
         constructor.flatten_mapping(node)
         out: dict[str, Any] = {}
@@ -133,4 +139,8 @@ def _convert(node: yaml.Node, path: KeyPath, doc: Document, constructor: yaml.Sa
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), doc, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{doc.source}:{node.start_mark.line + 1}: {problem}") from None

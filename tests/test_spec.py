@@ -1,0 +1,131 @@
+"""Pipeline files: safe YAML, typed parameters, errors that name the file, line and key."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipeline
+from pipeline import SpecError
+
+PIPELINE = """
+name: numbers
+plugins: [core_fixtures]
+steps:
+  data:
+    component: numbers
+    count: 5
+  train:
+    component: fit
+    examples: data
+    model: {component: scale, factor: 3}
+"""
+
+
+def load(path, overrides=()):
+    spec, _ = pipeline.load(path, overrides)
+    return spec
+
+
+def test_valid_file_builds_typed_components(fixtures_plugin, write_pipeline):
+    spec = load(write_pipeline(PIPELINE))
+    assert spec.step_names == ["data", "train"]
+    train = spec.step("train").component
+    assert train.model.factor == 3.0 and isinstance(train.model.factor, float)
+    assert spec.step("train").inputs == {"examples": "data"}
+    assert spec.runner.name == "direct"
+
+
+def test_misspelt_parameter_names_line_key_and_closest_name(fixtures_plugin, write_pipeline):
+    path = write_pipeline(PIPELINE.replace("count: 5", "cuont: 5"))
+    with pytest.raises(SpecError) as err:
+        load(path)
+    message = str(err.value)
+    assert f"{path}:6" in message
+    assert "steps.data.cuont" in message and "did you mean 'count'?" in message
+
+
+def test_misspelt_component_offers_closest(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match=r"p.yaml:10: steps.train.model.component: unknown model 'scal'; did you mean 'scale'"):
+        load(write_pipeline(PIPELINE.replace("component: scale", "component: scal")))
+
+
+def test_wrong_parameter_type_is_named(fixtures_plugin, write_pipeline):
+    path = write_pipeline(PIPELINE.replace("count: 5", "count: five"))
+    with pytest.raises(SpecError, match=r"p.yaml:6: steps.data.count: expected integer, got 'five'"):
+        load(path)
+
+
+def test_booleans_are_not_integers(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match="expected integer, got True"):
+        load(write_pipeline(PIPELINE.replace("count: 5", "count: true")))
+
+
+def test_malformed_yaml_names_the_line(write_pipeline):
+    path = write_pipeline("steps:\n  a: [1, 2\n  b: 3\n")
+    with pytest.raises(SpecError, match=r"p.yaml:3: malformed YAML"):
+        load(path)
+
+
+def test_yaml_is_loaded_safely(write_pipeline):
+    path = write_pipeline("steps: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(SpecError, match="p.yaml:1: unsupported YAML tag"):
+        load(path)
+
+
+def test_duplicate_keys_are_an_error(write_pipeline):
+    with pytest.raises(SpecError, match=r"p.yaml:3: duplicate key 'a'"):
+        load(write_pipeline("steps:\n  a: 1\n  a: 2\n"))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SpecError, match="nope.yaml: no such file"):
+        load(tmp_path / "nope.yaml")
+
+
+def test_unknown_top_level_key_offers_closest(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match=r"p.yaml:3: unknown top-level key 'stepz'.*'steps'"):
+        load(write_pipeline(PIPELINE.replace("steps:", "stepz: {}\nsteps:")))
+
+
+def test_set_overrides_any_value_and_is_named_in_errors(fixtures_plugin, write_pipeline):
+    path = write_pipeline(PIPELINE)
+    spec = load(path, ["steps.train.model.factor=0.5", "steps.data.count=7"])
+    assert spec.step("train").component.model.factor == 0.5
+    assert spec.step("data").component.count == 7
+    with pytest.raises(SpecError, match=r"--set steps.data.count=x: steps.data.count: expected"):
+        load(path, ["steps.data.count=x"])
+
+
+def test_set_can_replace_a_nested_component(fixtures_plugin, write_pipeline):
+    spec = load(write_pipeline(PIPELINE), ["steps.train.model={component: scale}"])
+    assert spec.step("train").component.model.factor == 2.0
+
+
+def test_input_must_name_a_step(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match="no step named 'dat'.*did you mean 'data'"):
+        load(write_pipeline(PIPELINE.replace("examples: data", "examples: dat")))
+
+
+def test_steps_run_after_the_steps_they_read(fixtures_plugin, write_pipeline):
+    text = PIPELINE.replace("  data:\n    component: numbers\n    count: 5\n", "")
+    text += "  data:\n    component: numbers\n"
+    assert load(write_pipeline(text)).step_names == ["data", "train"]
+
+
+def test_a_step_reading_itself_is_a_cycle(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match="steps read each other: train -> train"):
+        load(write_pipeline(PIPELINE.replace("examples: data", "examples: train")))
+
+
+def test_non_step_component_cannot_be_a_step(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match="'scale' is a model component and cannot be a step"):
+        load(write_pipeline(PIPELINE.replace("component: numbers\n    count: 5", "component: scale")))
+
+
+def test_runner_from_file_or_option(fixtures_plugin, write_pipeline):
+    path = write_pipeline(PIPELINE.replace("steps:", "runner: {name: local, workers: 2}\nsteps:"))
+    assert load(path).runner.name == "local"
+    spec, _ = pipeline.load(path, runner="direct")
+    assert spec.runner.name == "direct" and spec.runner.workers == 2
+    with pytest.raises(SpecError, match="expected one of .*got 'lokal'; did you mean 'local'"):
+        load(write_pipeline(PIPELINE.replace("steps:", "runner: lokal\nsteps:")))
