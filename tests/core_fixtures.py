@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from pipeline import Input, Model, Source, StepResult, Trainer, hookimpl, param
+from pipeline import GateFailed, Input, Model, Source, StepResult, Trainer, hookimpl, param
 
 
 def _log(event: str) -> None:
@@ -54,11 +54,14 @@ class Fit(Trainer):
     model: Model = param(Scale(), help="how to transform")
     wait_for: str = param("", help="a file whose presence holds the step (for kill tests)")
     fail: bool = param(False, help="raise instead of working")
+    gate: bool = param(False, help="stop the run as a validation gate would")
 
     def run(self, ctx):
         _log(f"run {ctx.step.name}")
         if self.fail:
             raise ValueError("the fixture was asked to fail")
+        if self.gate:
+            raise GateFailed("feature 'n': drift 0.5 above threshold 0.1")
         numbers = json.loads(ctx.input("examples").file("numbers.json").read_text())
         (ctx.output_dir / "started").write_text("yes")
         while self.wait_for and Path(self.wait_for).exists():

@@ -1,0 +1,251 @@
+"""The ``image_input`` input pipeline: examples artifact -> ``tf.data.Dataset`` of images and labels.
+
+The contract every input pipeline of this plugin follows (text and speech implement the same):
+
+* ``model_inputs(examples)`` -> ``{name: {"shape": [...], "dtype": ..., "modality": ...}}``, the
+  inputs the model receives, resolved once from the training examples and stored by the trainer;
+* ``dataset(examples, split, inputs=..., training=..., batch_size=..., seed=..., with_ids=...)``
+  -> batches of ``(features, label_index)`` (plus a dict of ``id`` features with ``with_ids``);
+* ``serving(inputs)`` -> ``(signature, preprocess)``: the raw-input ``tf.TensorSpec`` of each
+  serving input and the TensorFlow function from raw batches to model inputs. It calls the very
+  function training uses (``decode_image``), so there is no train/serve skew.
+
+TensorFlow is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pipeline import Artifact, InputPipeline, param
+from pipeline.errors import PipelineError
+from pipeline.examples import example_files, feature_spec
+
+Augmentation = Literal["flip", "crop", "brightness"]
+
+
+def decode_image(encoded: Any, height: int, width: int, channels: int) -> Any:
+    """Decode one PNG/JPEG/GIF/BMP string tensor to float32 ``[height, width, channels]`` in [0, 1].
+
+    The one preprocessing function of images: the input pipeline and the exported serving
+    signature both call it."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False, dtype=tf.float32)
+    image = tf.image.resize(image, [height, width], method="bilinear", antialias=True)
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    return tf.ensure_shape(image, [height, width, channels])
+
+
+def decode_image_batch(encoded: Any, height: int, width: int, channels: int) -> Any:
+    """``decode_image`` over a batch of encoded images (a 1-D string tensor)."""
+    import tensorflow as tf
+
+    return tf.map_fn(
+        lambda one: decode_image(one, height, width, channels),
+        encoded,
+        fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
+    )
+
+
+def label_info(examples: Artifact) -> tuple[str, list[str]]:
+    """The label feature's name and the class names (index order) of an examples artifact."""
+    spec = feature_spec(examples)
+    label, classes = spec.get("label"), spec.get("classes")
+    if not label or not classes:
+        raise PipelineError(
+            f"{examples.path}: features.json names no label feature and classes; a classifier "
+            "needs labelled examples"
+        )
+    return str(label), [str(c) for c in classes]
+
+
+def split_size(examples: Artifact, split: str) -> int:
+    """The number of examples in ``split`` according to features.json (0 when unknown)."""
+    return int(feature_spec(examples).get("splits", {}).get(split, 0))
+
+
+class ImageInput(InputPipeline):
+    """Images from an examples artifact: decode, resize to [0, 1], batch, cache, prefetch.
+
+    Reads the GZIP TFRecord shards of a split in parallel, decodes PNG or JPEG with the same
+    TensorFlow function the exported model uses, maps label names to indices in the order of
+    ``classes`` in features.json, shuffles training data (seeded), and optionally augments it."""
+
+    name = "image_input"
+
+    feature: str = param("", help="image feature to read; default: the feature of modality image")
+    image_size: list[int] = param(
+        [], help="[height, width] to resize to; default: from features.json or the first image"
+    )
+    channels: int = param(0, help="1 (gray) or 3 (RGB); default: from features.json or first image")
+    shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
+    cache: bool = param(True, help="keep decoded images in memory after the first epoch")
+    augment: list[Augmentation] = param(
+        [], help="training-only augmentation: flip (left-right), crop (random 90%), brightness"
+    )
+
+    def image_feature(self, examples: Artifact) -> str:
+        """The name of the image feature this pipeline reads."""
+        features = feature_spec(examples).get("features", {})
+        if self.feature:
+            if self.feature not in features:
+                raise PipelineError(
+                    f"image_input: no feature '{self.feature}' in {examples.path} "
+                    f"(features: {', '.join(features)})"
+                )
+            return self.feature
+        images = [n for n, f in features.items() if f.get("modality") == "image"]
+        if len(images) != 1:
+            raise PipelineError(
+                f"image_input: expected one feature of modality 'image' in {examples.path}, "
+                f"found {images or 'none'}; name one with 'feature:'"
+            )
+        return images[0]
+
+    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+        """The model's inputs: ``{image feature: {"shape": [h, w, c], ...}}``."""
+        name = self.image_feature(examples)
+        details = feature_spec(examples)["features"][name]
+        height, width = (self.image_size + [0, 0])[:2] if self.image_size else (0, 0)
+        height = height or int(details.get("height") or 0)
+        width = width or int(details.get("width") or 0)
+        channels = self.channels or int(details.get("channels") or 0)
+        if not (height and width and channels):
+            shape = _first_image_shape(examples, name)
+            height, width = height or shape[0], width or shape[1]
+            channels = channels or shape[2]
+        if channels not in (1, 3, 4):
+            raise PipelineError(f"image_input: channels must be 1, 3 or 4, got {channels}")
+        return {name: {"shape": [height, width, channels], "dtype": "float32", "modality": "image"}}
+
+    def dataset(
+        self,
+        examples: Artifact,
+        split: str,
+        *,
+        inputs: dict[str, dict[str, Any]] | None = None,
+        training: bool = False,
+        batch_size: int = 32,
+        seed: int = 0,
+        with_ids: bool = False,
+    ) -> Any:
+        """Batches of ``(features, label index)`` (and ``ids`` when ``with_ids``) of ``split``.
+
+        Order is deterministic for evaluation; training data is reshuffled every epoch."""
+        import tensorflow as tf
+
+        inputs = inputs or self.model_inputs(examples)
+        ((name, spec),) = inputs.items()
+        height, width, channels = spec["shape"]
+        label, classes = label_info(examples)
+        features = feature_spec(examples).get("features", {})
+        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
+        parse_spec = {name: tf.io.FixedLenFeature([], tf.string)}
+        label_is_index = features.get(label, {}).get("dtype") == "int64"
+        parse_spec[label] = tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string)
+        for id_name in ids:
+            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
+            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=None)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+        def parse(serialized: Any) -> Any:
+            record = tf.io.parse_single_example(serialized, parse_spec)
+            index = record[label] if label_is_index else table.lookup(record[label])
+            checks = [
+                tf.debugging.assert_greater_equal(
+                    index, tf.constant(0, tf.int64), message="label is not one of the classes"
+                ),
+                tf.debugging.assert_less(
+                    index, tf.constant(len(classes), tf.int64), message="label index out of range"
+                ),
+            ]
+            with tf.control_dependencies(checks):
+                index = tf.identity(index)
+            image = decode_image(record[name], height, width, channels)
+            out = ({name: image}, index)
+            if ids:
+                out += ({n: record[n] for n in ids},)
+            return out
+
+        files = example_files(examples, split)
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        if training:
+            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(
+            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+            cycle_length=min(len(files), 8),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=not training,
+        )
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+        if self.cache:
+            ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
+        if training:
+            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            if self.augment:
+                augment = _augmenter(list(self.augment), seed)
+                ds = ds.map(
+                    lambda x, y, *rest: ({k: augment(v) for k, v in x.items()}, y, *rest),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def serving(
+        self, inputs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """The serving signature (a batch of encoded image bytes) and its preprocessing."""
+        import tensorflow as tf
+
+        ((name, spec),) = inputs.items()
+        height, width, channels = spec["shape"]
+        signature = {name: tf.TensorSpec([None], tf.string, name=name)}
+
+        def preprocess(raw: dict[str, Any]) -> dict[str, Any]:
+            return {name: decode_image_batch(raw[name], height, width, channels)}
+
+        return signature, preprocess
+
+
+def _augmenter(kinds: list[str], seed: int) -> Callable[[Any], Any]:
+    import tensorflow as tf
+
+    def augment(image: Any) -> Any:
+        shape = tf.shape(image)
+        if "flip" in kinds:
+            image = tf.image.random_flip_left_right(image, seed=seed)
+        if "crop" in kinds:
+            size = tf.cast(tf.cast(shape[:2], tf.float32) * 0.9, tf.int32)
+            crop = tf.image.random_crop(image, tf.concat([size, shape[2:]], 0), seed=seed + 1)
+            image = tf.image.resize(crop, shape[:2])
+        if "brightness" in kinds:
+            image = tf.clip_by_value(tf.image.random_brightness(image, 0.1, seed=seed + 2), 0, 1)
+        return tf.ensure_shape(image, image.shape)
+
+    return augment
+
+
+def _first_image_shape(examples: Artifact, name: str) -> tuple[int, int, int]:
+    """Height, width and channels of the first image of the first split that has examples."""
+    import tensorflow as tf
+
+    spec = feature_spec(examples)
+    for split in spec.get("splits", {}) or ["train"]:
+        try:
+            files = example_files(examples, split)
+        except FileNotFoundError:
+            continue
+        ds = tf.data.TFRecordDataset(files[:1], compression_type="GZIP").take(1)
+        for serialized in ds:
+            record = tf.io.parse_single_example(
+                serialized, {name: tf.io.FixedLenFeature([], tf.string)}
+            )
+            shape = tf.io.decode_image(record[name], expand_animations=False).shape
+            return int(shape[0]), int(shape[1]), int(shape[2])
+    raise PipelineError(f"image_input: {examples.path} holds no examples to read the image size")

@@ -1,0 +1,186 @@
+"""Plugin discovery: built-ins, entry points, --plugin, pipeline files; failures by name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import PROJECT_DIR
+
+from pipeline.errors import PluginError
+from pipeline.plugins import load_plugins
+
+
+def write_module(directory, name, text):
+    (directory / f"{name}.py").write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def cli(*args, env=None, cwd=PROJECT_DIR):
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+    )
+
+
+GOOD = """
+    from pipeline import Model, hookimpl
+
+    class Tiny(Model):
+        '''A tiny model.'''
+        name = "tiny_{suffix}"
+
+    @hookimpl
+    def register_models(register):
+        register(Tiny)
+"""
+
+
+def test_builtin_plugins_load_and_register_through_the_public_hooks():
+    plugins = load_plugins(entry_points=False)
+    from plugins import BUILTIN_PLUGINS
+
+    assert set(BUILTIN_PLUGINS) <= set(plugins.sources) | set(plugins.failed)
+    assert all(plugins.sources[name] == "built-in" for name in plugins.sources)
+
+
+def test_plugin_that_fails_to_import_is_named_and_others_still_load(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "broken_plugin", "import no_such_module_anywhere\n")
+    write_module(tmp_path, "good_plugin", GOOD.format(suffix="a"))
+    plugins = load_plugins(["broken_plugin", "good_plugin"])
+    assert "No module named 'no_such_module_anywhere'" in plugins.failed["broken_plugin"]
+    assert plugins.registry.components["tiny_a"].plugin == "good_plugin"
+
+
+def test_misspelt_hook_is_reported_by_plugin_name(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "typo_plugin", """
+        from pipeline import hookimpl
+
+        @hookimpl
+        def register_model(register):
+            pass
+    """)
+    plugins = load_plugins(["typo_plugin"])
+    assert "register_model" in plugins.failed["typo_plugin"]
+    assert "typo_plugin" not in plugins.sources
+
+
+def test_hook_with_wrong_arguments_is_reported(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "args_plugin", """
+        from pipeline import hookimpl
+
+        @hookimpl
+        def register_models(registry):
+            pass
+    """)
+    assert "registry" in load_plugins(["args_plugin"]).failed["args_plugin"]
+
+
+def test_duplicate_component_name_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "first_plugin", GOOD.format(suffix="dup"))
+    write_module(tmp_path, "second_plugin", GOOD.format(suffix="dup"))
+    with pytest.raises(PluginError, match=r"'tiny_dup' is registered twice.*'first_plugin'.*"
+                                          r"'second_plugin'.*--disable-plugin"):
+        load_plugins(["first_plugin", "second_plugin"])
+
+
+def test_component_without_docstring_or_of_wrong_kind_is_refused(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "nodoc_plugin", """
+        from pipeline import Model, hookimpl
+
+        class Bare(Model):
+            name = "bare"
+
+        @hookimpl
+        def register_models(register):
+            register(Bare)
+    """)
+    with pytest.raises(PluginError, match="plugin 'nodoc_plugin'.*needs a docstring"):
+        load_plugins(["nodoc_plugin"])
+    write_module(tmp_path, "kind_plugin", GOOD.format(suffix="k").replace("register_models",
+                                                                          "register_sources"))
+    with pytest.raises(PluginError, match="plugin 'kind_plugin'.*not a subclass of pipeline.Source"):
+        load_plugins(["kind_plugin"])
+
+
+def test_disable_plugin_and_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "env_plugin", GOOD.format(suffix="env"))
+    monkeypatch.setenv("PIPELINE_PLUGINS", "env_plugin")
+    assert "tiny_env" in load_plugins().registry.components
+    assert "tiny_env" not in load_plugins(disabled=["env_plugin"]).registry.components
+    monkeypatch.setenv("PIPELINE_DISABLE_PLUGINS", "env_plugin")
+    assert "tiny_env" not in load_plugins().registry.components
+
+
+def test_pipeline_file_plugins_list_loads_modules(fixtures_plugin, write_pipeline):
+    import pipeline
+
+    path = write_pipeline("""
+        plugins: [core_fixtures]
+        steps:
+          data: {component: numbers}
+    """)
+    spec, plugins = pipeline.load(path)
+    assert plugins.sources["core_fixtures"] == "pipeline file p.yaml"
+
+
+def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
+    dist = tmp_path / "acme-dist"
+    (dist / "acme_plugin").mkdir(parents=True)
+    (dist / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "acme-pipeline-plugin"
+        version = "1.0"
+
+        [project.entry-points.pipeline]
+        acme = "acme_plugin"
+    """))
+    (dist / "acme_plugin" / "__init__.py").write_text(textwrap.dedent("""
+        from pipeline import Source, StepResult, hookimpl, param
+
+        class Greeting(Source):
+            '''Writes a greeting: a third-party source.'''
+            name = "acme_greeting"
+            text: str = param("hello", help="what to write")
+
+            def run(self, ctx):
+                (ctx.output_dir / "greeting.txt").write_text(self.text)
+                return StepResult(counts={"read": 1, "written": 1, "rejected": 0})
+
+        @hookimpl
+        def register_sources(register):
+            register(Greeting)
+    """))
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--no-build-isolation", "--target", str(site), str(dist)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    assert list(site.glob("acme_pipeline_plugin-1.0.dist-info/entry_points.txt"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}
+    listing = cli("plugins", "--json", env=env)
+    assert listing.returncode == 0, listing.stderr
+    found = json.loads(listing.stdout)
+    component = next(c for c in found["components"] if c["name"] == "acme_greeting")
+    assert component["plugin"] == "acme" and component["kind"] == "source"
+    assert {"name": "acme", "source": "entry point (acme-pipeline-plugin)"} in found["plugins"]
+    (tmp_path / "p.yaml").write_text("steps:\n  hello: {component: acme_greeting, text: hi}\n")
+    ran = cli("--runs-dir", str(tmp_path / "runs"), "run", str(tmp_path / "p.yaml"), env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert [p.read_text() for p in (tmp_path / "runs").glob("p/*/hello/greeting.txt")] == ["hi"]
+    disabled = json.loads(cli("--disable-plugin", "acme", "plugins", "--json", env=env).stdout)
+    assert "acme_greeting" not in {c["name"] for c in disabled["components"]}
