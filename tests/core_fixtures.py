@@ -31,7 +31,9 @@ class Numbers(Source):
 
     def run(self, ctx):
         _log(f"run {ctx.step.name}")
-        kept = [n for n in range(self.count) if not (self.reject_every and n % self.reject_every == 0)]
+        kept = [
+            n for n in range(self.count) if not (self.reject_every and n % self.reject_every == 0)
+        ]
         written = kept[: len(kept) - self.lose] if self.lose else kept
         (ctx.output_dir / "numbers.json").write_text(json.dumps(written))
         return StepResult(
@@ -111,4 +113,3 @@ def register_models(register):
 @hookimpl
 def register_trainers(register):
     register(Fit)
-

@@ -25,20 +25,43 @@ def test_local_uses_multi_processing_over_all_cores_by_default():
 def test_portable_needs_an_endpoint_and_passes_the_environment():
     with pytest.raises(SpecError, match="job_endpoint"):
         beam_args(RunnerSettings(name="portable"))
-    args = beam_args(RunnerSettings(name="portable", job_endpoint="localhost:8099",
-                                    environment_type="EXTERNAL",
-                                    environment_config="127.0.0.1:50000"))
-    assert args == ["--runner=PortableRunner", "--job_endpoint=localhost:8099",
-                    "--environment_type=EXTERNAL", "--environment_config=127.0.0.1:50000"]
+    args = beam_args(
+        RunnerSettings(
+            name="portable",
+            job_endpoint="localhost:8099",
+            environment_type="EXTERNAL",
+            environment_config="127.0.0.1:50000",
+        )
+    )
+    assert args == [
+        "--runner=PortableRunner",
+        "--job_endpoint=localhost:8099",
+        "--environment_type=EXTERNAL",
+        "--environment_config=127.0.0.1:50000",
+    ]
 
 
-@pytest.mark.parametrize(("name", "runner"), [("flink", "FlinkRunner"), ("spark", "SparkRunner"),
-                                              ("dataflow", "DataflowRunner")])
+@pytest.mark.parametrize(
+    ("name", "runner"),
+    [("flink", "FlinkRunner"), ("spark", "SparkRunner"), ("dataflow", "DataflowRunner")],
+)
 def test_other_runners_pass_options_through(name, runner):
-    settings = RunnerSettings(name=name, options={"flink_master": "host:8081", "streaming": True,
-                                                  "experiments": ["a", "b"], "off": False})
-    assert beam_args(settings) == [f"--runner={runner}", "--flink_master=host:8081",
-                                   "--streaming", "--experiments=a", "--experiments=b"]
+    settings = RunnerSettings(
+        name=name,
+        options={
+            "flink_master": "host:8081",
+            "streaming": True,
+            "experiments": ["a", "b"],
+            "off": False,
+        },
+    )
+    assert beam_args(settings) == [
+        f"--runner={runner}",
+        "--flink_master=host:8081",
+        "--streaming",
+        "--experiments=a",
+        "--experiments=b",
+    ]
 
 
 def test_direct_options_run_a_real_beam_pipeline_without_downloading_anything():

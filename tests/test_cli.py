@@ -26,11 +26,17 @@ def cli(*args, cwd=PROJECT_DIR):
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
     )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
+)
 def test_listing_commands_do_not_import_heavy_libraries(args):
     probe = (
         "import sys, runpy\n"
@@ -39,8 +45,9 @@ def test_listing_commands_do_not_import_heavy_libraries(args):
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
         f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         cwd=PROJECT_DIR, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
 
@@ -82,15 +89,23 @@ def test_runs_and_show_list_runs_as_json(write_pipeline, tmp_path):
 def test_plugins_and_describe(tmp_path):
     listing = json.loads(cli("--plugin", "core_fixtures", "plugins", "--json").stdout)
     fit = next(c for c in listing["components"] if c["name"] == "fit")
-    assert fit == {"name": "fit", "kind": "trainer", "plugin": "core_fixtures",
-                   "summary": "Scales the numbers of ``examples``; waits for ``wait_for`` to "
-                              "vanish if set."}
+    assert fit == {
+        "name": "fit",
+        "kind": "trainer",
+        "plugin": "core_fixtures",
+        "summary": "Scales the numbers of ``examples``; waits for ``wait_for`` to vanish if set.",
+    }
     described = json.loads(cli("--plugin", "core_fixtures", "describe", "fit", "--json").stdout)
     params = {p["name"]: p for p in described["parameters"]}
     assert params["examples"]["required"] and params["examples"]["type"] == "step name"
     assert params["model"]["default"] == {"component": "scale", "factor": 2.0}
-    assert params["fail"] == {"name": "fail", "type": "true/false", "required": False,
-                              "default": False, "help": "raise instead of working"}
+    assert params["fail"] == {
+        "name": "fail",
+        "type": "true/false",
+        "required": False,
+        "default": False,
+        "help": "raise instead of working",
+    }
     text = cli("--plugin", "core_fixtures", "describe", "numbers").stdout
     assert "count: integer (default 10)" in text
     unknown = cli("--plugin", "core_fixtures", "describe", "nubmers")
@@ -104,8 +119,12 @@ def test_plugins_and_describe(tmp_path):
         ("steps: [a\n", [], 2, "malformed YAML"),
         (PIPELINE, ["--set", "steps.data.component=numbrs"], 2, "did you mean 'numbers'"),
         (PIPELINE, ["--set", "steps.data.count=many"], 2, "expected integer, got 'many'"),
-        (PIPELINE, ["--set", "steps.train.fail=true"], 1,
-         "step 'train' (component 'fit' of plugin 'core_fixtures') failed"),
+        (
+            PIPELINE,
+            ["--set", "steps.train.fail=true"],
+            1,
+            "step 'train' (component 'fit' of plugin 'core_fixtures') failed",
+        ),
         (PIPELINE, ["--set", "steps.train.gate=true"], 3, "feature 'n': drift 0.5"),
         (PIPELINE, ["--set", "steps.data.lose=1"], 1, "lost records"),
         (PIPELINE, ["--force-step", "trian"], 2, "did you mean 'train'"),

@@ -21,7 +21,11 @@ def write_module(directory, name, text):
 def cli(*args, env=None, cwd=PROJECT_DIR):
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
     )
 
 
@@ -57,13 +61,17 @@ def test_plugin_that_fails_to_import_is_named_and_others_still_load(tmp_path, mo
 
 def test_misspelt_hook_is_reported_by_plugin_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_module(tmp_path, "typo_plugin", """
+    write_module(
+        tmp_path,
+        "typo_plugin",
+        """
         from pipeline import hookimpl
 
         @hookimpl
         def register_model(register):
             pass
-    """)
+    """,
+    )
     plugins = load_plugins(["typo_plugin"])
     assert "register_model" in plugins.failed["typo_plugin"]
     assert "typo_plugin" not in plugins.sources
@@ -71,13 +79,17 @@ def test_misspelt_hook_is_reported_by_plugin_name(tmp_path, monkeypatch):
 
 def test_hook_with_wrong_arguments_is_reported(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_module(tmp_path, "args_plugin", """
+    write_module(
+        tmp_path,
+        "args_plugin",
+        """
         from pipeline import hookimpl
 
         @hookimpl
         def register_models(registry):
             pass
-    """)
+    """,
+    )
     assert "registry" in load_plugins(["args_plugin"]).failed["args_plugin"]
 
 
@@ -85,14 +97,20 @@ def test_duplicate_component_name_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     write_module(tmp_path, "first_plugin", GOOD.format(suffix="dup"))
     write_module(tmp_path, "second_plugin", GOOD.format(suffix="dup"))
-    with pytest.raises(PluginError, match=r"'tiny_dup' is registered twice.*'first_plugin'.*"
-                                          r"'second_plugin'.*--disable-plugin"):
+    with pytest.raises(
+        PluginError,
+        match=r"'tiny_dup' is registered twice.*'first_plugin'.*"
+        r"'second_plugin'.*--disable-plugin",
+    ):
         load_plugins(["first_plugin", "second_plugin"])
 
 
 def test_component_without_docstring_or_of_wrong_kind_is_refused(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_module(tmp_path, "nodoc_plugin", """
+    write_module(
+        tmp_path,
+        "nodoc_plugin",
+        """
         from pipeline import Model, hookimpl
 
         class Bare(Model):
@@ -101,12 +119,18 @@ def test_component_without_docstring_or_of_wrong_kind_is_refused(tmp_path, monke
         @hookimpl
         def register_models(register):
             register(Bare)
-    """)
+    """,
+    )
     with pytest.raises(PluginError, match="plugin 'nodoc_plugin'.*needs a docstring"):
         load_plugins(["nodoc_plugin"])
-    write_module(tmp_path, "kind_plugin", GOOD.format(suffix="k").replace("register_models",
-                                                                          "register_sources"))
-    with pytest.raises(PluginError, match="plugin 'kind_plugin'.*not a subclass of pipeline.Source"):
+    write_module(
+        tmp_path,
+        "kind_plugin",
+        GOOD.format(suffix="k").replace("register_models", "register_sources"),
+    )
+    with pytest.raises(
+        PluginError, match="plugin 'kind_plugin'.*not a subclass of pipeline.Source"
+    ):
         load_plugins(["kind_plugin"])
 
 
@@ -135,7 +159,8 @@ def test_pipeline_file_plugins_list_loads_modules(fixtures_plugin, write_pipelin
 def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
     dist = tmp_path / "acme-dist"
     (dist / "acme_plugin").mkdir(parents=True)
-    (dist / "pyproject.toml").write_text(textwrap.dedent("""
+    (dist / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
@@ -146,8 +171,10 @@ def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
 
         [project.entry-points.pipeline]
         acme = "acme_plugin"
-    """))
-    (dist / "acme_plugin" / "__init__.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (dist / "acme_plugin" / "__init__.py").write_text(
+        textwrap.dedent("""
         from pipeline import Source, StepResult, hookimpl, param
 
         class Greeting(Source):
@@ -162,12 +189,26 @@ def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
         @hookimpl
         def register_sources(register):
             register(Greeting)
-    """))
+    """)
+    )
     site = tmp_path / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--no-build-isolation", "--target", str(site), str(dist)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(dist),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stderr
     assert list(site.glob("acme_pipeline_plugin-1.0.dist-info/entry_points.txt"))

@@ -131,9 +131,7 @@ def test_lifecycle_hooks_are_called_in_order(fixtures_plugin, write_pipeline, tm
 
 
 def _artifact_files(step_dir: Path) -> list[str]:
-    return sorted(
-        str(p.relative_to(step_dir)) for p in step_dir.rglob("*") if p.is_file()
-    )
+    return sorted(str(p.relative_to(step_dir)) for p in step_dir.rglob("*") if p.is_file())
 
 
 def test_killed_run_resumes_without_redoing_finished_steps(
@@ -144,9 +142,20 @@ def test_killed_run_resumes_without_redoing_finished_steps(
     hold.write_text("")
     runs = tmp_path / "runs"
     child = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "--runs-dir", str(runs), "run", str(path),
-         "--set", f"steps.train.wait_for={hold}"],
-        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--runs-dir",
+            str(runs),
+            "run",
+            str(path),
+            "--set",
+            f"steps.train.wait_for={hold}",
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

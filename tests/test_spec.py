@@ -45,13 +45,18 @@ def test_misspelt_parameter_names_line_key_and_closest_name(fixtures_plugin, wri
 
 
 def test_misspelt_component_offers_closest(fixtures_plugin, write_pipeline):
-    with pytest.raises(SpecError, match=r"p.yaml:10: steps.train.model.component: unknown model 'scal'; did you mean 'scale'"):
+    with pytest.raises(
+        SpecError,
+        match=r"p.yaml:10: steps.train.model.component: unknown model 'scal'; did you mean 'scale'",
+    ):
         load(write_pipeline(PIPELINE.replace("component: scale", "component: scal")))
 
 
 def test_wrong_parameter_type_is_named(fixtures_plugin, write_pipeline):
     path = write_pipeline(PIPELINE.replace("count: 5", "count: five"))
-    with pytest.raises(SpecError, match=r"p.yaml:6: steps.data.count: expected integer, got 'five'"):
+    with pytest.raises(
+        SpecError, match=r"p.yaml:6: steps.data.count: expected integer, got 'five'"
+    ):
         load(path)
 
 
@@ -119,7 +124,9 @@ def test_a_step_reading_itself_is_a_cycle(fixtures_plugin, write_pipeline):
 
 def test_non_step_component_cannot_be_a_step(fixtures_plugin, write_pipeline):
     with pytest.raises(SpecError, match="'scale' is a model component and cannot be a step"):
-        load(write_pipeline(PIPELINE.replace("component: numbers\n    count: 5", "component: scale")))
+        load(
+            write_pipeline(PIPELINE.replace("component: numbers\n    count: 5", "component: scale"))
+        )
 
 
 def test_runner_from_file_or_option(fixtures_plugin, write_pipeline):
