@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         modules, disabled = _plugin_options(args)
         loaded = load_plugins(modules, disabled)
-        loaded.manager.hook.register_commands(cli=cli)
+        loaded.notify("register_commands", cli=cli)
         cli.main(args=args, prog_name="pipeline", standalone_mode=False, obj=loaded)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
