@@ -1,0 +1,25 @@
+"""The benchmarks still run (smoke sizes); their numbers are checked only in bench/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import PROJECT_DIR
+
+
+def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(tmp_path / "r.json")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    variants = {r["variant"] for r in rows}
+    assert {"python -c pass", "pipeline --help", "pipeline plugins"} <= variants
+    assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in rows)
+    assert "pipeline --help" in out.stdout
