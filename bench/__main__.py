@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import cli_start
@@ -38,7 +38,7 @@ def main() -> None:
     args.json.write_text(
         json.dumps(
             {
-                "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": platform.platform(),
                 "smoke": args.smoke,
                 "rows": rows,
