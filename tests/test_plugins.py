@@ -225,3 +225,15 @@ def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
     assert [p.read_text() for p in (tmp_path / "runs").glob("p/*/hello/greeting.txt")] == ["hi"]
     disabled = json.loads(cli("--disable-plugin", "acme", "plugins", "--json", env=env).stdout)
     assert "acme_greeting" not in {c["name"] for c in disabled["components"]}
+
+
+def test_plugin_raising_while_adding_commands_is_reported_and_cli_still_works(tmp_path):
+    (tmp_path / "bad_commands.py").write_text(
+        "from pipeline import hookimpl\n\n"
+        "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('boom')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "HOME": str(tmp_path)}
+    out = cli("--plugin", "bad_commands", "runs", "--json", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "plugin 'bad_commands' raised in register_commands: RuntimeError('boom')" in out.stderr
+    assert out.stdout.strip() == "[]"
