@@ -52,6 +52,7 @@ def write_examples(
     features: dict[str, dict[str, Any]],
     *,
     label: str | None = None,
+    classes: list[str] | None = None,
     shards: int = 2,
 ) -> Path:
     """Write ``rows`` as an examples artifact into ``folder``: split shards and ``features.json``.
@@ -81,7 +82,7 @@ def write_examples(
     spec = {
         "features": features,
         "label": label,
-        "classes": None,
+        "classes": classes,
         "splits": {split: len(r) for split, r in by_split.items()},
     }
     (folder / FEATURES_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")

@@ -1,0 +1,303 @@
+"""The ``tfdv`` validator step and the ``pipeline validate`` command, on small real data.
+
+Examples artifacts are written with TensorFlow from ``../shared/data`` (SMS spam rows, digit
+PNGs) in the layout of ``pipeline/examples.py``; the test source ``prepared_examples`` copies
+one into a run so that the validator runs behind it through ``pipeline.run``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import PROJECT_DIR, TESTS_DIR
+
+import pipeline
+from pipeline.errors import GateFailed, SpecError
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Examples artifacts: good SMS, SMS with an unknown label, spam-heavy SMS, digit PNGs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(TESTS_DIR))
+        import validation_fixtures as vf
+
+    root = tmp_path_factory.mktemp("examples")
+    good = vf.sms_rows(400)
+    unknown = vf.sms_rows(200, offset=400)
+    for i, row in enumerate(unknown):
+        if i % 10 == 0:
+            row["label"] = "maybe"
+    everything = vf.sms_rows(2000)
+    spammy = [r for r in everything if r["label"] == "spam"][:150]
+    spammy += [r for r in everything if r["label"] == "ham"][:30]
+    sms = vf.SMS_FEATURES
+    return {
+        "sms": vf.write_examples(root / "sms", good, sms, label="label"),
+        "sms_unknown_label": vf.write_examples(root / "unknown", unknown, sms, label="label"),
+        "sms_spammy": vf.write_examples(root / "spammy", spammy, sms, label="label"),
+        "digits": vf.write_examples(
+            root / "digits",
+            vf.digits_rows(20),
+            vf.DIGITS_FEATURES,
+            label="label",
+            classes=[str(d) for d in range(10)],
+        ),
+    }
+
+
+@pytest.fixture
+def sms_pipeline(monkeypatch: pytest.MonkeyPatch, write_pipeline, data) -> Path:
+    """A pipeline file: the prepared SMS examples, then the ``tfdv`` step."""
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    return write_pipeline(
+        f"""
+        name: sms
+        plugins: [validation_fixtures]
+        steps:
+          ingest:
+            component: prepared_examples
+            folder: {data["sms"]}
+          validate:
+            component: tfdv
+            examples: ingest
+        """,
+        name="sms.yaml",
+    )
+
+
+def _result(result) -> dict:
+    """The ``validation.json`` of a run's ``validate`` step."""
+    path = result.run.path / "validate" / "validation.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _record(result, step: str = "validate"):
+    """The ``StepRecord`` of one step of a run."""
+    return next(r for r in result.records if r.step == step)
+
+
+def test_first_run_infers_and_saves_schema_later_run_validates_against_it(sms_pipeline, tmp_path):
+    runs = tmp_path / "runs"
+    schema_file = sms_pipeline.with_suffix(".schema.pbtxt")
+    assert not schema_file.exists()
+
+    first = pipeline.run(sms_pipeline, runs_dir=runs)
+
+    assert schema_file.is_file()
+    assert 'name: "label"' in schema_file.read_text()
+    assert 'value: "spam"' in schema_file.read_text()  # the label's string domain
+    record = _record(first)
+    splits = json.loads((first.run.path / "ingest" / "features.json").read_text())["splits"]
+    assert record.counts == splits and "read" not in record.counts
+    assert record.metrics["anomalies"] == 0
+    assert "max_skew" in record.metrics and "max_drift" not in record.metrics
+    step = first.run.path / "validate"
+    for split in splits:
+        assert (step / "statistics" / f"{split}.pb").stat().st_size > 0
+        assert (step / "anomalies" / f"{split}.pbtxt").is_file()
+    assert (step / "schema.pbtxt").is_file()
+    assert {p.name for p in (step / "report").glob("*.png")} == {
+        "feature_label.png",
+        "feature_text.png",
+    }
+    summary = (step / "report" / "summary.html").read_text()
+    assert "<td>label</td>" in summary and "No anomalies." in summary
+    assert _result(first)["schema"].startswith("inferred")
+
+    second = pipeline.run(sms_pipeline, runs_dir=runs)
+
+    assert _record(second).status == "ran"  # the saved schema is new input: no reuse
+    result = _result(second)
+    assert result["schema"].startswith("curated file")
+    drift = [m for m in result["measurements"] if m["kind"] == "drift"]
+    assert {m["feature"] for m in drift} == {"label", "text"}
+    assert all(m["value"] == 0.0 for m in drift)
+    assert _record(second).metrics["max_drift"] == 0.0
+
+
+def test_unknown_label_in_new_data_stops_the_run_naming_the_feature(sms_pipeline, tmp_path, data):
+    runs = tmp_path / "runs"
+    pipeline.run(sms_pipeline, runs_dir=runs)
+
+    with pytest.raises(GateFailed) as caught:
+        pipeline.run(
+            sms_pipeline, {"steps.ingest.folder": str(data["sms_unknown_label"])}, runs_dir=runs
+        )
+
+    message = str(caught.value)
+    assert "feature 'label'" in message and "maybe" in message
+    assert caught.value.exit_code == 3
+    assert pipeline.open_run("sms", runs_dir=runs).status == "failed"
+
+
+def test_drifted_label_distribution_fails_unless_fail_on_excludes_drift(
+    sms_pipeline, tmp_path, data
+):
+    runs = tmp_path / "runs"
+    pipeline.run(sms_pipeline, {"steps.validate.drift": {"label": 0.2}}, runs_dir=runs)
+    spammy = {"steps.ingest.folder": str(data["sms_spammy"]), "steps.validate.drift.label": 0.2}
+
+    with pytest.raises(GateFailed) as caught:
+        pipeline.run(sms_pipeline, spammy, runs_dir=runs)
+    assert "feature 'label'" in str(caught.value)
+    assert "Linfty distance between current and previous" in str(caught.value)
+
+    passed = pipeline.run(
+        sms_pipeline, {**spammy, "steps.validate.fail_on": ["schema", "skew"]}, runs_dir=runs
+    )
+    record = _record(passed)
+    assert record.metrics["max_drift"] > 0.2
+    result = _result(passed)
+    assert any(p["category"] == "drift" and p["feature"] == "label" for p in result["anomalies"])
+    assert result["failing"] == []
+
+
+def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_pipeline, data):
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    from plugins.validation.stats import load_statistics
+
+    path = write_pipeline(
+        f"""
+        name: digits
+        plugins: [validation_fixtures]
+        steps:
+          ingest: {{component: prepared_examples, folder: {data["digits"]}}}
+          validate: {{component: tfdv, examples: ingest}}
+        """,
+        name="digits.yaml",
+    )
+    runs = path.parent / "runs"
+    in_memory = pipeline.run(path, runs_dir=runs)
+    beam = pipeline.run(path, {"steps.validate.in_memory_max_examples": 0}, runs_dir=runs)
+
+    assert set(_result(in_memory)["statistics"].values()) == {"in_memory"}
+    assert set(_result(beam)["statistics"].values()) == {"beam"}
+    assert _record(in_memory).counts == _record(beam).counts
+    for split in _record(beam).counts:
+        a = load_statistics(in_memory.run.path / "validate" / "statistics" / f"{split}.pb")
+        b = load_statistics(beam.run.path / "validate" / "statistics" / f"{split}.pb")
+        assert a.datasets[0].num_examples == b.datasets[0].num_examples > 0
+        fa = {f.path.step[0]: f for f in a.datasets[0].features}
+        fb = {f.path.step[0]: f for f in b.datasets[0].features}
+        assert set(fa) == set(fb) == {"image", "label"}
+        # PNG bytes are counted by size, not kept as values: no blow-up from binary features.
+        assert fa["image"].WhichOneof("stats") == fb["image"].WhichOneof("stats") == "bytes_stats"
+        for name in fa:
+            stats_a = getattr(fa[name], fa[name].WhichOneof("stats")).common_stats
+            stats_b = getattr(fb[name], fb[name].WhichOneof("stats")).common_stats
+            assert stats_a.num_non_missing == stats_b.num_non_missing
+            assert stats_a.tot_num_values == stats_b.tot_num_values
+        assert fa["image"].bytes_stats.max_num_bytes == fb["image"].bytes_stats.max_num_bytes
+        # The label has known classes: categorical, compared class by class.
+        assert 0 < fa["label"].string_stats.unique == fb["label"].string_stats.unique <= 10
+    schema = path.with_suffix(".schema.pbtxt").read_text()
+    assert "image_domain" in schema  # from the image modality in features.json
+    assert "is_categorical: true" in schema and "max: 9" in schema  # the label's ten classes
+
+
+def test_unknown_fail_on_class_is_rejected_when_the_file_is_read(sms_pipeline):
+    with pytest.raises(SpecError, match="unknown anomaly class 'sometimes'"):
+        pipeline.load(sms_pipeline, ["steps.validate.fail_on=[schema, sometimes]"])
+
+
+def test_threshold_for_unknown_feature_names_the_feature(sms_pipeline, tmp_path):
+    with pytest.raises(SpecError, match="unknown feature.*'lable'"):
+        pipeline.run(sms_pipeline, {"steps.validate.skew.lable": 0.1}, runs_dir=tmp_path / "r")
+
+
+# --- pipeline validate -----------------------------------------------------------------------
+
+
+def _invoke(*args: str):
+    """Run ``pipeline ARGS`` in-process with the plugins' commands added, as ``main`` does."""
+    from pipeline.cli import cli
+    from pipeline.plugins import load_plugins
+
+    loaded = load_plugins()
+    loaded.manager.hook.register_commands(cli=cli)
+    return CliRunner().invoke(cli, list(args), obj=loaded)
+
+
+@pytest.fixture
+def sms_csv(tmp_path: Path) -> Path:
+    """The first 300 rows of the SMS spam CSV."""
+    lines = (TESTS_DIR.parents[1] / "shared/data/sms_spam/sms_spam.csv").read_text().splitlines()
+    path = tmp_path / "sms.csv"
+    path.write_text("\n".join(lines[:301]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_validate_csv_against_saved_schema_reports_unknown_label_and_exits_3(sms_csv, tmp_path):
+    schema = tmp_path / "sms.schema.pbtxt"
+    ok = _invoke("validate", str(sms_csv), "--write-schema", str(schema))
+    assert ok.exit_code == 0, ok.output
+    assert "no anomalies" in ok.output and schema.is_file()
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(sms_csv.read_text() + '"see you at 8",sometimes\n', encoding="utf-8")
+    result = _invoke("validate", str(bad), "--schema", str(schema))
+
+    assert result.exit_code == 3, result.output
+    assert "feature 'label'" in result.output and "sometimes" in result.output
+
+
+def test_validate_tfrecords_by_glob_and_examples_folder_prints_json_counts(data):
+    pattern = str(data["sms"] / "examples" / "*" / "*.tfrecord.gz")
+    result = _invoke("validate", pattern, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    splits = json.loads((data["sms"] / "features.json").read_text())["splits"]
+    assert out["kind"] == "tfrecord" and out["counts"] == {"data": sum(splits.values())}
+    assert {row["feature"] for row in out["features"]} == {"label", "text"}
+
+    per_split = json.loads(_invoke("validate", str(data["sms"]), "--json").output)
+    assert per_split["kind"] == "examples" and per_split["counts"] == splits
+
+
+def test_validate_image_folder_reports_an_undecodable_file(tmp_path):
+    digits = TESTS_DIR.parents[1] / "shared/data/sklearn_digits_png"
+    for label in ("0", "1"):
+        (tmp_path / label).mkdir()
+        for png in sorted((digits / label).glob("*.png"))[:5]:
+            shutil.copy(png, tmp_path / label)
+    (tmp_path / "1" / "broken.png").write_bytes((digits / "1" / "0001.png").read_bytes()[:40])
+
+    result = _invoke("validate", str(tmp_path), "--json")
+
+    assert result.exit_code == 3
+    out = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert out["kind"] == "images" and out["counts"] == {"data": 11}
+    assert any("broken.png: cannot decode" in p["description"] for p in out["anomalies"])
+    assert {r["feature"] for r in out["features"]} >= {"label", "width", "height", "format"}
+
+
+def test_validate_names_a_missing_or_unreadable_file(tmp_path):
+    missing = _invoke("validate", str(tmp_path / "nope.csv"))
+    assert missing.exit_code == 1 and "nope.csv: no such file" in missing.output
+
+    junk = tmp_path / "junk.tfrecord"
+    junk.write_bytes(b"not a record at all")
+    unreadable = _invoke("validate", str(junk))
+    assert (
+        unreadable.exit_code == 1 and "junk.tfrecord: not a readable TFRecord" in unreadable.output
+    )
+
+
+def test_plugin_and_cli_import_without_tensorflow_or_tfdv():
+    code = (
+        "import sys, plugins.validation, pipeline.cli; "
+        "plugins.validation.register_commands(pipeline.cli.cli); "
+        "print(sorted(m for m in ('tensorflow', 'tensorflow_data_validation', 'apache_beam', "
+        "'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_DIR, check=True
+    )
+    assert out.stdout.strip() == "[]"
