@@ -7,4 +7,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "tables": "plugins.tables",
     "validation": "plugins.validation",
     "keras": "plugins.keras",
+    "text": "plugins.text",
+    "audio": "plugins.audio",
+    "generative": "plugins.generative",
 }

@@ -1,0 +1,1 @@
+"""Speech and audio: WAV sources, Beam decode/resample stages, spectrogram input, audio models."""

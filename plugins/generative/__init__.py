@@ -1,0 +1,1 @@
+"""Generative models: GAN (DCGAN) with its trainer and sample scoring, language models."""

@@ -1,0 +1,1 @@
+"""Text: sources (CSV/JSONL columns, folders of text files), Beam text stages, tokenising input, sequence models."""
