@@ -10,4 +10,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "text": "plugins.text",
     "audio": "plugins.audio",
     "generative": "plugins.generative",
+    "streaming": "plugins.streaming",
 }

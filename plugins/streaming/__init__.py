@@ -1,0 +1,1 @@
+"""Streaming ingest: watch a folder (or a TestStream), windowed shards, windowed statistics, drift alarms."""
