@@ -71,7 +71,8 @@ class Registry:
 
     def info(self, name: str) -> ComponentInfo:
         """Return the registration of ``name`` (``SpecError`` with a hint if unknown)."""
-        self.find(name, None if name not in self.components else self.components[name].kind)
+        if name not in self.components:
+            self.find(name)  # raises, with the closest name and failed plugins
         return self.components[name]
 
     def of_kind(self, kind: str) -> list[ComponentInfo]:

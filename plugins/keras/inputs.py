@@ -1,4 +1,4 @@
-"""The ``image_input`` input pipeline: examples artifact -> ``tf.data.Dataset`` of images and labels.
+"""The ``image_input`` input pipeline: an examples artifact -> a ``tf.data.Dataset`` of images.
 
 The contract every input pipeline of this plugin follows (text and speech implement the same):
 
@@ -32,7 +32,9 @@ def decode_image(encoded: Any, height: int, width: int, channels: int) -> Any:
     signature both call it."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False, dtype=tf.float32)
+    image = tf.io.decode_image(
+        encoded, channels=channels, expand_animations=False, dtype=tf.float32
+    )
     image = tf.image.resize(image, [height, width], method="bilinear", antialias=True)
     image = tf.clip_by_value(image, 0.0, 1.0)
     return tf.ensure_shape(image, [height, width, channels])
@@ -133,7 +135,7 @@ class ImageInput(InputPipeline):
     ) -> Any:
         """Batches of ``(features, label index)`` (and ``ids`` when ``with_ids``) of ``split``.
 
-        Order is deterministic for evaluation; training data is reshuffled every epoch."""
+        The order depends on ``seed`` only; training data is reshuffled every epoch."""
         import tensorflow as tf
 
         inputs = inputs or self.model_inputs(examples)
@@ -182,9 +184,9 @@ class ImageInput(InputPipeline):
             lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
             cycle_length=min(len(files), 8),
             num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=not training,
+            deterministic=True,
         )
-        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if self.cache:
             ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
         if training:
