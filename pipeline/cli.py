@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import typing
 from collections.abc import Sequence
@@ -318,6 +319,8 @@ def _plugin_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``pipeline`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's C++ start-up chatter hides our progress lines; users can set it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         modules, disabled = _plugin_options(args)
         loaded = load_plugins(modules, disabled)
