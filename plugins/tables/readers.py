@@ -1,0 +1,232 @@
+"""Readers run inside Beam workers: CSV rows, JSON lines and TFRecord files into records.
+
+Each reader yields records (dicts with ``__source__`` = ``file:row N``) and ``Reject`` for rows
+that cannot be read, with the reason. Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline import examples
+from pipeline.ingest import SOURCE_KEY, Reject
+
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
+COLUMN_TYPES = ("int", "float", "text")
+
+
+def _text(path: str) -> str:
+    data = Path(path).read_bytes()
+    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def _has_bad_utf8(values: Iterable[str]) -> bool:
+    return any(any("\udc80" <= c <= "\udcff" for c in v) for v in values)
+
+
+def csv_header(path: str, delimiter: str) -> list[str]:
+    """The header row of a CSV file (empty for an empty file)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        first = next(csv.reader(handle, delimiter=delimiter), [])
+    return [name.strip().removeprefix("\ufeff") for name in first]
+
+
+def read_csv(
+    path: str, delimiter: str, keep: list[str] | None, label: str
+) -> Iterator[dict[str, Any] | Reject]:
+    """Yield each data row of a CSV file as ``{column: text}`` (or a ``Reject``)."""
+    try:
+        text = _text(path)
+    except OSError as exc:
+        yield Reject(f"unreadable file: {exc.strerror or exc}", path)
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number += 1
+            yield Reject(f"malformed CSV (line {reader.line_num}): {exc}", f"{path}:row {number}")
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        number += 1
+        where = f"{path}:row {number}"
+        if len(row) != len(header):
+            yield Reject(
+                f"expected {len(header)} fields, got {len(row)} (line {reader.line_num})", where
+            )
+            continue
+        if _has_bad_utf8(row):
+            yield Reject(f"invalid UTF-8 (line {reader.line_num})", where)
+            continue
+        record: dict[str, Any] = {
+            name: value
+            for name, value in zip(header, row, strict=True)
+            if keep is None or name in keep
+        }
+        if label and not record.get(label, "").strip():
+            yield Reject(f"empty label in column '{label}'", where)
+            continue
+        record[SOURCE_KEY] = where
+        yield record
+
+
+def value_kind(text: str) -> str | None:
+    """``int``, ``float`` or ``text`` for a CSV cell; None for an empty cell."""
+    if not text.strip():
+        return None
+    stripped = text.strip()
+    if _INT.match(stripped):
+        return "int"
+    if _FLOAT.match(stripped):
+        return "float"
+    return "text"
+
+
+def row_kinds(row: dict[str, Any]) -> dict[str, list[str]]:
+    """The kinds of a row's cells, in the form ``merge_kinds`` combines."""
+    out: dict[str, list[str]] = {}
+    for name, value in row.items():
+        if name == SOURCE_KEY:
+            continue
+        kind = value_kind(value)
+        out[name] = [kind] if kind else []
+    return out
+
+
+def merge_kinds(parts: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Combine cell kinds per column (associative and commutative: a Beam combine)."""
+    out: dict[str, set[str]] = {}
+    for part in parts:
+        for name, kinds in part.items():
+            out.setdefault(name, set()).update(kinds)
+    return {name: sorted(kinds) for name, kinds in out.items()}
+
+
+def column_type(kinds: list[str], explicit: str | None, infer: bool) -> str:
+    """The type of a column from its cells' kinds (``explicit`` wins)."""
+    if explicit:
+        return explicit
+    if not infer or not kinds or "text" in kinds:
+        return "text"
+    return "float" if "float" in kinds else "int"
+
+
+def convert_row(
+    row: dict[str, Any], kinds: dict[str, list[str]], explicit: dict[str, str], infer: bool
+) -> dict[str, Any]:
+    """Convert a row's cells to their column's type; raise ``Reject`` when a cell does not fit.
+
+    Empty cells of numeric columns become missing values."""
+    out: dict[str, Any] = {SOURCE_KEY: row[SOURCE_KEY]}
+    for name, value in row.items():
+        if name == SOURCE_KEY:
+            continue
+        kind = column_type(kinds.get(name, []), explicit.get(name), infer)
+        if kind == "text":
+            out[name] = value
+            continue
+        if not value.strip():
+            out[name] = None
+            continue
+        try:
+            out[name] = int(value) if kind == "int" else float(value)
+        except ValueError:
+            raise Reject(f"column '{name}': {value!r} is not {'an' if kind == 'int' else 'a'} "
+                         f"{kind}") from None  # fmt: skip
+    return out
+
+
+def read_jsonl(path: str, keep: list[str] | None, label: str) -> Iterator[dict[str, Any] | Reject]:
+    """Yield each JSON object of a JSON Lines file as a record (or a ``Reject``)."""
+    try:
+        text = _text(path)
+    except OSError as exc:
+        yield Reject(f"unreadable file: {exc.strerror or exc}", path)
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:row {number}"
+        if _has_bad_utf8([line]):
+            yield Reject("invalid UTF-8", where)
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Reject(f"invalid JSON: {exc.msg} (column {exc.colno})", where)
+            continue
+        if not isinstance(value, dict):
+            yield Reject(f"expected a JSON object, got {type(value).__name__}", where)
+            continue
+        try:
+            record = _json_record(value, keep)
+        except Reject as exc:
+            yield Reject(exc.reason, where)
+            continue
+        if label and (record.get(label) is None or record.get(label) == ""):
+            yield Reject(f"no value for the label '{label}'", where)
+            continue
+        record[SOURCE_KEY] = where
+        yield record
+
+
+def _json_record(value: dict[str, Any], keep: list[str] | None) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for name, item in value.items():
+        if keep is not None and name not in keep:
+            continue
+        if isinstance(item, dict) or (
+            isinstance(item, list) and any(isinstance(v, dict | list) for v in item)
+        ):
+            raise Reject(f"field '{name}' holds a nested object or list: not a feature value")
+        if isinstance(item, list):
+            item = [v for v in item if v is not None]
+        record[name] = item
+    return record
+
+
+def read_tfrecord(path: str, compression: str, label: str) -> Iterator[dict[str, Any] | Reject]:
+    """Yield each ``tf.train.Example`` of a TFRecord file as a record (or a ``Reject``).
+
+    A single value becomes a scalar; several stay a list. A corrupt or truncated file is
+    rejected from the first bad record on (the rest cannot be framed)."""
+    number = 0
+    try:
+        for number, data in enumerate(examples.read_tfrecords(path, compression=compression), 1):
+            where = f"{path}:record {number}"
+            try:
+                parsed = examples.decode_example(data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield Reject(f"not a tf.train.Example: {exc}", where)
+                continue
+            record: dict[str, Any] = {
+                name: values[0] if len(values) == 1 else values
+                for name, (_, values) in parsed.items()
+            }
+            if label and label not in record:
+                yield Reject(f"no feature '{label}' (the label)", where)
+                continue
+            record[SOURCE_KEY] = where
+            yield record
+    except OSError as exc:
+        yield Reject(f"unreadable file: {exc.strerror or exc}", path)
+    except ValueError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        yield Reject(f"corrupt TFRecord file, rest of the file skipped: {reason}",
+                     f"{path}:record {number + 1}")  # fmt: skip
