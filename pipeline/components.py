@@ -125,6 +125,10 @@ class Transform(Component):
         """Return the Beam ``PTransform`` of this stage."""
         raise NotImplementedError
 
+    # A transform may also define ``analyze(ctx)`` returning a Beam ``PTransform`` from the
+    # TRAIN split's records to ``(relative_path, bytes)`` pairs (a vocabulary, normalisation
+    # constants); ingest writes them under ``assets/`` of the examples artifact.
+
 
 class InputPipeline(Component):
     """Builds a ``tf.data.Dataset`` from an examples artifact (``dataset(...)``)."""

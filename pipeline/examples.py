@@ -5,6 +5,8 @@ Layout of an ingest step's folder::
     examples/<split>/part-NNNNN-of-MMMMM.tfrecord.gz   GZIP TFRecords of tf.train.Example
     rejected/part-NNNNN-of-MMMMM.jsonl                  one JSON object per rejected record
     features.json                                       the feature spec (below)
+    assets/...                                          what transforms' analyzers computed on
+                                                        the train split (a vocabulary, ...)
     meta.json                                           written by the core (counts, timings)
 
 Shards are deterministic: the same data and parameters give byte-identical files on every Beam
@@ -73,6 +75,7 @@ from typing import Any, BinaryIO
 from .artifacts import Artifact
 
 EXAMPLES_DIR = "examples"
+ASSETS_DIR = "assets"
 REJECTED_DIR = "rejected"
 FEATURES_FILE = "features.json"
 REJECTED = "rejected"

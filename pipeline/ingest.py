@@ -668,6 +668,7 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
             REJECTED, main=MAIN
         )
         rejected.append(split[REJECTED])
+        _apply_analyzers(source, ctx, split[MAIN], out)
         encoded = split[MAIN] | "Encode tf.train.Example" >> beam.Map(
             _encode, schema=beam.pvalue.AsSingleton(stats)
         )
@@ -699,6 +700,46 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         )
 
     return _finish(source, ctx, info, names, work)
+
+
+def _apply_analyzers(source: Source, ctx: StepContext, split_records: Any, out: Path) -> None:
+    """Run each transform's ``analyze`` over the TRAIN split only and write its assets.
+
+    Analyzers compute what training and serving need from the data (a vocabulary, normalisation
+    constants) without seeing eval or test records: no leakage. Each returns a Beam
+    ``PTransform`` from train records to ``(relative_path, bytes)`` pairs, written under
+    ``assets/`` of the examples artifact."""
+    import apache_beam as beam
+
+    analyzers = [
+        (i, t) for i, t in enumerate(source.transforms, 1) if callable(getattr(t, "analyze", None))
+    ]
+    if not analyzers:
+        return
+    train = (
+        split_records
+        | "Analyze: train split" >> beam.Filter(lambda item: item[0] == "train")
+        | "Analyze: records" >> beam.Map(lambda item: item[2])
+    )
+    assets = str(out / ex.ASSETS_DIR)
+    for i, transform in analyzers:
+        analyzer = transform.analyze(ctx)
+        if analyzer is None:
+            continue
+        (
+            train
+            | f"Analyze {i} ({transform.name})" >> analyzer
+            | f"Analyze {i} ({transform.name}): write" >> beam.Map(_write_asset, assets)
+        )
+
+
+def _write_asset(item: tuple[str, bytes], folder: str) -> None:
+    relative, data = item
+    target = (Path(folder) / relative).resolve()
+    if Path(folder).resolve() not in target.parents:
+        raise PipelineError(f"an analyzer asset path leaves assets/: {relative!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data if isinstance(data, bytes) else str(data).encode("utf-8"))
 
 
 def _read_json(path: Path, default: Any = None) -> Any:
