@@ -5,7 +5,8 @@ The contract every input pipeline of this plugin follows (text and speech implem
 * ``model_inputs(examples)`` -> ``{name: {"shape": [...], "dtype": ..., "modality": ...}}``, the
   inputs the model receives, resolved once from the training examples and stored by the trainer;
 * ``dataset(examples, split, inputs=..., training=..., batch_size=..., seed=..., with_ids=...)``
-  -> batches of ``(features, label_index)`` (plus a dict of ``id`` features with ``with_ids``);
+  -> batches of ``(features, label_index)``, with ``with_ids`` plus a dict of the features of
+  modality ``id`` when the artifact has any;
 * ``serving(inputs)`` -> ``(signature, preprocess)``: the raw-input ``tf.TensorSpec`` of each
   serving input and the TensorFlow function from raw batches to model inputs. It calls the very
   function training uses (``decode_image``), so there is no train/serve skew.
@@ -64,8 +65,14 @@ def label_info(examples: Artifact) -> tuple[str, list[str]]:
 
 
 def split_size(examples: Artifact, split: str) -> int:
-    """The number of examples in ``split`` according to features.json (0 when unknown)."""
-    return int(feature_spec(examples).get("splits", {}).get(split, 0))
+    """The number of examples in ``split``: from features.json, else by counting the records."""
+    known = feature_spec(examples).get("splits", {}).get(split)
+    if known is not None:
+        return int(known)
+    import tensorflow as tf
+
+    records = tf.data.TFRecordDataset(example_files(examples, split), compression_type="GZIP")
+    return int(records.reduce(0, lambda count, _: count + 1))
 
 
 class ImageInput(InputPipeline):

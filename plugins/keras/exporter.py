@@ -1,0 +1,77 @@
+"""The ``saved_model_exporter`` step: a SavedModel that takes raw input and returns labels.
+
+Artifact::
+
+    saved_model/   TF SavedModel; signature ``serving_default``: raw inputs (for images a batch
+                   of encoded PNG/JPEG bytes, ``tf.string [None]``) -> ``scores`` (float32
+                   [None, classes]) and ``label`` (class names, tf.string [None])
+    export.json    inputs and their modality, classes, signature and output names
+
+The signature applies the input pipeline's own serving preprocessing, which calls the same
+TensorFlow function as training (``plugins.keras.inputs.decode_image``): no train/serve skew.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline import Exporter, Input, StepContext, StepResult, param
+from pipeline.artifacts import write_json_atomic
+from pipeline.errors import GateFailed
+
+SAVED_MODEL_DIR = "saved_model"
+EXPORT_INFO = "export.json"
+SIGNATURE = "serving_default"
+
+
+class SavedModelExporter(Exporter):
+    """Export a trained model as a SavedModel whose signature takes raw encoded input.
+
+    The serving function decodes and normalises the raw input exactly as training did, runs the
+    model, and returns the scores and the predicted class name. Given ``blessing`` (an evaluator
+    step), only a blessed model is exported."""
+
+    name = "saved_model_exporter"
+    code_modules = ("plugins.keras.trainer", "plugins.keras.inputs")
+
+    model: Input = param(help="the trainer step whose model to export")
+    blessing: Input | None = param(None, help="an evaluator step that must have blessed the model")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Write the SavedModel and ``export.json``."""
+        if self.blessing:
+            verdict = json.loads(ctx.input("blessing").file("blessing.json").read_text())
+            if not verdict.get("blessed"):
+                raise GateFailed(
+                    f"step '{self.blessing}' did not bless the model: "
+                    + "; ".join(verdict.get("reasons", []))
+                )
+        import keras
+        import tensorflow as tf
+
+        from .trainer import load_keras_model, trained_model
+
+        artifact, info, pipeline = trained_model(ctx, "model")
+        model = load_keras_model(artifact)
+        signature, preprocess = pipeline.serving(info["inputs"])
+        classes = tf.constant(info["classes"])
+
+        def serve(raw: dict[str, Any]) -> dict[str, Any]:
+            scores = tf.cast(model(preprocess(raw), training=False), tf.float32)
+            return {"scores": scores, "label": tf.gather(classes, tf.argmax(scores, axis=-1))}
+
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
+        archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+        export = {
+            "signature": SIGNATURE,
+            "inputs": {n: info["inputs"][n].get("modality", "") for n in signature},
+            "outputs": ["scores", "label"],
+            "classes": info["classes"],
+            "trainer_step": artifact.step,
+        }
+        write_json_atomic(ctx.output_dir / EXPORT_INFO, export)
+        names = ", ".join(signature)
+        return StepResult(summary=f"SavedModel taking raw {names}, {len(info['classes'])} classes")

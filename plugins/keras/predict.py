@@ -1,0 +1,89 @@
+"""``pipeline predict EXPORT FILE... [--json]``: classify raw files with an exported SavedModel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.errors import PipelineError
+
+BATCH = 64
+
+
+def find_saved_model(export: Path) -> tuple[Path, dict[str, Any]]:
+    """The SavedModel folder of an exporter artifact (or SavedModel folder) and its export.json."""
+    for folder in (export / "saved_model", export):
+        if (folder / "saved_model.pb").is_file():
+            for info in (folder / "export.json", folder.parent / "export.json"):
+                if info.is_file():
+                    return folder, json.loads(info.read_text(encoding="utf-8"))
+            return folder, {}
+    raise PipelineError(
+        f"{export}: no SavedModel here (expected saved_model.pb or saved_model/saved_model.pb; "
+        "pass the folder of an exporter step)"
+    )
+
+
+def predict_files(export: str | Path, files: list[str | Path]) -> list[dict[str, Any]]:
+    """Predict each raw file with an exported model: ``[{"input", "label", "scores"}]``.
+
+    ``scores`` maps each class name to its score, in class order."""
+    import tensorflow as tf
+
+    folder, info = find_saved_model(Path(export))
+    loaded = tf.saved_model.load(str(folder))
+    signature = loaded.signatures[info.get("signature", "serving_default")]
+    _, named = signature.structured_input_signature
+    if len(named) != 1:
+        raise PipelineError(f"{folder}: the signature takes {list(named)}; predict feeds one input")
+    (input_name,) = named
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(files), BATCH):
+        chunk = [Path(f) for f in files[start : start + BATCH]]
+        try:
+            out = _call(signature, input_name, chunk)
+        except tf.errors.InvalidArgumentError:
+            for file in chunk:  # find the file the model cannot read
+                try:
+                    _call(signature, input_name, [file])
+                except tf.errors.InvalidArgumentError as exc:
+                    reason = exc.message.splitlines()[0]
+                    raise PipelineError(f"{file}: cannot be read by the model: {reason}") from None
+            raise
+        scores = out["scores"].numpy()
+        labels = [x.decode("utf-8") for x in out["label"].numpy()]
+        classes = info.get("classes") or [str(i) for i in range(scores.shape[1])]
+        for file, label, row in zip(chunk, labels, scores, strict=True):
+            named_scores = {c: float(s) for c, s in zip(classes, row, strict=True)}
+            results.append({"input": str(file), "label": label, "scores": named_scores})
+    return results
+
+
+def _call(signature: Any, input_name: str, files: list[Path]) -> Any:
+    import tensorflow as tf
+
+    return signature(**{input_name: tf.constant([f.read_bytes() for f in files])})
+
+
+@click.command("predict")
+@click.argument("export", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list for scripts")
+def predict_command(export: Path, files: tuple[Path, ...], as_json: bool) -> None:
+    """Classify raw FILES (images) with the SavedModel of an exporter step's folder EXPORT."""
+    try:
+        results = predict_files(export, list(files))
+    except PipelineError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for result in results:
+        top = result["scores"][result["label"]]
+        scores = " ".join(f"{c}={s:.3f}" for c, s in result["scores"].items())
+        click.echo(f"{result['input']}: {result['label']} ({top:.3f})  scores: {scores}")

@@ -1,0 +1,351 @@
+"""The ``keras_trainer`` step: fit a model from an input pipeline under a tf.distribute strategy.
+
+Artifact::
+
+    model.keras               the trained model (Keras format)
+    model.json                model inputs, classes, label feature, input pipeline and model params
+    logs/train, logs/eval     TensorBoard scalars per epoch
+    report/history.json       metrics per epoch, resume and early-stopping facts
+    report/training_curve.png loss and accuracy per epoch
+
+Resume: a step writes into a fresh folder every run, so checkpoints live in a stable scratch
+folder, ``runs/<pipeline>/.scratch/<step>-<digest of the step's params and input fingerprint>``.
+Each completed epoch saves a ``tf.train.Checkpoint`` (model and optimizer, so learning-rate
+schedules continue) and ``state.json`` (history, early-stopping state). A run killed mid-epoch
+resumes after the last completed epoch; the folder is removed once the step completes. In a
+multi-worker cluster every worker saves (collective reads), non-chief workers into
+``worker-<index>/`` of the folder.
+
+The fit is a custom loop (``plugins.keras.loop``) because Keras 3.15 ``fit`` fails under
+``MultiWorkerMirroredStrategy`` on TF 2.16; the loop is the same under every strategy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from pipeline.artifacts import Artifact, write_json_atomic
+from pipeline.errors import PipelineError
+from pipeline.fingerprint import plain
+
+from .inputs import ImageInput, label_info, split_size
+from .strategy import StrategyName
+
+MODEL_FILE = "model.keras"
+MODEL_INFO = "model.json"
+SCRATCH_DIR = ".scratch"
+
+
+class KerasTrainer(Trainer):
+    """Fit a Keras classifier with checkpoints, resume, early stopping and TensorBoard logs.
+
+    Runs a distributed custom training loop under the chosen ``tf.distribute`` strategy (auto:
+    multi-worker from TF_CONFIG, TPU, several GPUs mirrored, else default), with optional mixed
+    precision. An interrupted fit resumes from its last completed epoch."""
+
+    name = "keras_trainer"
+    code_modules = (
+        "plugins.keras.loop",
+        "plugins.keras.strategy",
+        "plugins.keras.inputs",
+        "plugins.keras.report",
+    )
+
+    examples: Input = param(help="the step whose examples artifact to train on")
+    model: Model = param(help="the model component to build and fit")
+    input: InputPipeline = param(ImageInput(), help="the input pipeline component")
+    epochs: int = param(10, help="passes over the training split")
+    batch_size: int = param(32, help="global batch size (split across replicas)")
+    optimizer: Literal["adam", "sgd"] = param("adam", help="adam, or sgd with momentum")
+    momentum: float = param(0.9, help="momentum of sgd")
+    learning_rate: float = param(0.001, help="initial learning rate")
+    lr_schedule: Literal["constant", "cosine", "exponential"] = param(
+        "constant", help="constant; cosine decay to 0 over the fit; exponential per epoch"
+    )
+    decay_rate: float = param(0.9, help="factor per epoch of the exponential schedule")
+    loss: Literal["crossentropy", "focal"] = param("crossentropy", help="classification loss")
+    label_smoothing: float = param(0.0, help="label smoothing of the loss")
+    early_stopping: int = param(0, help="epochs without eval-loss gain before stopping (0: off)")
+    restore_best: bool = param(True, help="with early stopping, keep the best epoch's weights")
+    train_split: str = param("train", help="split to fit on")
+    eval_split: str = param("eval", help="split evaluated after each epoch ('' for none)")
+    strategy: StrategyName = param("auto", help="auto, default, mirrored, multi_worker or tpu")
+    cpu_devices: int = param(0, help="split the CPU into this many logical devices (for mirrored)")
+    mixed_precision: bool = param(False, help="compute in float16 (GPU) or bfloat16 (CPU, TPU)")
+    seed: int = param(0, help="seed of weights, shuffling and augmentation")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Fit the model and write the artifact (see the module docstring)."""
+        examples = ctx.input("examples")
+        return _fit(self, ctx, examples)
+
+
+def scratch_dir(ctx: StepContext, component: Any, examples: Artifact) -> Path:
+    """The stable checkpoint folder of this step: same params and input -> same folder."""
+    payload = json.dumps(
+        {"step": ctx.step.name, "params": plain(component), "examples": examples.fingerprint},
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return ctx.run.path.parent / SCRATCH_DIR / f"{ctx.step.name}-{digest}"
+
+
+def _optimizer(trainer: KerasTrainer, steps_per_epoch: int, policy: str) -> Any:
+    import keras
+
+    lr: Any = trainer.learning_rate
+    if trainer.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, max(1, trainer.epochs * steps_per_epoch))
+    elif trainer.lr_schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, trainer.decay_rate)
+    if trainer.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(lr, momentum=trainer.momentum)
+    else:
+        optimizer = keras.optimizers.Adam(lr)
+    if policy == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _fit(trainer: KerasTrainer, ctx: StepContext, examples: Artifact) -> StepResult:
+    if trainer.cpu_devices > 1:
+        from .strategy import split_cpu
+
+        problem = split_cpu(trainer.cpu_devices)
+        if problem:
+            ctx.log(problem)
+    import keras
+
+    from .strategy import is_chief, make_strategy, mixed_precision_policy, worker_index
+
+    strategy, strategy_name = make_strategy(trainer.strategy)
+    previous_policy = keras.mixed_precision.global_policy().name
+    policy = mixed_precision_policy(strategy_name) if trainer.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        scratch = scratch_dir(ctx, trainer, examples)
+        if not is_chief(strategy):
+            scratch = scratch / f"worker-{worker_index()}"
+        return _fit_under(trainer, ctx, examples, strategy, strategy_name, policy, scratch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _fit_under(
+    trainer: KerasTrainer,
+    ctx: StepContext,
+    examples: Artifact,
+    strategy: Any,
+    strategy_name: str,
+    policy: str,
+    scratch: Path,
+) -> StepResult:
+    import keras
+    import tensorflow as tf
+
+    from .loop import make_loss, make_steps, run_epoch
+    from .report import plot_history
+
+    label, classes = label_info(examples)
+    inputs = trainer.input.model_inputs(examples)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    def distributed(split: str, training: bool) -> Any:
+        ds = trainer.input.dataset(
+            examples,
+            split,
+            inputs=inputs,
+            training=training,
+            batch_size=trainer.batch_size,
+            seed=trainer.seed,
+        )
+        if strategy_name == "default":
+            return ds
+        return strategy.experimental_distribute_dataset(ds.with_options(options))
+
+    train_ds = distributed(trainer.train_split, True)
+    eval_ds = distributed(trainer.eval_split, False) if _has_split(examples, trainer) else None
+    train_count = split_size(examples, trainer.train_split)
+    steps_per_epoch = max(1, math.ceil(train_count / trainer.batch_size))
+
+    with strategy.scope():
+        keras.utils.set_random_seed(trainer.seed)
+        model = trainer.model.build(inputs, len(classes))
+        optimizer = _optimizer(trainer, steps_per_epoch, policy)
+        optimizer.build(model.trainable_variables)
+    train_step, eval_step = make_steps(
+        strategy, model, optimizer, make_loss(trainer.loss, len(classes), trainer.label_smoothing)
+    )
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    ckpt_dir = scratch / "checkpoints"
+    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
+    best_weights = scratch / "best.weights.h5"
+
+    state = _read_state(scratch)
+    start = 0
+    if state and (ckpt_dir / f"ckpt-{state['epoch']}.index").exists():
+        try:
+            checkpoint.restore(
+                str(ckpt_dir / f"ckpt-{state['epoch']}")
+            ).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            raise PipelineError(
+                f"cannot resume from {scratch}: {exc}; delete that folder to start over"
+            ) from exc
+        start = int(state["epoch"])
+        ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
+    else:
+        state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "wait": 0}
+    state["resumed_from_epoch"] = start
+
+    logs = ctx.output_dir / "logs"
+    writers = {"train": tf.summary.create_file_writer(str(logs / "train"))}
+    if eval_ds is not None:
+        writers["eval"] = tf.summary.create_file_writer(str(logs / "eval"))
+    stopped_early = False
+    for epoch in range(start + 1, trainer.epochs + 1):
+        if trainer.early_stopping and state["wait"] >= trainer.early_stopping:
+            stopped_early = True
+            break
+        began = time.perf_counter()
+        train = run_epoch(train_step, train_ds)
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": train.mean_loss,
+            "accuracy": train.accuracy,
+            "learning_rate": float(tf.convert_to_tensor(optimizer.learning_rate).numpy()),
+        }
+        if eval_ds is not None:
+            evaluated = run_epoch(eval_step, eval_ds)
+            record.update(val_loss=evaluated.mean_loss, val_accuracy=evaluated.accuracy)
+        record["seconds"] = round(time.perf_counter() - began, 3)
+        state["history"].append(record)
+        _write_summaries(writers, record)
+        monitored = record.get("val_loss", record["loss"])
+        if state["best"] is None or monitored < state["best"]:
+            state.update(best=monitored, best_epoch=epoch, wait=0)
+            if trainer.early_stopping and trainer.restore_best:
+                scratch.mkdir(parents=True, exist_ok=True)
+                model.save_weights(str(best_weights))
+        else:
+            state["wait"] += 1
+        state["epoch"] = epoch
+        manager.save(checkpoint_number=epoch)
+        write_json_atomic(scratch / "state.json", state)
+        ctx.progress(epoch, trainer.epochs, _progress_text(record))
+    restored = stopped_early and trainer.restore_best and best_weights.exists()
+    if restored:
+        model.load_weights(str(best_weights))
+        ctx.log(f"stopped early; keeping the weights of epoch {state['best_epoch']}")
+
+    model.save(str(ctx.output_dir / MODEL_FILE))
+    info = {
+        "inputs": inputs,
+        "classes": classes,
+        "label": label,
+        "input_pipeline": plain(trainer.input),
+        "model": plain(trainer.model),
+        "trainer_step": ctx.step.name,
+    }
+    write_json_atomic(ctx.output_dir / MODEL_INFO, info)
+    history = {
+        "epochs": state["history"],
+        "resumed_from_epoch": state["resumed_from_epoch"],
+        "stopped_early": stopped_early,
+        "best_epoch": state["best_epoch"],
+        "restored_best_weights": restored,
+        "strategy": strategy_name,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision_policy": policy,
+    }
+    report = ctx.output_dir / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(report / "history.json", history)
+    if state["history"]:
+        plot_history(state["history"], report / "training_curve.png")
+    shutil.rmtree(scratch, ignore_errors=True)
+    last = state["history"][-1] if state["history"] else {}
+    if restored:
+        last = state["history"][state["best_epoch"] - 1]  # the metrics of the weights kept
+    metrics = {k: float(v) for k, v in last.items() if k not in ("epoch", "seconds")}
+    metrics["epochs"] = float(len(state["history"]))
+    return StepResult(metrics=metrics, summary=_progress_text(last) if last else "no epochs run")
+
+
+def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
+    if not trainer.eval_split:
+        return False
+    from pipeline.examples import example_files
+
+    try:
+        example_files(examples, trainer.eval_split)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _read_state(scratch: Path) -> dict[str, Any] | None:
+    path = scratch / "state.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _write_summaries(writers: dict[str, Any], record: dict[str, Any]) -> None:
+    import tensorflow as tf
+
+    step = record["epoch"]
+    with writers["train"].as_default():
+        for key in ("loss", "accuracy", "learning_rate"):
+            tf.summary.scalar(key, record[key], step=step)
+    if "eval" in writers:
+        with writers["eval"].as_default():
+            tf.summary.scalar("loss", record["val_loss"], step=step)
+            tf.summary.scalar("accuracy", record["val_accuracy"], step=step)
+    for writer in writers.values():
+        writer.flush()
+
+
+def _progress_text(record: dict[str, Any]) -> str:
+    text = f"loss {record['loss']:.4f} accuracy {record['accuracy']:.3f}"
+    if "val_loss" in record:
+        text += f" val_loss {record['val_loss']:.4f} val_accuracy {record['val_accuracy']:.3f}"
+    return text
+
+
+def trained_model(ctx: StepContext, name: str) -> tuple[Artifact, dict[str, Any], Any]:
+    """The trainer artifact named by parameter ``name``, its ``model.json`` and input pipeline.
+
+    The input pipeline is the trainer step's own component in this pipeline, so evaluation and
+    export preprocess exactly as training did."""
+    artifact = ctx.input(name)
+    info_path = artifact.file(MODEL_INFO)
+    if not info_path.is_file() or not artifact.file(MODEL_FILE).is_file():
+        raise PipelineError(
+            f"step '{artifact.step}' is not a keras_trainer step (no {MODEL_INFO}/{MODEL_FILE})"
+        )
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    trainer = ctx.spec.step(artifact.step).component
+    pipeline = getattr(trainer, "input", None)
+    if pipeline is None or not hasattr(pipeline, "serving"):
+        raise PipelineError(f"step '{artifact.step}' has no input pipeline this step can reuse")
+    return artifact, info, pipeline
+
+
+def load_keras_model(artifact: Artifact) -> Any:
+    """Load the trained ``model.keras`` of a trainer artifact (without its training config)."""
+    import keras
+
+    return keras.saving.load_model(str(artifact.file(MODEL_FILE)), compile=False)

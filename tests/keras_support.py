@@ -1,0 +1,156 @@
+"""Test support for the keras plugin: real examples artifacts and a source that copies one.
+
+``write_examples`` turns a class-per-folder image dataset from ``../shared/data`` into an examples
+artifact in the layout of ``pipeline.examples`` (GZIP TFRecords of tf.train.Example per split,
+features.json), so these tests do not depend on the ingest step written in parallel. This module
+is also a plugin: pipeline files in the tests name it under ``plugins:`` to get the
+``keras_test_examples`` source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipeline import Source, StepContext, StepResult, hookimpl, param
+from pipeline.fingerprint import files_digest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not DATA.is_dir():
+    DATA = Path("/work/shared/data")
+DIGITS = DATA / "sklearn_digits_png"
+SIGN_DIGITS = DATA / "sign_language_digits"
+TESTS = Path(__file__).resolve().parent
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def split_of(name: str, shares: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
+    """A deterministic split for a file name (hash-based, like ingest's)."""
+    bucket = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if bucket < shares[0]:
+        return "train"
+    return "eval" if bucket < shares[0] + shares[1] else "test"
+
+
+def write_examples(
+    dest: Path, data_dir: Path, *, per_class: int | None = None, shards: int = 2
+) -> dict[str, list[Path]]:
+    """Write an examples artifact of the images under ``data_dir/<class>/`` into ``dest``.
+
+    Each example holds ``image`` (the file's bytes), ``label`` (the folder name) and ``path``
+    (an id feature). Returns the image files of each split."""
+    import tensorflow as tf
+
+    classes = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
+    by_split: dict[str, list[Path]] = {"train": [], "eval": [], "test": []}
+    for label in classes:
+        files = sorted(
+            f for f in (data_dir / label).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+        )
+        for file in files[:per_class]:
+            by_split[split_of(f"{label}/{file.name}")].append(file)
+    for split, files in by_split.items():
+        folder = dest / "examples" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        writers = [
+            tf.io.TFRecordWriter(
+                str(folder / f"part-{i:05d}-of-{shards:05d}.tfrecord.gz"),
+                options=tf.io.TFRecordOptions(compression_type="GZIP"),
+            )
+            for i in range(shards)
+        ]
+        for i, file in enumerate(files):
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "image": _bytes(file.read_bytes()),
+                        "label": _bytes(file.parent.name.encode()),
+                        "path": _bytes(str(file).encode()),
+                    }
+                )
+            )
+            writers[i % shards].write(example.SerializeToString())
+        for writer in writers:
+            writer.close()
+    spec = {
+        "features": {
+            "image": {"dtype": "bytes", "modality": "image"},
+            "label": {"dtype": "bytes", "modality": "label"},
+            "path": {"dtype": "bytes", "modality": "id"},
+        },
+        "label": "label",
+        "classes": classes,
+        "splits": {split: len(files) for split, files in by_split.items()},
+    }
+    (dest / "features.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    return by_split
+
+
+def _bytes(value: bytes) -> Any:
+    import tensorflow as tf
+
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def write_pipeline(folder: Path, examples: Path, steps: str, name: str = "kdigits") -> Path:
+    """Write a pipeline file whose ``data`` step copies ``examples``, followed by ``steps``."""
+    text = (
+        f"name: {name}\n"
+        "plugins: [keras_support]\n"
+        "steps:\n"
+        "  data:\n"
+        "    component: keras_test_examples\n"
+        f"    path: {examples}\n" + steps
+    )
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class PreparedExamples(Source):
+    """Copy a prepared examples artifact (tests only)."""
+
+    name = "keras_test_examples"
+
+    path: str = param(help="folder of an examples artifact")
+
+    def data_fingerprint(self, ctx: StepContext) -> str | None:
+        """A digest of the folder's files."""
+        root = ctx.resolve(self.path)
+        return files_digest([p for p in root.rglob("*") if p.is_file()], root)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Copy the folder into the step's output."""
+        shutil.copytree(ctx.resolve(self.path), ctx.output_dir, dirs_exist_ok=True)
+        spec = json.loads((ctx.output_dir / "features.json").read_text(encoding="utf-8"))
+        total = sum(spec["splits"].values())
+        return StepResult(counts={"read": total, "written": total, "rejected": 0})
+
+
+@hookimpl
+def register_sources(register: Any) -> None:
+    """Register the test source."""
+    register(PreparedExamples)
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess that runs pipelines with this module importable."""
+    import os
+
+    env = dict(os.environ)
+    paths = [str(TESTS.parent), str(TESTS), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.update(extra)
+    return env
+
+
+def run_script(pipeline_file: Path, runs_dir: Path, overrides: list[str]) -> str:
+    """Python source that runs a pipeline file (for ``python -c`` in a subprocess)."""
+    return (
+        "import pipeline\n"
+        f"pipeline.run({str(pipeline_file)!r}, {overrides!r}, runs_dir={str(runs_dir)!r})\n"
+    )
