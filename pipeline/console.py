@@ -13,14 +13,14 @@ from rich.text import Text
 from .reporting import Reporter, StepRecord
 
 
-def format_counts(counts: dict[str, Any], limit: int = 4) -> str:
+def format_counts(counts: dict[str, Any], limit: int = 3) -> str:
     """``read 1797, written 1790, rejected 7`` (the main counts first)."""
     keys = [k for k in ("read", "written", "rejected") if k in counts]
     keys += [k for k in counts if k not in keys]
     return ", ".join(f"{k} {counts[k]}" for k in keys[:limit])
 
 
-def format_metrics(metrics: dict[str, Any], limit: int = 4) -> str:
+def format_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
     """``accuracy 0.981, loss 0.07``."""
     parts = []
     for key, value in list(metrics.items())[:limit]:
