@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -319,8 +320,10 @@ def _plugin_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``pipeline`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # TensorFlow's C++ start-up chatter hides our progress lines; users can set it back.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CUDA factory registration "errors" on a CPU machine)
+    # and Google client deprecation notices hide our progress lines; users can set it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
     try:
         modules, disabled = _plugin_options(args)
         loaded = load_plugins(modules, disabled)
