@@ -1,0 +1,255 @@
+"""Streaming sources: ``watch_folder`` (live, polls a folder) and ``replay_stream`` (TestStream)."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline import PipelineError, Source, SpecError, StepContext, StepResult, param
+from pipeline.components import Split
+from pipeline.fingerprint import files_digest
+
+from .readers import load_reader, read_labelled_file
+from .watch import MAX_POLL_INTERVAL, FolderWatch, StopRule
+
+_CODE = ("plugins.streaming.stream", "plugins.streaming.windows", "plugins.streaming.readers")
+
+
+class _StreamingSource(Source):
+    """Shared parameters of the streaming sources (not registered)."""
+
+    code_modules: ClassVar[tuple[str, ...]] = _CODE
+
+    feature: str = param("image", help="the feature holding each file's bytes (default reader)")
+    label: str = param(
+        "label", help="feature set to the file's first sub-folder name ('' = no label)"
+    )
+    reader: str = param(
+        "",
+        help="'module:function' reading one file path into records (or yielding Reject); "
+        "default: the file's bytes in 'feature' and its class folder in 'label'",
+    )
+    window_seconds: float = param(60.0, help="length of the fixed event-time windows (seconds)")
+    schema: str = param(
+        "",
+        help="schema (TFDV text proto) the windows are checked against, relative to the "
+        "pipeline file; default <pipeline file>.schema.pbtxt when it exists, else one inferred "
+        "from the first window",
+    )
+    drift: dict[str, float] = param(
+        {},
+        help="alarm when a window drifts from the window before it: threshold per feature "
+        "('*': all others); L-infinity for strings/categories, Jensen-Shannon for numbers",
+    )
+    fail_on_alarm: bool = param(False, help="fail the step (exit code 3) when a window alarms")
+
+    def __post_init__(self) -> None:
+        """Check parameters when the pipeline file is read."""
+        if self.window_seconds <= 0:
+            raise SpecError(f"{self.name}: window_seconds must be positive")
+        if self.split != Split():
+            raise SpecError(
+                f"{self.name}: split is not used by streaming sources: each event-time window "
+                "is written as its own folder (examples/window-<start>-<end>/)"
+            )
+        if self.shards < 0:
+            raise SpecError(f"{self.name}: shards must be 0 (automatic) or more")
+
+    def _root(self, ctx: StepContext) -> Path:
+        return ctx.resolve(getattr(self, "root"))  # noqa: B009 - both subclasses have it
+
+    def location(self, ctx: StepContext) -> str:
+        """The folder this source reads."""
+        return str(self._root(ctx))
+
+    def feature_info(self, ctx: StepContext) -> dict[str, Any]:
+        """Features of the default reader: the file bytes and the label; none for a custom one."""
+        if self.reader:
+            return {"features": {}, "label": None, "warnings": []}
+        features: dict[str, Any] = {self.feature: {"modality": "image"}}
+        if self.feature != "image":
+            features[self.feature] = {"modality": "binary"}
+        if self.label:
+            features[self.label] = {"modality": "label"}
+        return {"features": features, "label": self.label or None, "warnings": []}
+
+    def read(self, ctx: StepContext) -> Any:
+        """Streaming sources are not read by batch ingest: ``run`` drives them."""
+        raise PipelineError(f"{self.name} is a streaming source: run it as a step")
+
+    def _reader(self, ctx: StepContext) -> Any:
+        if self.reader:
+            return load_reader(self.reader)
+        return functools.partial(
+            read_labelled_file, root=str(self._root(ctx)), feature=self.feature, label=self.label
+        )
+
+    def _schema_file(self, ctx: StepContext) -> Path | None:
+        if self.schema:
+            path = ctx.resolve(self.schema)
+            if not path.is_file():
+                raise SpecError(f"{self.name}: schema file not found: {path}")
+            return path
+        default = ctx.spec.path.with_suffix(".schema.pbtxt")
+        return default if default.is_file() else None
+
+    def _plan(self, ctx: StepContext, arrivals: Any) -> Any:
+        from .stream import StreamPlan
+
+        return StreamPlan(
+            arrivals=arrivals,
+            reader=self._reader(ctx),
+            window_seconds=self.window_seconds,
+            schema_file=self._schema_file(ctx),
+            drift=dict(self.drift),
+            fail_on_alarm=self.fail_on_alarm,
+        )
+
+
+class WatchFolder(_StreamingSource):
+    """Watch a folder for new files and ingest them live, in event-time windows (streaming).
+
+    Beam runs in streaming mode. Every ``poll_interval`` seconds new files (recursively; the
+    first sub-folder name is the label, as with ``image_folder``) enter the stream with their
+    arrival time as event time, and the watermark advances to the poll time, so each fixed
+    window of ``window_seconds`` is written as soon as it is over:
+    ``examples/window-<start>-<end>/part-*.tfrecord.gz``, its TFDV statistics and its rejected
+    records. Each window is checked against the schema; anomalies are ALARMS (``alarms.jsonl``,
+    the log; ``fail_on_alarm`` fails the step). The step ends on the first of ``max_duration``
+    (seconds), ``max_files`` or ``idle_timeout`` (seconds without a new file); set at least one.
+    A file is taken once its modification time is ``settle_seconds`` old; hidden files and
+    *.tmp/*.part are skipped, so write under such a name and rename. Runs on the direct and
+    local runners (Beam's BundleBasedDirectRunner with --streaming); never reused from cache."""
+
+    name = "watch_folder"
+
+    root: str = param(help="folder to watch (relative to the pipeline file; created if missing)")
+    extensions: list[str] = param([], help="file extensions taken (any case); [] = every file")
+    poll_interval: float = param(1.0, help="seconds between two looks at the folder (<= 10)")
+    settle_seconds: float = param(0.5, help="a file is taken once unchanged for this long")
+    include_existing: bool = param(True, help="also ingest the files there when the watch starts")
+    max_duration: float = param(300.0, help="stop after this many seconds (0: no limit)")
+    max_files: int = param(0, help="stop after this many files (0: no limit)")
+    idle_timeout: float = param(0.0, help="stop after this many seconds with no new file (0: off)")
+
+    def __post_init__(self) -> None:
+        """Check the stop rule and timings when the pipeline file is read."""
+        super().__post_init__()
+        problem = self.stop_rule().problem()
+        if problem:
+            raise SpecError(f"{self.name}: {problem}")
+        if not 0 < self.poll_interval <= MAX_POLL_INTERVAL:
+            raise SpecError(f"{self.name}: poll_interval must be in (0, {MAX_POLL_INTERVAL:g}]")
+        if self.settle_seconds < 0:
+            raise SpecError(f"{self.name}: settle_seconds must be 0 or more")
+
+    def stop_rule(self) -> StopRule:
+        """The stop conditions as a ``StopRule``."""
+        return StopRule(self.max_duration, self.max_files, self.idle_timeout)
+
+    def data_fingerprint(self, ctx: StepContext) -> str | None:
+        """A fresh value each run: a live folder is never the same data twice."""
+        return f"live:{secrets.token_hex(8)}"
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Watch the folder until the stop rule holds, ingesting windows as they close."""
+        from .stream import run_streaming_ingest
+        from .watch import watch_stream
+
+        root = self._root(ctx)
+        root.mkdir(parents=True, exist_ok=True)
+        watch = FolderWatch(
+            root,
+            extensions=self.extensions,
+            stop=self.stop_rule(),
+            settle_seconds=self.settle_seconds,
+            include_existing=self.include_existing,
+        )
+        ctx.log(f"watching {root} (stops when: {_describe(self.stop_rule())})")
+        stream = watch_stream(watch, self.poll_interval)
+        try:
+            result = run_streaming_ingest(self, ctx, self._plan(ctx, stream.transform))
+        finally:
+            stream.stop()
+        if stream.reader.error is not None:
+            raise PipelineError(f"{self.name}: the folder watch failed: {stream.reader.error}")
+        ctx.log(f"watch stopped: {watch.stop_reason}; {watch.taken} files taken")
+        return result
+
+
+def _describe(rule: StopRule) -> str:
+    parts = []
+    if rule.max_duration:
+        parts.append(f"{rule.max_duration:g}s passed")
+    if rule.max_files:
+        parts.append(f"{rule.max_files} files taken")
+    if rule.idle_timeout:
+        parts.append(f"{rule.idle_timeout:g}s without a new file")
+    return " or ".join(parts)
+
+
+class ReplayStream(_StreamingSource):
+    """Replay files of a folder as a stream with given event times (a Beam TestStream).
+
+    For tests and demos of windowing: the same streaming ingest as ``watch_folder``, but the
+    arrivals are scripted. ``events`` is a list of ``{at: SECONDS, files: [PATH, ...]}`` (files
+    relative to ``root`` arriving with event time ``start`` + SECONDS) and
+    ``{watermark: SECONDS}`` (the watermark advances to ``start`` + SECONDS, closing earlier
+    windows); the watermark goes to infinity after the last event."""
+
+    name = "replay_stream"
+
+    root: str = param(help="folder the event files are relative to (relative to the pipeline)")
+    events: list[dict[str, Any]] = param(help="the script: {at, files} and {watermark} entries")
+    start: str = param("2024-01-01T00:00:00+00:00", help="event time 0 of the script (ISO 8601)")
+
+    def __post_init__(self) -> None:
+        """Check the script's shape when the pipeline file is read."""
+        super().__post_init__()
+        self.script(Path("."))
+
+    def _epoch(self) -> float:
+        try:
+            moment = datetime.fromisoformat(self.start.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SpecError(f"{self.name}: start: not an ISO 8601 time: {self.start!r}") from exc
+        if moment.tzinfo is None:
+            raise SpecError(f"{self.name}: start: give a time zone, e.g. {self.start}+00:00")
+        return moment.timestamp()
+
+    def script(self, root: Path) -> list[tuple[str, Any]]:
+        """The events as ``("files", (paths, epoch seconds))`` / ``("watermark", seconds)``."""
+        epoch = self._epoch()
+        out: list[tuple[str, Any]] = []
+        for i, event in enumerate(self.events):
+            keys = set(event) if isinstance(event, dict) else set()
+            if keys == {"watermark"} and isinstance(event["watermark"], int | float):
+                out.append(("watermark", epoch + event["watermark"]))
+            elif keys == {"at", "files"} and isinstance(event["at"], int | float):
+                files = event["files"]
+                if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                    raise SpecError(f"{self.name}: events[{i}].files: expected a list of paths")
+                out.append(("files", ([str(root / f) for f in files], epoch + event["at"])))
+            else:
+                raise SpecError(
+                    f"{self.name}: events[{i}]: expected {{at: SECONDS, files: [...]}} or "
+                    f"{{watermark: SECONDS}}, got {event!r}"
+                )
+        return out
+
+    def data_fingerprint(self, ctx: StepContext) -> str | None:
+        """A digest of the replayed files (names, sizes, times)."""
+        script = self.script(self._root(ctx))
+        paths = [Path(p) for kind, value in script if kind == "files" for p in value[0]]
+        return files_digest([p for p in paths if p.exists()])
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Replay the script through the streaming ingest."""
+        from .stream import run_streaming_ingest
+        from .watch import replay_stream
+
+        arrivals = replay_stream(self.script(self._root(ctx)))
+        return run_streaming_ingest(self, ctx, self._plan(ctx, arrivals))

@@ -1,0 +1,236 @@
+"""Streaming ingest: TestStream replays with event-time windows, and a live folder watch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import GateFailed, SpecError, api
+from pipeline.examples import feature_spec, iter_examples, rejected_records
+from plugins.streaming.watch import FolderWatch, StopRule, watch_polls
+from plugins.streaming.windows import window_name
+
+DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sklearn_digits_png"
+
+# Event time 0 of the scripts: 2024-01-01T00:00:00Z; windows of 10 s.
+W0 = "window-20240101T000000Z-20240101T000010Z"
+W1 = "window-20240101T000010Z-20240101T000020Z"
+W2 = "window-20240101T000020Z-20240101T000030Z"
+
+
+def _digits(label: str, count: int, skip: int = 0) -> list[Path]:
+    return sorted((DIGITS / label).glob("*.png"))[skip : skip + count]
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    """A folder of class sub-folders: 0/ and 1/ (digits), x/ (a label the schema never saw)
+    and a text file named like a PNG."""
+    root = tmp_path / "inbox"
+    for label in ("0", "1"):
+        (root / label).mkdir(parents=True)
+        for path in _digits(label, 4):
+            shutil.copy(path, root / label / path.name)
+    (root / "x").mkdir()
+    for path in _digits("7", 2):
+        shutil.copy(path, root / "x" / path.name)
+    (root / "1" / "broken.png").write_text("not an image")
+    return root
+
+
+def _replay(write_pipeline, tmp_path, events, **params) -> object:
+    extra = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in params.items())
+    text = textwrap.dedent(
+        f"""
+        name: replay
+        steps:
+          ingest:
+            component: replay_stream
+            root: inbox
+            window_seconds: 10
+            transforms: [decode_image, {{component: resize_image, size: 8}}]
+            events: {json.dumps(events)}
+        """
+    )
+    path = write_pipeline(text.lstrip() + extra)
+    return api.run(path, runs_dir=tmp_path / "runs")
+
+
+def _labels(artifact_path: Path, window: str) -> list[str]:
+    return sorted(e["label"][0].decode() for e in iter_examples(artifact_path, window))
+
+
+EVENTS = [
+    {"at": 1, "files": ["0/0000.png", "0/0010.png", "1/0001.png"]},
+    {"at": 4, "files": ["1/0011.png", "1/broken.png", "0/0000.png"]},
+    {"watermark": 10},
+    {"at": 12, "files": ["0/0020.png", "1/0021.png"]},
+    {"watermark": 20},
+    {"at": 25, "files": ["x/0007.png", "0/0030.png"]},
+]
+
+
+@pytest.mark.slow  # the first TFDV/TensorFlow import of a session takes most of it
+def test_replay_writes_one_folder_of_shards_per_event_time_window(write_pipeline, tmp_path, inbox):
+    result = _replay(write_pipeline, tmp_path, EVENTS)
+    record = result.records[0]
+    art = result.run.artifact("ingest").path
+
+    # read = written + rejected over all windows (the core checks it too).
+    assert record.counts == {"read": 10, "written": 8, "rejected": 2}
+    assert sorted(p.name for p in (art / "examples").iterdir()) == [W0, W1, W2]
+    assert [p.name for p in (art / "examples" / W0).iterdir()] == [
+        "part-00000-of-00001.tfrecord.gz"
+    ]
+    assert _labels(art, W0) == ["0", "0", "1", "1"]
+    assert _labels(art, W1) == ["0", "1"]
+    assert _labels(art, W2) == ["0", "x"]
+    spec = feature_spec(art)
+    assert spec["splits"] == {W0: 4, W1: 2, W2: 2}
+    assert spec["label"] == "label" and spec["classes"] == ["0", "1", "x"]
+    assert spec["features"]["image"]["height"] == 8
+    reasons = {Path(r["source"]).name: r["stage"] for r in rejected_records(art)}
+    assert reasons == {"broken.png": "decode_image", "0000.png": "deduplicate"}
+    assert sorted(p.name for p in (art / "rejected").iterdir()) == [f"{W0}.jsonl"]
+
+    # Windowed statistics, one TFDV proto per window.
+    from plugins.validation.stats import load_statistics, num_examples
+
+    assert {
+        p.stem: num_examples(load_statistics(p)) for p in (art / "statistics").glob("*.pb")
+    } == {W0: 4, W1: 2, W2: 2}
+
+    # The schema is inferred from the first window: label "x" in the last one is an alarm.
+    alarms = [json.loads(line) for line in (art / "alarms.jsonl").read_text().splitlines()]
+    assert [(a["window"], a["feature"]) for a in alarms] == [(W2, "label")]
+    assert alarms[0]["category"] == "schema" and '"x"' in alarms[0]["reason"]
+    assert "first window" in json.loads((art / "windows.json").read_text())["schema"]
+    assert record.metrics == {"windows": 3.0, "alarms": 1.0}
+
+
+CURATED = """
+string_domain { name: "label" value: "0" value: "1" value: "x" }
+feature {
+  name: "label" type: BYTES domain: "label"
+  presence { min_fraction: 1.0 min_count: 1 } value_count { min: 1 max: 1 }
+}
+feature { name: "image" type: BYTES image_domain {} presence { min_fraction: 1.0 min_count: 1 } }
+"""
+
+
+def test_curated_schema_alarms_on_a_missing_feature_and_fail_on_alarm_gates(
+    write_pipeline, tmp_path, inbox
+):
+    (tmp_path / "curated.pbtxt").write_text(CURATED)
+    shutil.copy(_digits("5", 1)[0], inbox / "loose.png")  # no class folder: no label
+    events = [{"at": 3, "files": ["x/0007.png", "0/0010.png"]}, {"at": 15, "files": ["loose.png"]}]
+
+    result = _replay(write_pipeline, tmp_path, events, schema="curated.pbtxt")
+    art = result.run.artifact("ingest").path
+    alarms = [json.loads(line) for line in (art / "alarms.jsonl").read_text().splitlines()]
+    assert {(a["window"], a["feature"]) for a in alarms} == {(W1, "label")}
+    assert result.records[0].counts == {"read": 3, "written": 3, "rejected": 0}
+    assert (art / "schema.pbtxt").read_text().count('value: "x"') == 1
+
+    with pytest.raises(GateFailed, match="label"):
+        _replay(write_pipeline, tmp_path, events, schema="curated.pbtxt", fail_on_alarm=True)
+
+
+def test_a_watch_without_a_stop_condition_is_refused(write_pipeline, tmp_path):
+    path = write_pipeline(
+        """
+        steps:
+          ingest: {component: watch_folder, root: inbox, max_duration: 0}
+        """
+    )
+    with pytest.raises(SpecError, match="must end"):
+        api.run(path, runs_dir=tmp_path / "runs")
+
+
+def test_folder_watch_takes_each_settled_file_once_and_stops_when_idle(tmp_path):
+    now = [time.time() + 1]
+    watch = FolderWatch(
+        tmp_path,
+        extensions=[".png"],
+        stop=StopRule(idle_timeout=5),
+        settle_seconds=0,
+        clock=lambda: now[0],
+    )
+    (tmp_path / "a.png").write_bytes(b"1")
+    (tmp_path / ".b.png").write_bytes(b"hidden")
+    (tmp_path / "c.png.part").write_bytes(b"partial")
+    polls = watch_polls(watch, 1.0, sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert next(polls)[0] == [str(tmp_path / "a.png")]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "e.PNG").write_bytes(b"2")
+    assert next(polls)[0] == [str(tmp_path / "d" / "e.PNG")]
+    assert [files for files, _ in polls] == [[]] * 5  # idle for 5 s, then it ends
+    assert watch.stop_reason == "no new file for idle_timeout=5s"
+
+
+def test_window_names_sort_in_time_order():
+    assert window_name(1704067200, 1704067210) == W0
+    assert window_name(1704067200.5, 1704067201) == ("window-20240101T000000.500Z-20240101T000001Z")
+
+
+@pytest.mark.slow
+def test_watch_folder_ingests_files_copied_while_it_runs(write_pipeline, tmp_path):
+    path = write_pipeline(
+        """
+        name: live
+        steps:
+          ingest:
+            component: watch_folder
+            root: inbox
+            extensions: [.png]
+            poll_interval: 0.3
+            settle_seconds: 0.2
+            window_seconds: 2
+            idle_timeout: 4
+            max_duration: 60
+            transforms: [decode_image]
+        """
+    )
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = api.run(path, runs_dir=tmp_path / "runs")
+        except BaseException as exc:  # reported by the assertions below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    inbox = tmp_path / "inbox"
+    deadline = time.monotonic() + 60
+    while not inbox.is_dir() and time.monotonic() < deadline:  # the step creates it
+        time.sleep(0.1)
+    copied = []
+    for batch, label in enumerate(["3", "4", "3"]):
+        time.sleep(1.5)
+        (inbox / label).mkdir(exist_ok=True)
+        for source in _digits(label, 3, skip=3 * batch):
+            tmp = inbox / label / f".{source.name}.tmp"
+            shutil.copy(source, tmp)
+            tmp.rename(inbox / label / source.name)  # atomic arrival
+            copied.append(source.name)
+    thread.join(timeout=90)
+    assert not thread.is_alive(), "the watch did not stop"
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    record = result.records[0]
+    art = result.run.artifact("ingest").path
+    assert record.counts == {"read": 9, "written": 9, "rejected": 0}
+    spec = feature_spec(art)
+    assert sum(spec["splits"].values()) == 9
+    assert len(spec["splits"]) >= 2  # batches 1.5 s apart fall into different 2 s windows
+    labels = sorted(lbl for w in spec["splits"] for lbl in _labels(art, w))
+    assert labels == ["3"] * 6 + ["4"] * 3
+    assert time.monotonic() - started >= 4.5 + 4  # ran through the copies, then idled out
