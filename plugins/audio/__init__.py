@@ -19,7 +19,15 @@ from .models import AudioCnn
 from .sources import AudioFolder
 from .transforms import DecodeAudio, FixLength, Resample, ToMono
 
-__all__ = ["AudioCnn", "AudioFolder", "AudioInput", "DecodeAudio", "FixLength", "Resample", "ToMono"]
+__all__ = [
+    "AudioCnn",
+    "AudioFolder",
+    "AudioInput",
+    "DecodeAudio",
+    "FixLength",
+    "Resample",
+    "ToMono",
+]
 
 
 @hookimpl

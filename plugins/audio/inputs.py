@@ -1,0 +1,243 @@
+"""The ``audio_input`` input pipeline: an examples artifact -> batches of spectrograms.
+
+It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+``serving``), so ``keras_trainer``, ``classification_evaluator`` and ``saved_model_exporter`` use
+it unchanged. Training, evaluation and serving all go through ``plugins.audio.features``:
+``waveform`` (WAV bytes -> fixed-length mono float waveform) and ``spectrogram`` (waveforms ->
+log-mel or MFCC features). The exported signature therefore takes raw WAV bytes. Augmentation
+(random time shift, additive noise) acts on the waveform, for training only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pipeline import Artifact, InputPipeline, param
+from pipeline.errors import PipelineError
+from pipeline.examples import example_files, feature_spec
+
+from .features import SpectrogramSettings
+
+Augmentation = Literal["shift", "noise"]
+
+
+class AudioInput(InputPipeline):
+    """Speech from an examples artifact: WAV bytes -> log-mel spectrogram (or MFCC) batches.
+
+    Decodes the 16-bit PCM WAV of each example with ``tf.audio.decode_wav``, trims or pads it to
+    the clip length of features.json (``fix_length``), and computes a log-mel spectrogram (Hann
+    windows of ``window_ms`` every ``hop_ms``, ``mel_bins`` mel bands), optionally MFCCs, each
+    standardised per example. Waveforms are cached after decoding; training data is shuffled
+    (seeded) and optionally augmented by a random time shift and additive Gaussian noise before
+    the spectrogram. The exported model runs the same TensorFlow function on raw WAV bytes."""
+
+    name = "audio_input"
+    code_modules = ("plugins.audio.features",)
+
+    feature: str = param("", help="audio feature to read; default: the feature of modality audio")
+    features: Literal["log_mel", "mfcc"] = param("log_mel", help="log_mel spectrogram or mfcc")
+    window_ms: float = param(25.0, help="analysis window length in milliseconds")
+    hop_ms: float = param(10.0, help="step between windows in milliseconds")
+    mel_bins: int = param(40, help="mel bands of the spectrogram")
+    mfcc: int = param(13, help="MFCC coefficients kept (features: mfcc)")
+    fmin: float = param(20.0, help="lowest frequency of the mel bands (Hz)")
+    fmax: float = param(0.0, help="highest frequency of the mel bands (Hz; 0: Nyquist)")
+    normalize: bool = param(True, help="standardise each example's features (zero mean, unit var)")
+    seconds: float = param(0.0, help="clip length; default: from features.json (fix_length)")
+    align: Literal["", "center", "left"] = param(
+        "", help="how serving trims/pads raw clips; default: as fix_length did (else center)"
+    )
+    shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
+    cache: bool = param(True, help="keep decoded waveforms in memory after the first epoch")
+    augment: list[Augmentation] = param(
+        [], help="training-only augmentation: shift (random time shift), noise (additive)"
+    )
+    shift_ms: float = param(100.0, help="largest random time shift (milliseconds, either way)")
+    noise: float = param(0.005, help="largest standard deviation of the additive noise")
+
+    def audio_feature(self, examples: Artifact) -> str:
+        """The name of the audio feature this pipeline reads."""
+        features = feature_spec(examples).get("features", {})
+        if self.feature:
+            if self.feature not in features:
+                raise PipelineError(
+                    f"audio_input: no feature '{self.feature}' in {examples.path} "
+                    f"(features: {', '.join(features)})"
+                )
+            return self.feature
+        found = [n for n, f in features.items() if f.get("modality") == "audio"]
+        if len(found) != 1:
+            raise PipelineError(
+                f"audio_input: expected one feature of modality 'audio' in {examples.path}, "
+                f"found {found or 'none'}; name one with 'feature:'"
+            )
+        return found[0]
+
+    def settings(self, examples: Artifact) -> SpectrogramSettings:
+        """The preprocessing settings for an examples artifact (rate and length from it)."""
+        name = self.audio_feature(examples)
+        details = feature_spec(examples)["features"][name]
+        rate = details.get("sample_rate")
+        if not isinstance(rate, int):
+            raise PipelineError(
+                f"audio_input: the clips of '{name}' in {examples.path} have different sample "
+                f"rates ({details.get('sample_rate_range')}); add the 'resample' stage to ingest"
+            )
+        if self.seconds > 0:
+            samples = round(self.seconds * rate)
+        elif isinstance(details.get("samples"), int):
+            samples = int(details["samples"])
+        else:
+            raise PipelineError(
+                f"audio_input: the clips of '{name}' in {examples.path} have different lengths "
+                f"({details.get('samples_range')} samples); add the 'fix_length' stage to ingest "
+                "or set 'seconds:'"
+            )
+        align = self.align or str(details.get("align") or "center")
+        settings = SpectrogramSettings(
+            sample_rate=rate,
+            samples=samples,
+            kind=self.features,
+            window_ms=self.window_ms,
+            hop_ms=self.hop_ms,
+            mel_bins=self.mel_bins,
+            mfcc=self.mfcc,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            normalize=self.normalize,
+            align=align,
+        )
+        if settings.frame_length > samples:
+            raise PipelineError(
+                f"audio_input: clips of {samples} samples are shorter than one window "
+                f"({settings.frame_length} samples)"
+            )
+        return settings
+
+    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+        """``{audio feature: {"shape": [frames, bins, 1], ..., "preprocessing": settings}}``."""
+        name = self.audio_feature(examples)
+        s = self.settings(examples)
+        return {
+            name: {
+                "shape": [s.frames, s.bins, 1],
+                "dtype": "float32",
+                "modality": "audio",
+                "preprocessing": s.to_dict(),
+            }
+        }
+
+    def dataset(
+        self,
+        examples: Artifact,
+        split: str,
+        *,
+        inputs: dict[str, dict[str, Any]] | None = None,
+        training: bool = False,
+        batch_size: int = 32,
+        seed: int = 0,
+        with_ids: bool = False,
+    ) -> Any:
+        """Batches of ``(features, label index)`` (and ``ids`` when ``with_ids``) of ``split``.
+
+        The order depends on ``seed`` only; training data is reshuffled every epoch."""
+        import tensorflow as tf
+
+        from plugins.keras.inputs import label_info
+
+        from .features import spectrogram, waveform
+
+        inputs = inputs or self.model_inputs(examples)
+        ((name, spec),) = inputs.items()
+        s = SpectrogramSettings(**spec["preprocessing"])
+        label, classes = label_info(examples)
+        features = feature_spec(examples).get("features", {})
+        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
+        parse_spec = {name: tf.io.FixedLenFeature([], tf.string)}
+        label_is_index = features.get(label, {}).get("dtype") == "int64"
+        parse_spec[label] = tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string)
+        for id_name in ids:
+            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
+            default = 0 if id_type == tf.int64 else ""
+            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=default)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+        def parse(serialized: Any) -> Any:
+            record = tf.io.parse_single_example(serialized, parse_spec)
+            index = record[label] if label_is_index else table.lookup(record[label])
+            check = tf.debugging.assert_non_negative(index, message="label is not a class")
+            with tf.control_dependencies([check]):
+                index = tf.identity(index)
+            wave = waveform(record[name], s.sample_rate, s.samples, s.align)
+            return (wave, index, {n: record[n] for n in ids})
+
+        files = example_files(examples, split)
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        if training:
+            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(
+            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+            cycle_length=min(len(files), 8),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.cache:
+            ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
+        if training:
+            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            if self.augment:
+                augment = _augmenter(self, s, seed)
+                ds = ds.map(lambda w, y, i: (augment(w), y, i), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size)
+
+        def to_features(waves: Any, index: Any, id_values: Any) -> Any:
+            out = ({name: spectrogram(waves, s)}, index)
+            return out + (id_values,) if with_ids else out
+
+        ds = ds.map(to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def serving(
+        self, inputs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """The serving signature (a batch of WAV file bytes) and its preprocessing."""
+        import tensorflow as tf
+
+        from .features import spectrogram, waveform_batch
+
+        ((name, spec),) = inputs.items()
+        s = SpectrogramSettings(**spec["preprocessing"])
+        signature = {name: tf.TensorSpec([None], tf.string, name=name)}
+
+        def preprocess(raw: dict[str, Any]) -> dict[str, Any]:
+            waves = waveform_batch(raw[name], s.sample_rate, s.samples, s.align)
+            return {name: spectrogram(waves, s)}
+
+        return signature, preprocess
+
+
+def _augmenter(pipeline: AudioInput, s: SpectrogramSettings, seed: int) -> Callable[[Any], Any]:
+    import tensorflow as tf
+
+    max_shift = round(s.sample_rate * pipeline.shift_ms / 1000.0)
+    kinds = set(pipeline.augment)
+    generator = tf.random.Generator.from_seed(seed)
+
+    def augment(wave: Any) -> Any:
+        if "shift" in kinds and max_shift > 0:
+            shift = generator.uniform([], -max_shift, max_shift + 1, dtype=tf.int32)
+            padded = tf.pad(wave, [[max_shift, max_shift]])
+            wave = padded[max_shift - shift : max_shift - shift + s.samples]
+        if "noise" in kinds and pipeline.noise > 0:
+            level = generator.uniform([], 0.0, pipeline.noise)
+            wave = wave + level * generator.normal([s.samples])
+        return tf.ensure_shape(wave, [s.samples])
+
+    return augment

@@ -1,0 +1,97 @@
+"""Speech models: ``build(inputs, num_classes) -> keras.Model`` over a spectrogram input.
+
+``inputs`` is what ``audio_input.model_inputs`` returned: one input of modality ``audio`` shaped
+``[frames, bins, 1]``. The output layer computes in float32 so that mixed precision keeps a stable
+softmax, as the models of ``plugins.keras.models`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pipeline import Model, param
+from pipeline.errors import PipelineError
+
+
+def _audio_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, list[int]]:
+    found = [(n, s["shape"]) for n, s in inputs.items() if s.get("modality") == "audio"]
+    if len(found) != 1 or len(found[0][1]) != 3:
+        raise PipelineError(
+            f"model '{model}' needs exactly one audio input shaped [frames, bins, 1] "
+            f"(from audio_input), got {inputs or 'none'}"
+        )
+    return found[0]
+
+
+class AudioCnn(Model):
+    """A CNN over the spectrogram: conv blocks with batch norm and pooling, dense, softmax.
+
+    ``mode: conv2d`` treats the spectrogram as an image (time x frequency); ``conv1d`` convolves
+    over time with the frequency bins as channels. Each entry of ``filters`` is one block: a
+    same-padded convolution, batch normalisation on request, ReLU and pooling by 2. After the
+    blocks, ``head: flatten`` keeps where in time things happened; ``global`` averages over it."""
+
+    name = "audio_cnn"
+
+    mode: Literal["conv2d", "conv1d"] = param("conv2d", help="2-D over time x frequency, or 1-D")
+    filters: list[int] = param([16, 32, 64], help="filters of each convolution block")
+    kernel_size: int = param(3, help="kernel side (conv2d: square) or length (conv1d)")
+    batch_norm: bool = param(False, help="batch normalisation after each convolution")
+    head: Literal["flatten", "global"] = param("flatten", help="flatten or global average pool")
+    dense_units: list[int] = param([64], help="units of the dense layers after the blocks")
+    dropout: float = param(0.3, help="dropout rate before each dense layer")
+    l2: float = param(0.0, help="L2 weight penalty")
+
+    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+        """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
+        import keras
+
+        name, shape = _audio_input(inputs, self.name)
+        frames, bins, _ = shape
+        reg = keras.regularizers.L2(self.l2) if self.l2 > 0 else None
+        spec = keras.Input(shape=tuple(shape), name=name)
+        if self.mode == "conv1d":
+            x = keras.layers.Reshape((frames, bins))(spec)
+            conv, pool, pool_global = (
+                keras.layers.Conv1D,
+                keras.layers.MaxPooling1D,
+                keras.layers.GlobalAveragePooling1D,
+            )
+            sizes = [frames]
+        else:
+            x = spec
+            conv, pool, pool_global = (
+                keras.layers.Conv2D,
+                keras.layers.MaxPooling2D,
+                keras.layers.GlobalAveragePooling2D,
+            )
+            sizes = [frames, bins]
+        for filters in self.filters:
+            x = conv(
+                filters,
+                self.kernel_size,
+                padding="same",
+                use_bias=not self.batch_norm,
+                kernel_regularizer=reg,
+            )(x)
+            if self.batch_norm:
+                x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Activation("relu")(x)
+            if min(sizes) >= 2:
+                x = pool(2, padding="same")(x)
+                sizes = [-(-size // 2) for size in sizes]
+        x = keras.layers.Flatten()(x) if self.head == "flatten" else pool_global()(x)
+        for units in self.dense_units:
+            if self.dropout > 0:
+                x = keras.layers.Dropout(self.dropout)(x)
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
+        if self.dropout > 0:
+            x = keras.layers.Dropout(self.dropout)(x)
+        scores = keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_regularizer=reg,
+            dtype="float32",
+            name="scores",
+        )(x)
+        return keras.Model({name: spec}, scores, name=self.name)
