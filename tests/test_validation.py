@@ -301,3 +301,28 @@ def test_plugin_and_cli_import_without_tensorflow_or_tfdv():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_DIR, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_inferred_schema_allows_new_values_of_id_features():
+    import tensorflow_data_validation as tfdv
+    import pandas as pd
+
+    from plugins.validation.stats import infer_schema
+
+    frame = pd.DataFrame({"speaker": ["ann", "bob", "ann"], "label": ["a", "b", "a"]})
+    stats = tfdv.generate_statistics_from_dataframe(frame)
+    spec = {
+        "features": {
+            "speaker": {"dtype": "bytes", "modality": "id"},
+            "label": {"dtype": "bytes", "modality": "label"},
+        },
+        "label": "label",
+    }
+    schema = infer_schema(stats, spec)
+    features = {f.name: f for f in schema.feature}
+    assert features["speaker"].WhichOneof("domain_info") is None
+    assert features["label"].WhichOneof("domain_info") == "domain"
+    new = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"speaker": ["carl"], "label": ["a"]})
+    )
+    assert not tfdv.validate_statistics(new, schema).anomaly_info

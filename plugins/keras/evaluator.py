@@ -136,7 +136,11 @@ class ClassificationEvaluator(Evaluator):
 
 
 def last_blessed(ctx: StepContext) -> Artifact | None:
-    """The latest artifact of this step in an earlier run of this pipeline that was blessed."""
+    """The latest blessed artifact of this step in an earlier run, evaluated on the same examples.
+
+    Accuracy on another split or data set is no baseline, so runs whose examples had another
+    fingerprint are skipped."""
+    examples = ctx.inputs.get("examples")
     runs = list_runs(ctx.run.path.parent.parent, ctx.run.path.parent.name)
     for run in reversed(runs):
         if run.run_id >= ctx.run.run_id:
@@ -144,8 +148,12 @@ def last_blessed(ctx: StepContext) -> Artifact | None:
         folder = run.path / ctx.step.name
         if not (folder / META_FILE).is_file() or not (folder / BLESSING_FILE).is_file():
             continue
+        artifact = Artifact.open(folder)
+        evaluated_on = artifact.meta.get("inputs", {}).get("examples", {}).get("fingerprint")
+        if examples is not None and evaluated_on != examples.fingerprint:
+            continue
         if json.loads((folder / BLESSING_FILE).read_text(encoding="utf-8")).get("blessed"):
-            return Artifact.open(folder)
+            return artifact
     return None
 
 

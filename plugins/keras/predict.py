@@ -50,7 +50,9 @@ def predict_files(export: str | Path, files: list[str | Path]) -> list[dict[str,
                 try:
                     _call(signature, input_name, [file])
                 except tf.errors.InvalidArgumentError as exc:
-                    reason = exc.message.splitlines()[0]
+                    # TF puts its own "Graph execution error:" first; the model's message last.
+                    lines = [line for line in exc.message.splitlines() if line.strip()]
+                    reason = lines[-1] if lines else exc.message
                     raise PipelineError(f"{file}: cannot be read by the model: {reason}") from None
             raise
         scores = out["scores"].numpy()
@@ -75,7 +77,7 @@ def _call(signature: Any, input_name: str, files: list[Path]) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list for scripts")
 def predict_command(export: Path, files: tuple[Path, ...], as_json: bool) -> None:
-    """Classify raw FILES (images) with the SavedModel of an exporter step's folder EXPORT."""
+    """Classify raw FILES (images, WAV, text) with the SavedModel of an exporter step's EXPORT."""
     try:
         results = predict_files(export, list(files))
     except PipelineError as exc:

@@ -21,7 +21,7 @@ ANOMALY_CLASSES = ("schema", "skew", "drift")
 #: A comparator threshold that never fires: L-infinity and Jensen-Shannon are at most 1.
 MEASURE_ONLY = 1.0
 #: Modalities whose bytes are binary blobs: statistics count their sizes, not their values.
-BINARY_MODALITIES = ("image",)
+BINARY_MODALITIES = ("image", "audio")
 DATASET = "(dataset)"
 
 
@@ -221,6 +221,16 @@ def infer_schema(
     return schema
 
 
+def _drop_string_domain(schema: schema_pb2.Schema, feature: Any) -> None:
+    """Remove the list of allowed values TFDV inferred for ``feature`` (if any)."""
+    if feature is None or feature.WhichOneof("domain_info") != "domain":
+        return
+    kept = [d for d in schema.string_domain if d.name != feature.domain]
+    del schema.string_domain[:]
+    schema.string_domain.extend(kept)
+    feature.ClearField("domain")
+
+
 def _add_known_domains(schema: schema_pb2.Schema, spec: Mapping[str, Any], create: bool) -> None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -228,6 +238,9 @@ def _add_known_domains(schema: schema_pb2.Schema, spec: Mapping[str, Any], creat
     classes = spec.get("classes")
     by_name = {f.name: f for f in schema.feature}
     for name, info in features.items():
+        if info.get("modality") == "id":
+            _drop_string_domain(schema, by_name.get(name))  # ids are not categories
+            continue
         binary = info.get("modality") in BINARY_MODALITIES
         label = name == spec.get("label") and bool(classes) and info.get("dtype") == "int64"
         if not (binary or label):
