@@ -1,0 +1,199 @@
+"""The ``text_input`` input pipeline: an examples artifact -> batches of token ids and labels.
+
+It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+``serving``). ``model_inputs`` carries the vocabulary, so the trainer stores it in
+``model.json`` and the exported model holds it as constants. Training, evaluation and serving
+call the same ``TokenEncoder`` (``plugins.text.tf_ops``): raw string -> lowercase (when ingest
+lowercased) -> tokens -> ids -> padded to ``max_length``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pipeline import Artifact, InputPipeline, param
+from pipeline.errors import PipelineError
+from pipeline.examples import example_files, feature_spec
+
+
+def text_feature(examples: Artifact, feature: str, component: str) -> str:
+    """The text feature to read: ``feature`` or the one feature of modality text."""
+    features = feature_spec(examples).get("features", {})
+    if feature:
+        if feature not in features:
+            raise PipelineError(
+                f"{component}: no feature '{feature}' in {examples.path} "
+                f"(features: {', '.join(features)})"
+            )
+        return feature
+    texts = [n for n, f in features.items() if f.get("modality") == "text"]
+    if len(texts) != 1:
+        raise PipelineError(
+            f"{component}: expected one feature of modality 'text' in {examples.path}, found "
+            f"{texts or 'none'}; name one with 'feature:'"
+        )
+    return texts[0]
+
+
+def text_spec(examples: Artifact, name: str, component: str) -> dict[str, Any]:
+    """The vocabulary facts every text model input carries (see ``model_inputs``)."""
+    from .vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary(examples, name)
+    return {
+        "dtype": "int64",
+        "modality": "text",
+        "level": vocabulary["level"],
+        "lowercase": bool(vocabulary["lowercase"]),
+        "vocabulary": list(vocabulary["tokens"]),
+        "vocab_size": len(vocabulary["tokens"]),
+    }
+
+
+def encoder_of(spec: dict[str, Any]) -> Any:
+    """The ``TokenEncoder`` of a model input's spec."""
+    from .tf_ops import TokenEncoder
+
+    return TokenEncoder(spec["vocabulary"], spec["level"], spec["lowercase"])
+
+
+def read_records(examples: Artifact, split: str, parse: Callable[[Any], Any]) -> Any:
+    """The parsed records of one split, shards interleaved deterministically."""
+    import tensorflow as tf
+
+    files = example_files(examples, split)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class TextInput(InputPipeline):
+    """Texts from an examples artifact as token ids: tokenise, look up, pad or bucket, batch.
+
+    Uses the vocabulary saved by ``text_vocabulary`` (computed on the train split). Texts are
+    truncated to ``max_length`` tokens and padded with ``[PAD]`` (id 0); with
+    ``bucket_boundaries`` the training and evaluation batches group texts of similar length
+    (``tf.data`` bucketing) and are padded only to their longest text. The exported model takes
+    a raw string and applies the very same TensorFlow function."""
+
+    name = "text_input"
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "plugins.text.tf_ops",
+        "plugins.text.tokens",
+        "plugins.text.vocabulary",
+    )
+
+    feature: str = param("", help="text feature to read; default: the feature of modality text")
+    max_length: int = param(64, help="tokens kept per text (the rest is cut)")
+    bucket_boundaries: list[int] = param(
+        [], help="length boundaries for bucketing by sequence length ([] pads to max_length)"
+    )
+    shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
+    cache: bool = param(True, help="keep parsed texts in memory after the first epoch")
+
+    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+        """``{feature: {"shape": [max_length] or [None], "vocab_size", "vocabulary", ...}}``."""
+        if self.max_length < 1:
+            raise PipelineError(f"{self.name}: max_length must be at least 1")
+        name = text_feature(examples, self.feature, self.name)
+        spec = text_spec(examples, name, self.name)
+        shape = [None] if self.bucket_boundaries else [self.max_length]
+        return {name: {**spec, "shape": shape, "max_length": self.max_length}}
+
+    def dataset(
+        self,
+        examples: Artifact,
+        split: str,
+        *,
+        inputs: dict[str, dict[str, Any]] | None = None,
+        training: bool = False,
+        batch_size: int = 32,
+        seed: int = 0,
+        with_ids: bool = False,
+    ) -> Any:
+        """Batches of ``({text: ids}, label index)`` (plus ids, the raw text among them)."""
+        import tensorflow as tf
+
+        from plugins.keras.inputs import label_info
+
+        inputs = inputs or self.model_inputs(examples)
+        ((name, spec),) = inputs.items()
+        encoder = encoder_of(spec)
+        max_length = int(spec["max_length"])
+        label, classes = label_info(examples)
+        features = feature_spec(examples).get("features", {})
+        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
+        label_is_index = features.get(label, {}).get("dtype") == "int64"
+        parse_spec = {
+            name: tf.io.FixedLenFeature([], tf.string),
+            label: tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string),
+        }
+        for id_name in ids:
+            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
+            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=None)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+        def parse(serialized: Any) -> Any:
+            record = tf.io.parse_single_example(serialized, parse_spec)
+            index = record[label] if label_is_index else table.lookup(record[label])
+            check = tf.debugging.assert_non_negative(index, message="label is not a class")
+            with tf.control_dependencies([check]):
+                index = tf.identity(index)
+            extra = {n: record[n] for n in ids}
+            if with_ids:
+                extra[name] = record[name]
+            return (record[name], index, extra) if with_ids else (record[name], index)
+
+        ds = read_records(examples, split, parse)
+        if self.cache:
+            ds = ds.cache()
+        if training:
+            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+        def to_model(text: Any, *rest: Any) -> Any:
+            return ({name: encoder(text, max_length, fixed=not self.bucket_boundaries)}, *rest)
+
+        if not self.bucket_boundaries:
+            return ds.batch(batch_size).map(to_model).prefetch(tf.data.AUTOTUNE)
+
+        def one(text: Any, *rest: Any) -> Any:
+            tokens = encoder.encode(tf.reshape(text, [1]))[0][:max_length]
+            return (tokens, *rest)
+
+        bounds = sorted(b for b in self.bucket_boundaries if 0 < b < max_length)
+        ds = ds.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.bucket_by_sequence_length(
+            lambda tokens, *_: tf.shape(tokens)[0],
+            bucket_boundaries=[b + 1 for b in bounds],
+            bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
+            pad_to_bucket_boundary=False,
+        )
+        return ds.map(lambda tokens, *rest: ({name: tokens}, *rest)).prefetch(tf.data.AUTOTUNE)
+
+    def serving(
+        self, inputs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """The serving signature (a batch of raw strings) and its preprocessing."""
+        import tensorflow as tf
+
+        ((name, spec),) = inputs.items()
+        encoder = encoder_of(spec)
+        max_length = int(spec["max_length"])
+        fixed = spec["shape"][0] is not None
+        signature = {name: tf.TensorSpec([None], tf.string, name=name)}
+
+        def preprocess(raw: dict[str, Any]) -> dict[str, Any]:
+            return {name: encoder(raw[name], max_length, fixed=fixed)}
+
+        return signature, preprocess

@@ -1,0 +1,294 @@
+"""Steps of the language model: ``lm_trainer`` (fit) and ``lm_evaluator`` (perplexity, samples).
+
+The trainer writes the layout of ``keras_trainer`` (``model.keras``, ``model.json`` with the
+inputs and, as ``classes``, the vocabulary; ``report/history.json`` and the training curve), so
+``saved_model_exporter`` exports the model unchanged: its signature takes a raw prompt and
+returns next-token scores per position and the most likely next token (``label``).
+
+The evaluator reports the model's perplexity on the test split next to a unigram baseline
+(token frequencies of the train split's targets, add-one smoothed over the same vocabulary)
+and writes temperature samples (seeded) to ``report/samples.txt``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from pipeline import Evaluator, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from pipeline.artifacts import write_json_atomic
+from pipeline.errors import PipelineError
+from pipeline.fingerprint import plain
+
+from .lm_input import LmInput
+from .models import LanguageModel
+
+MODEL_FILE = "model.keras"
+MODEL_INFO = "model.json"
+
+
+class LmTrainer(Trainer):
+    """Fit a language model on next-token windows with Adam, early stopping on the eval split.
+
+    The loss is the mean cross-entropy of the non-padding target tokens; with
+    ``early_stopping`` the weights of the epoch with the lowest eval loss are kept."""
+
+    name = "lm_trainer"
+    code_modules = ("plugins.text.lm_input", "plugins.text.models", "plugins.text.inputs")
+
+    examples: Input = param(help="the step whose examples artifact to train on")
+    model: Model = param(LanguageModel(), help="the language model component")
+    input: InputPipeline = param(LmInput(), help="the input pipeline (lm_input)")
+    epochs: int = param(10, help="passes over the training windows")
+    batch_size: int = param(64, help="windows per batch")
+    learning_rate: float = param(0.003, help="Adam learning rate")
+    clipnorm: float = param(1.0, help="gradient norm clipping (0: off)")
+    early_stopping: int = param(2, help="epochs without eval-loss gain before stopping (0: off)")
+    train_split: str = param("train", help="split to fit on")
+    eval_split: str = param("eval", help="split for early stopping ('' for none)")
+    seed: int = param(0, help="seed of weights and shuffling")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Fit the model and write the artifact (see the module docstring)."""
+        import keras
+
+        from plugins.keras.report import plot_history
+
+        examples = ctx.input("examples")
+        inputs = self.input.model_inputs(examples)
+        ((_, spec),) = inputs.items()
+        keras.utils.set_random_seed(self.seed)
+        model = self.model.build(inputs, int(spec["vocab_size"]))
+        optimizer = keras.optimizers.Adam(self.learning_rate, clipnorm=self.clipnorm or None)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+
+        def data(split: str, training: bool) -> Any:
+            return self.input.dataset(
+                examples,
+                split,
+                inputs=inputs,
+                training=training,
+                batch_size=self.batch_size,
+                seed=self.seed,
+            )
+
+        eval_ds = data(self.eval_split, False) if self.eval_split else None
+        callbacks: list[Any] = [_Progress(ctx, self.epochs)]
+        if self.early_stopping and eval_ds is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    patience=self.early_stopping, restore_best_weights=True
+                )
+            )
+        began = time.perf_counter()
+        fitted = model.fit(
+            data(self.train_split, True),
+            validation_data=eval_ds,
+            epochs=self.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the input pipeline shuffles (seeded)
+            verbose=0,
+        )
+        epochs = _history(fitted.history)
+        model.save(str(ctx.output_dir / MODEL_FILE))
+        info = {
+            "inputs": inputs,
+            "classes": spec["vocabulary"],
+            "label": None,
+            "input_pipeline": plain(self.input),
+            "model": plain(self.model),
+            "trainer_step": ctx.step.name,
+        }
+        write_json_atomic(ctx.output_dir / MODEL_INFO, info)
+        best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
+        report = ctx.output_dir / "report"
+        report.mkdir(parents=True, exist_ok=True)
+        stopped = len(epochs) < self.epochs
+        history = {
+            "epochs": epochs,
+            "stopped_early": stopped,
+            "best_epoch": best.get("epoch", 0),
+            "restored_best_weights": stopped and bool(self.early_stopping),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+        write_json_atomic(report / "history.json", history)
+        if epochs:
+            plot_history(epochs, report / "training_curve.png")
+        metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
+        metrics["epochs"] = float(len(epochs))
+        summary = f"{len(epochs)} epochs, best eval loss {best.get('val_loss', float('nan')):.4f}"
+        return StepResult(metrics=metrics, summary=summary)
+
+
+def _history(history: dict[str, list[float]]) -> list[dict[str, Any]]:
+    count = len(history.get("loss", []))
+    return [{"epoch": i + 1, **{k: float(v[i]) for k, v in history.items()}} for i in range(count)]
+
+
+def _progress_callback_base() -> Any:
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _Progress:
+    """A Keras callback (built lazily) that reports epochs done to the step's progress."""
+
+    def __new__(cls, ctx: StepContext, epochs: int) -> Any:
+        base = _progress_callback_base()
+
+        class Progress(base):  # type: ignore[misc, valid-type]
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = logs or {}
+                text = " ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items()))
+                ctx.progress(epoch + 1, epochs, text)
+
+        return Progress()
+
+
+class LmEvaluator(Evaluator):
+    """Evaluate a language model: test perplexity against a unigram baseline, and samples.
+
+    The unigram baseline counts the train split's target tokens with add-one smoothing over the
+    same vocabulary; both perplexities are over the same test tokens. ``thresholds`` bound
+    metrics (a maximum for ``perplexity`` and ``perplexity_ratio``, the model's perplexity
+    divided by the baseline's, a minimum for others); the model is blessed when all hold.
+    ``samples`` texts generated by temperature sampling (seeded) go to report/samples.txt."""
+
+    name = "lm_evaluator"
+    code_modules = ("plugins.text.lm_input", "plugins.text.inputs")
+
+    model: Input = param(help="the lm_trainer step whose model to evaluate")
+    examples: Input = param(help="the step whose examples artifact to evaluate on")
+    split: str = param("test", help="split to evaluate")
+    baseline_split: str = param("train", help="split the unigram baseline is estimated from")
+    batch_size: int = param(64, help="windows per batch")
+    thresholds: dict[str, float] = param({}, help="e.g. {perplexity_ratio: 0.8}")
+    samples: int = param(5, help="texts to generate")
+    sample_length: int = param(150, help="most tokens per generated text")
+    temperature: float = param(0.8, help="sampling temperature (lower: more conservative)")
+    prompt: str = param("", help="text every sample starts with")
+    seed: int = param(0, help="seed of the sampling")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Compute perplexities, generate samples, decide the blessing, write the artifact."""
+        import numpy as np
+
+        from plugins.keras.trainer import load_keras_model, trained_model
+
+        artifact, info, pipeline = trained_model(ctx, "model")
+        examples = ctx.input("examples")
+        model = load_keras_model(artifact)
+        inputs = info["inputs"]
+        ((_, spec),) = inputs.items()
+        size = int(spec["vocab_size"])
+
+        def batches(split: str) -> Any:
+            return pipeline.dataset(
+                examples, split, inputs=inputs, training=False, batch_size=self.batch_size
+            )
+
+        counts = np.zeros(size, np.float64)
+        for _, targets, weights in batches(self.baseline_split):
+            kept = targets.numpy()[weights.numpy() > 0]
+            counts += np.bincount(kept, minlength=size)
+        smoothed = counts + 1.0
+        smoothed[0] = 0.0  # [PAD] is never a target
+        unigram = smoothed / smoothed.sum()
+        model_nll = unigram_nll = 0.0
+        tokens = 0
+        correct = 0
+        for features, targets, weights in batches(self.split):
+            probs = np.asarray(model(features, training=False), np.float64)
+            y = targets.numpy()
+            keep = weights.numpy() > 0
+            picked = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
+            model_nll -= float(np.log(np.clip(picked[keep], 1e-12, 1.0)).sum())
+            unigram_nll -= float(np.log(unigram[y[keep]]).sum())
+            correct += int((probs.argmax(-1) == y)[keep].sum())
+            tokens += int(keep.sum())
+        if not tokens:
+            raise PipelineError(f"split '{self.split}' of step '{examples.step}' has no tokens")
+        perplexity = math.exp(model_nll / tokens)
+        baseline = math.exp(unigram_nll / tokens)
+        metrics = {
+            "perplexity": perplexity,
+            "unigram_perplexity": baseline,
+            "perplexity_ratio": perplexity / baseline,
+            "cross_entropy": model_nll / tokens,
+            "bits_per_token": model_nll / tokens / math.log(2),
+            "token_accuracy": correct / tokens,
+            "tokens": float(tokens),
+            "baseline_tokens": float(counts.sum()),
+        }
+        write_json_atomic(ctx.output_dir / "metrics.json", {**metrics, "split": self.split})
+        texts = generate(model, pipeline, inputs, self)
+        report = ctx.output_dir / "report"
+        report.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"# {len(texts)} samples, temperature {self.temperature}, seed {self.seed}, "
+            f"prompt {self.prompt!r}\n"
+        )
+        body = "".join(f"--- sample {i + 1}\n{t}\n" for i, t in enumerate(texts))
+        (report / "samples.txt").write_text(header + body, encoding="utf-8")
+        reasons = _check(metrics, self.thresholds)
+        blessing = {"blessed": not reasons, "reasons": reasons, "thresholds": self.thresholds}
+        write_json_atomic(ctx.output_dir / "blessing.json", blessing)
+        verdict = "blessed" if not reasons else "not blessed: " + "; ".join(reasons)
+        ctx.log(verdict)
+        summary = f"{self.split} perplexity {perplexity:.3f} vs unigram {baseline:.3f} ({verdict})"
+        return StepResult(metrics={**metrics, "blessed": float(not reasons)}, summary=summary)
+
+
+def _check(metrics: dict[str, float], thresholds: dict[str, float]) -> list[str]:
+    reasons = []
+    for name, bound in thresholds.items():
+        if name not in metrics:
+            raise PipelineError(f"thresholds: unknown metric '{name}' (metrics: {list(metrics)})")
+        value = metrics[name]
+        upper = name.startswith("perplexity") or name in ("cross_entropy", "bits_per_token")
+        if upper and value > bound:
+            reasons.append(f"{name} {value:.4f} > {bound}")
+        elif not upper and value < bound:
+            reasons.append(f"{name} {value:.4f} < {bound}")
+    return reasons
+
+
+def generate(
+    model: Any, pipeline: Any, inputs: dict[str, Any], evaluator: LmEvaluator
+) -> list[str]:
+    """Sample ``evaluator.samples`` texts from ``model`` (temperature sampling, seeded)."""
+    import numpy as np
+    import tensorflow as tf
+
+    ((name, spec),) = inputs.items()
+    vocabulary, eos = spec["vocabulary"], int(spec["eos_id"])
+    _, preprocess = pipeline.serving(inputs)
+    prompt = preprocess({name: tf.constant([evaluator.prompt] * evaluator.samples)})[name]
+    ids = prompt.numpy()
+    rng = np.random.default_rng(evaluator.seed)
+    done = np.zeros(len(ids), bool)
+    generated: list[list[int]] = [[] for _ in ids]
+    for _ in range(evaluator.sample_length):
+        probs = np.asarray(model({name: ids}, training=False)[:, -1, :], np.float64)
+        probs[:, 0] = 0.0  # never [PAD]
+        logits = np.log(np.clip(probs, 1e-12, 1.0)) / max(evaluator.temperature, 1e-3)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        picks = np.array([rng.choice(len(row), p=row) for row in weights])
+        for i, pick in enumerate(picks):
+            if not done[i]:
+                if pick == eos:
+                    done[i] = True
+                else:
+                    generated[i].append(int(pick))
+        if done.all():
+            break
+        ids = np.concatenate([ids, picks[:, None].astype(ids.dtype)], axis=1)
+    joiner = "" if spec["level"] == "char" else " "
+    return [evaluator.prompt + joiner.join(vocabulary[t] for t in row) for row in generated]

@@ -1,0 +1,213 @@
+"""Text model builders: ``build(inputs, num_classes) -> keras.Model`` over token ids.
+
+``inputs`` is what ``text_input.model_inputs`` returned: one input of modality ``text`` with
+``shape`` ([max_length] or [None]), ``vocab_size`` and ``max_length``. Only built-in Keras
+layers and ``keras.ops`` are used, so ``model.keras`` loads without custom objects. Id 0 is
+padding: recurrent layers mask it, attention and pooling ignore it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pipeline import Model, param
+from pipeline.errors import PipelineError
+
+
+def text_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict[str, Any]]:
+    """The one text input of ``inputs`` (name and spec)."""
+    texts = [(n, s) for n, s in inputs.items() if s.get("modality") == "text"]
+    if len(texts) != 1 or "vocab_size" not in texts[0][1]:
+        raise PipelineError(
+            f"model '{model}' needs one text input with a vocabulary (use text_input or "
+            f"lm_input), got {list(inputs) or 'none'}"
+        )
+    return texts[0]
+
+
+def _ids_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict[str, Any], Any]:
+    import keras
+
+    name, spec = text_input(inputs, model)
+    length = spec["shape"][0]
+    ids = keras.Input(shape=(length,), dtype="int64", name=name)
+    return name, spec, ids
+
+
+def _regularizer(l2: float) -> Any:
+    import keras
+
+    return keras.regularizers.L2(l2) if l2 > 0 else None
+
+
+def _head(x: Any, units: list[int], dropout: float, num_classes: int, l2: float) -> Any:
+    import keras
+
+    for size in units:
+        x = keras.layers.Dense(size, activation="relu", kernel_regularizer=_regularizer(l2))(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout)(x)
+    return keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_regularizer=_regularizer(l2),
+        dtype="float32",
+        name="scores",
+    )(x)
+
+
+def _masked_mean(x: Any, mask: Any) -> Any:
+    from keras import ops
+
+    weights = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+    return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
+class BowClassifier(Model):
+    """A bag-of-words network: multi-hot (or count) vector of the tokens, dense layers, softmax.
+
+    Word order is ignored; on small data sets this strong baseline is hard to beat."""
+
+    name = "bow_classifier"
+
+    mode: Literal["multi_hot", "count"] = param("multi_hot", help="token presence or counts")
+    units: list[int] = param([64], help="units of each hidden layer")
+    dropout: float = param(0.5, help="dropout on the input vector and after each hidden layer")
+    l2: float = param(0.0, help="L2 weight penalty")
+
+    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+        """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
+        import keras
+        from keras import ops
+
+        name, spec, ids = _ids_input(inputs, self.name)
+        size = int(spec["vocab_size"])
+        x = keras.layers.CategoryEncoding(num_tokens=size, output_mode=self.mode)(ids)
+        if self.mode == "count":
+            x = ops.log1p(x)
+        x = x * ops.concatenate([ops.zeros([2]), ops.ones([size - 2])])  # no [PAD]/[UNK] presence
+        if self.dropout > 0:
+            x = keras.layers.Dropout(self.dropout)(x)
+        out = _head(x, self.units, self.dropout, num_classes, self.l2)
+        return keras.Model({name: ids}, out, name=self.name)
+
+
+class RnnClassifier(Model):
+    """A recurrent classifier: embedding, LSTM or GRU layers (optionally bidirectional), softmax.
+
+    Padding is masked; the last recurrent layer's final state feeds the dense head."""
+
+    name = "rnn_classifier"
+
+    embedding_dim: int = param(64, help="size of the token embeddings")
+    cell: Literal["lstm", "gru"] = param("lstm", help="recurrent cell")
+    units: list[int] = param([64], help="units of each recurrent layer (one entry per layer)")
+    bidirectional: bool = param(True, help="read the text in both directions")
+    dropout: float = param(0.3, help="dropout on embeddings, between layers and in the head")
+    dense_units: list[int] = param([], help="dense layers between the recurrent part and softmax")
+    l2: float = param(0.0, help="L2 weight penalty")
+
+    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+        """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
+        import keras
+
+        name, spec, ids = _ids_input(inputs, self.name)
+        x = keras.layers.Embedding(
+            int(spec["vocab_size"]),
+            self.embedding_dim,
+            mask_zero=True,
+            embeddings_regularizer=_regularizer(self.l2),
+        )(ids)
+        if self.dropout > 0:
+            x = keras.layers.SpatialDropout1D(self.dropout)(x)
+        layer = keras.layers.LSTM if self.cell == "lstm" else keras.layers.GRU
+        if not self.units:
+            raise PipelineError(f"model '{self.name}': units needs at least one layer")
+        for i, units in enumerate(self.units):
+            last = i == len(self.units) - 1
+            rnn = layer(units, return_sequences=not last, kernel_regularizer=_regularizer(self.l2))
+            x = keras.layers.Bidirectional(rnn)(x) if self.bidirectional else rnn(x)
+            if self.dropout > 0:
+                x = keras.layers.Dropout(self.dropout)(x)
+        out = _head(x, self.dense_units, self.dropout, num_classes, self.l2)
+        return keras.Model({name: ids}, out, name=self.name)
+
+
+class TransformerClassifier(Model):
+    """A Transformer encoder classifier: token + position embeddings, N encoder blocks, pooling.
+
+    Each block is multi-head self-attention (``keras.layers.MultiHeadAttention``, padding
+    masked) and a feed-forward layer, each with dropout, a residual connection and layer
+    normalisation. The sequence is pooled (masked mean or max) into the dense head."""
+
+    name = "transformer_classifier"
+
+    embed_dim: int = param(64, help="size of token and position embeddings")
+    num_heads: int = param(2, help="attention heads per block")
+    ff_dim: int = param(128, help="units of the feed-forward layer of each block")
+    blocks: int = param(1, help="number of encoder blocks")
+    dropout: float = param(0.1, help="dropout in the blocks and the head")
+    pooling: Literal["mean", "max"] = param("mean", help="masked mean or max over the tokens")
+    dense_units: list[int] = param([], help="dense layers between pooling and softmax")
+    l2: float = param(0.0, help="L2 weight penalty")
+
+    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+        """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
+        import keras
+        from keras import ops
+
+        name, spec, ids = _ids_input(inputs, self.name)
+        max_length = int(spec.get("max_length") or spec["shape"][0])
+        mask = ops.not_equal(ids, 0)
+        positions = ops.minimum(ops.cumsum(ops.ones_like(ids), axis=1) - 1, max_length - 1)
+        x = keras.layers.Embedding(int(spec["vocab_size"]), self.embed_dim)(ids)
+        x = x + keras.layers.Embedding(max_length, self.embed_dim)(positions)
+        if self.dropout > 0:
+            x = keras.layers.Dropout(self.dropout)(x)
+        attention_mask = ops.expand_dims(mask, 1)  # [batch, 1, keys]: padding is never attended
+        for _ in range(self.blocks):
+            attended = keras.layers.MultiHeadAttention(
+                self.num_heads, self.embed_dim // self.num_heads, dropout=self.dropout
+            )(x, x, attention_mask=attention_mask)
+            x = keras.layers.LayerNormalization(epsilon=1e-6)(x + attended)
+            ff = keras.layers.Dense(self.ff_dim, activation="relu")(x)
+            ff = keras.layers.Dense(self.embed_dim, kernel_regularizer=_regularizer(self.l2))(ff)
+            if self.dropout > 0:
+                ff = keras.layers.Dropout(self.dropout)(ff)
+            x = keras.layers.LayerNormalization(epsilon=1e-6)(x + ff)
+        if self.pooling == "mean":
+            x = _masked_mean(x, mask)
+        else:
+            x = ops.max(ops.where(ops.expand_dims(mask, -1), x, -1e9), axis=1)
+        if self.dropout > 0:
+            x = keras.layers.Dropout(self.dropout)(x)
+        out = _head(x, self.dense_units, self.dropout, num_classes, self.l2)
+        return keras.Model({name: ids}, out, name=self.name)
+
+
+class LanguageModel(Model):
+    """A language model: token embedding, LSTM layers, softmax over the vocabulary per position.
+
+    Character- or word-level (the vocabulary's level). ``build(inputs, vocab_size)`` returns a
+    model from ids ``[batch, time]`` to next-token probabilities ``[batch, time, vocab_size]``;
+    train it with ``lm_trainer`` on ``lm_input``."""
+
+    name = "language_model"
+
+    embedding_dim: int = param(64, help="size of the token embeddings")
+    units: list[int] = param([256], help="units of each LSTM layer (one entry per layer)")
+    dropout: float = param(0.1, help="dropout between layers")
+
+    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+        """Return the Keras model; ``num_classes`` is the vocabulary size."""
+        import keras
+
+        name, spec = text_input(inputs, self.name)
+        ids = keras.Input(shape=(None,), dtype="int64", name=name)
+        x = keras.layers.Embedding(num_classes, self.embedding_dim, mask_zero=True)(ids)
+        for units in self.units:
+            x = keras.layers.LSTM(units, return_sequences=True)(x)
+            if self.dropout > 0:
+                x = keras.layers.Dropout(self.dropout)(x)
+        out = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="next")(x)
+        return keras.Model({name: ids}, out, name=self.name)

@@ -1,0 +1,127 @@
+"""Text transforms: Beam stages that normalise and filter texts, and the vocabulary analyzer."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar, Literal
+
+from pipeline import SpecError, StepContext, Transform, param
+from pipeline.fingerprint import plain
+from pipeline.ingest import record_stage
+
+from . import ops
+from .tokens import Level
+
+NormalForm = Literal["NFKC", "NFC", "NFKD", "NFD", "none"]
+
+
+class NormalizeText(Transform):
+    """Normalise texts: Unicode normal form (NFKC), optional lowercasing, collapsed whitespace.
+
+    Runs before deduplication, so texts that differ only in Unicode form, case (with
+    ``lowercase``) or spacing become exact duplicates and are removed before the split. Rejects
+    texts that are not valid UTF-8 and texts that are empty after normalisation. The exported
+    model lowercases raw input the same way (TensorFlow has no NFKC: serving input is expected
+    in a normal form already, as plain ASCII always is)."""
+
+    name = "normalize_text"
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.ops",)
+
+    feature: str = param("text", help="the text feature")
+    form: NormalForm = param("NFKC", help="Unicode normal form (NFKC, NFC, NFKD, NFD or none)")
+    lowercase: bool = param(False, help="lowercase the text")
+    collapse_whitespace: bool = param(True, help="strip and turn whitespace runs into one space")
+
+    def stage(self, ctx: StepContext) -> Any:
+        """The Beam stage: normalise each text; reject undecodable and empty texts."""
+        fn = functools.partial(
+            ops.normalize_record,
+            feature=self.feature,
+            form=self.form,
+            lowercase=self.lowercase,
+            collapse_whitespace=self.collapse_whitespace,
+        )
+        return record_stage(self.name, fn)
+
+
+class FilterLength(Transform):
+    """Keep texts whose length lies between ``min`` and ``max`` characters or tokens.
+
+    Shorter or longer texts are rejected with their length and the bound in the reason."""
+
+    name = "filter_length"
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.ops", "plugins.text.tokens")
+
+    feature: str = param("text", help="the text feature")
+    unit: Literal["chars", "tokens"] = param("chars", help="count characters or tokens")
+    level: Level = param("word", help="token level when unit is tokens: word or char")
+    min: int = param(1, help="minimum length (inclusive)")
+    max: int = param(0, help="maximum length (inclusive); 0 for no maximum")
+
+    def stage(self, ctx: StepContext) -> Any:
+        """The Beam stage: reject texts outside the bounds."""
+        if self.min < 0 or self.max < 0 or (self.max and self.max < self.min):
+            raise SpecError(f"{self.name}: need 0 <= min <= max (max 0: none)")
+        fn = functools.partial(
+            ops.length_record,
+            feature=self.feature,
+            unit=self.unit,
+            level=self.level,
+            minimum=self.min,
+            maximum=self.max,
+        )
+        return record_stage(self.name, fn)
+
+
+def text_settings(transforms: list[Any], feature: str) -> dict[str, Any]:
+    """``lowercase`` and ``normalization`` applied to ``feature`` by ``normalize_text`` stages.
+
+    ``transforms`` are components or their recorded parameters (``{component: ..., ...}``)."""
+    lowercase, form = False, "none"
+    for transform in transforms:
+        entry = plain(transform) if not isinstance(transform, dict) else transform
+        if entry.get("component") == NormalizeText.name and entry.get("feature") == feature:
+            lowercase = lowercase or bool(entry.get("lowercase"))
+            form = entry.get("form") if entry.get("form") != "none" else form
+    return {"lowercase": lowercase, "normalization": form}
+
+
+class TextVocabulary(Transform):
+    """Compute a token vocabulary from the TRAIN split in Beam and save it with the examples.
+
+    Top ``max_tokens`` tokens (words or characters) by training count with at least
+    ``min_count`` occurrences, in a deterministic order (count descending, token ascending),
+    after the reserved ``[PAD]`` (id 0) and ``[UNK]`` (id 1). Records pass unchanged; ingest
+    applies ``analyze`` to the train split only (no leakage from eval or test) and writes
+    ``assets/vocabulary/<feature>.json`` and ``.txt``. ``text_input`` and ``lm_input`` read it."""
+
+    name = "text_vocabulary"
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.vocabulary", "plugins.text.tokens")
+
+    feature: str = param("text", help="the text feature")
+    level: Level = param("word", help="word or char tokens")
+    max_tokens: int = param(20000, help="most tokens kept (besides [PAD] and [UNK])")
+    min_count: int = param(1, help="fewest training occurrences of a kept token")
+
+    def __post_init__(self) -> None:
+        """Check the bounds when the pipeline file is read."""
+        if self.max_tokens < 1 or self.min_count < 1:
+            raise SpecError(f"{self.name}: max_tokens and min_count must be at least 1")
+
+    def stage(self, ctx: StepContext) -> Any:
+        """Records pass unchanged (the work is in ``analyze``)."""
+        return record_stage(self.name, ops.identity)
+
+    def analyze(self, ctx: StepContext) -> Any:
+        """The analyzer: train records -> ``(relative path, bytes)`` of the vocabulary files."""
+        from .vocabulary import vocabulary_analyzer
+
+        transforms = list(getattr(ctx.step.component, "transforms", []))
+        return vocabulary_analyzer(
+            feature=self.feature,
+            level=self.level,
+            max_tokens=self.max_tokens,
+            min_count=self.min_count,
+            label=f"Vocabulary ({self.feature})",
+            **text_settings(transforms, self.feature),
+        )

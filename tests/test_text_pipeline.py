@@ -1,0 +1,172 @@
+"""The shipped text pipelines, reduced (few epochs, small models), end to end via pipeline.run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from text_support import PIPELINES
+
+import pipeline
+from pipeline.examples import iter_examples
+from plugins.text.tokens import tokenize
+
+
+@pytest.fixture(autouse=True)
+def _importable_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+
+
+def _run(name: str, folder: Path, overrides: dict) -> pipeline.Run:
+    overrides = {"steps.validate.schema": str(folder / f"{name}.schema.pbtxt"), **overrides}
+    result = pipeline.run(PIPELINES / f"{name}.yaml", overrides, runs_dir=folder / "runs")
+    assert [r.status for r in result.records] == ["ran"] * 5
+    return result.run
+
+
+@pytest.fixture(scope="module")
+def sms_run(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Run:
+    """pipelines/sms_spam.yaml on the full data with a small GRU trained for two epochs."""
+    return _run(
+        "sms_spam",
+        tmp_path_factory.mktemp("sms"),
+        {
+            "steps.train.model": {"component": "rnn_classifier", "cell": "gru", "units": [16],
+                                  "embedding_dim": 16, "bidirectional": False},
+            "steps.train.epochs": 2,
+            "steps.evaluate.thresholds": {"accuracy": 0.9},
+        },
+    )  # fmt: skip
+
+
+def _split_texts(examples: pipeline.Artifact) -> dict[str, list[str]]:
+    return {
+        split: [e["text"][0].decode("utf-8") for e in iter_examples(examples, split)]
+        for split in ("train", "eval", "test")
+    }
+
+
+@pytest.mark.slow
+def test_no_sms_text_appears_in_two_splits(sms_run: pipeline.Run) -> None:
+    examples = sms_run.artifact("ingest")
+    texts = _split_texts(examples)
+    train, eval_, test = (set(texts[s]) for s in ("train", "eval", "test"))
+    assert not train & test and not train & eval_ and not eval_ & test
+    # the raw file has hundreds of exact duplicates: dropped before the split
+    assert examples.counts["rejected"] > 300
+    assert examples.counts["read"] == 4489
+    assert examples.counts["read"] == examples.counts["written"] + examples.counts["rejected"]
+    assert all(t == " ".join(t.lower().split()) for t in texts["test"])  # normalised text
+
+
+@pytest.mark.slow
+def test_vocabulary_is_computed_from_the_train_split_only(sms_run: pipeline.Run) -> None:
+    examples = sms_run.artifact("ingest")
+    vocab = json.loads(examples.file("assets", "vocabulary", "text.json").read_text())
+    assert vocab["records"] == examples.counts["written_train"]
+    texts = _split_texts(examples)
+    train_counts: dict[str, int] = {}
+    for text in texts["train"]:
+        for token in tokenize(text):
+            train_counts[token] = train_counts.get(token, 0) + 1
+    kept = set(vocab["tokens"][2:])
+    assert kept == {t for t, c in train_counts.items() if c >= 2}  # max_tokens not reached
+    unseen = {t for s in ("eval", "test") for x in texts[s] for t in tokenize(x)} - set(
+        train_counts
+    )
+    assert unseen and not unseen & kept
+
+
+@pytest.mark.slow
+def test_exported_model_takes_raw_strings_and_matches_the_evaluator(sms_run: pipeline.Run) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    predictions = [
+        json.loads(line)
+        for line in sms_run.artifact("evaluate").file("predictions.jsonl").read_text().splitlines()
+    ]
+    texts = [p["ids"]["text"] for p in predictions]
+    assert len(texts) == sms_run.artifact("ingest").counts["written_test"]
+    export = sms_run.artifact("export")
+    assert json.loads(export.file("export.json").read_text())["inputs"] == {"text": "text"}
+    serve = tf.saved_model.load(str(export.file("saved_model"))).signatures["serving_default"]
+    out = serve(text=tf.constant(texts))
+    expected = np.array([p["scores"] for p in predictions])
+    np.testing.assert_allclose(out["scores"].numpy(), expected, atol=1e-5)
+    labels = [x.decode() for x in out["label"].numpy()]
+    assert labels == [p["predicted"] for p in predictions]
+    metrics = json.loads(sms_run.artifact("evaluate").file("metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9
+    # raw input is lowercased by the model exactly as ingest lowercased the training text
+    shout = serve(text=tf.constant([texts[0].upper(), texts[0]]))["scores"].numpy()
+    np.testing.assert_allclose(shout[0], shout[1], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sentiment_transformer_with_length_buckets_runs_end_to_end(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    run = _run(
+        "sentiment",
+        tmp_path,
+        {
+            "steps.train.input": {"component": "text_input", "max_length": 48,
+                                  "bucket_boundaries": [8, 16, 32]},
+            "steps.train.model": {"component": "transformer_classifier", "embed_dim": 16,
+                                  "num_heads": 2, "ff_dim": 32},
+            "steps.train.epochs": 3,
+            "steps.evaluate.thresholds": {"accuracy": 0.6},
+        },
+    )  # fmt: skip
+    info = json.loads(run.artifact("train").file("model.json").read_text())
+    assert info["inputs"]["text"]["shape"] == [None]
+    serve = tf.saved_model.load(str(run.artifact("export").file("saved_model")))
+    out = serve.signatures["serving_default"](
+        text=tf.constant(["An absolute joy, I loved it!", "Terrible. Broke after a day."])
+    )
+    assert out["scores"].shape == (2, 2)
+
+
+@pytest.mark.slow
+def test_language_model_beats_the_unigram_baseline_and_writes_samples(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    run = _run(
+        "text_generation",
+        tmp_path,
+        {
+            "steps.train.model": {"component": "language_model", "embedding_dim": 16,
+                                  "units": [64]},
+            "steps.train.epochs": 2,
+            "steps.evaluate.samples": 2,
+            "steps.evaluate.sample_length": 40,
+            "steps.evaluate.thresholds": {"perplexity_ratio": 0.95},
+        },
+    )  # fmt: skip
+    evaluate = run.artifact("evaluate")
+    metrics = json.loads(evaluate.file("metrics.json").read_text())
+    assert metrics["perplexity"] < metrics["unigram_perplexity"]
+    assert json.loads(evaluate.file("blessing.json").read_text())["blessed"] is True
+    samples = evaluate.file("report", "samples.txt").read_text(encoding="utf-8")
+    assert samples.count("--- sample") == 2
+    serve = tf.saved_model.load(str(run.artifact("export").file("saved_model")))
+    out = serve.signatures["serving_default"](text=tf.constant(["This movie was"]))
+    assert out["scores"].shape[:2] == (1, len("This movie was") + 1)
+
+
+@pytest.mark.slow
+def test_vocabulary_is_recomputed_identically_when_the_asset_is_missing(
+    sms_run: pipeline.Run, tmp_path: Path
+) -> None:
+    import shutil
+
+    from plugins.text.vocabulary import load_vocabulary
+
+    examples = sms_run.artifact("ingest")
+    saved = json.loads(examples.file("assets", "vocabulary", "text.json").read_text())
+    copy = tmp_path / "ingest"
+    shutil.copytree(examples.path, copy)
+    shutil.rmtree(copy / "assets")
+    assert load_vocabulary(pipeline.Artifact.open(copy), "text") == saved
