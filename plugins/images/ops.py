@@ -82,14 +82,29 @@ def encode(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
     return out.getvalue()
 
 
+def encode_intermediate(image: Image.Image) -> bytes:
+    """Encode an 8-bit gray or RGB image as uncompressed PPM/PGM (lossless, nearly free)."""
+    out = io.BytesIO()
+    image.save(out, format="PPM")
+    return out.getvalue()
+
+
 def _channels(image: Image.Image) -> int:
     return len(image.getbands())
 
 
 def _store(
-    record: dict[str, Any], feature: str, image: Image.Image, fmt: str, quality: int
+    record: dict[str, Any],
+    feature: str,
+    image: Image.Image,
+    fmt: str,
+    quality: int,
+    intermediate: bool = False,
 ) -> dict[str, Any]:
-    out = {**record, feature: encode(image, fmt, quality)}
+    # An intermediate image (the next stage decodes and re-encodes it) is kept as uncompressed
+    # PPM: lossless, about 100x cheaper to write and read than PNG; the last stage writes ``fmt``.
+    data = encode_intermediate(image) if intermediate else encode(image, fmt, quality)
+    out = {**record, feature: data}
     details: dict[str, Any] = {
         "format": fmt,
         "height": image.height,
@@ -114,10 +129,14 @@ def _decoded(record: dict[str, Any], feature: str, stage: str) -> Image.Image:
         raise Reject(f"{exc.reason} (put decode_image before {stage} to check images)") from None
 
 
-def decode_record(record: dict[str, Any], feature: str, fmt: str, quality: int) -> dict[str, Any]:
-    """Check that ``feature`` decodes, convert it to gray or RGB and re-encode it as ``fmt``."""
+def decode_record(
+    record: dict[str, Any], feature: str, fmt: str, quality: int, intermediate: bool = False
+) -> dict[str, Any]:
+    """Check that ``feature`` decodes, convert it to gray or RGB and re-encode it as ``fmt``.
+
+    ``intermediate``: the next stage re-encodes the image, so write cheap lossless PPM."""
     image = standard_mode(open_image(_data(record, feature)))
-    return _store(record, feature, image, fmt, quality)
+    return _store(record, feature, image, fmt, quality, intermediate)
 
 
 def resize_record(
@@ -128,6 +147,7 @@ def resize_record(
     fit: str,
     resample: str,
     pad_value: int,
+    intermediate: bool = False,
 ) -> dict[str, Any]:
     """Resize ``feature`` to ``height`` x ``width`` (``fit``: stretch, pad or keep_aspect)."""
     from PIL import Image
@@ -145,16 +165,18 @@ def resize_record(
             canvas = Image.new(image.mode, (width, height), fill)
             canvas.paste(resized, ((width - size[0]) // 2, (height - size[1]) // 2))
             resized = canvas
-    return _store(record, feature, resized, *_current(record, feature))
+    return _store(record, feature, resized, *_current(record, feature), intermediate)
 
 
-def mode_record(record: dict[str, Any], feature: str, mode: str) -> dict[str, Any]:
+def mode_record(
+    record: dict[str, Any], feature: str, mode: str, intermediate: bool = False
+) -> dict[str, Any]:
     """Convert ``feature`` to ``grayscale`` (one channel) or ``rgb`` (three channels)."""
     image = _decoded(record, feature, "image_mode")
     target = "L" if mode == "grayscale" else "RGB"
     if image.mode != target:
         image = image.convert(target)
-    return _store(record, feature, image, *_current(record, feature))
+    return _store(record, feature, image, *_current(record, feature), intermediate)
 
 
 def encode_record(record: dict[str, Any], feature: str, fmt: str, quality: int) -> dict[str, Any]:

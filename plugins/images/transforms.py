@@ -22,6 +22,20 @@ def _set_image(info: dict[str, Any], feature: str, **details: Any) -> dict[str, 
     return {**info, "features": features}
 
 
+def _next_reencodes(ctx: StepContext, transform: Transform) -> bool:
+    """Whether the transform right after ``transform`` in this step decodes and re-encodes the
+    same image feature (resize, mode, encode): then ``transform`` may write a cheap lossless
+    intermediate (PPM) instead of compressing a PNG or JPEG that is thrown away."""
+    transforms = list(getattr(ctx.step.component, "transforms", None) or [])
+    for i, candidate in enumerate(transforms[:-1]):
+        if candidate is transform:
+            following = transforms[i + 1]
+            return isinstance(following, ResizeImage | ImageMode | EncodeImage) and (
+                following.feature == getattr(transform, "feature", None)
+            )
+    return False
+
+
 class DecodeImage(Transform):
     """Check that every image decodes; convert it to 8-bit gray or RGB and re-encode it.
 
@@ -41,7 +55,11 @@ class DecodeImage(Transform):
         """The Beam stage: decode, convert, re-encode; reject what does not decode."""
         _check_quality(self.name, self.quality)
         fn = functools.partial(
-            ops.decode_record, feature=self.feature, fmt=self.format, quality=self.quality
+            ops.decode_record,
+            feature=self.feature,
+            fmt=self.format,
+            quality=self.quality,
+            intermediate=_next_reencodes(ctx, self),
         )
         return record_stage(self.name, fn)
 
@@ -92,6 +110,7 @@ class ResizeImage(Transform):
             fit=self.fit,
             resample=self.resample,
             pad_value=self.pad_value,
+            intermediate=_next_reencodes(ctx, self),
         )
         return record_stage(self.name, fn)
 
@@ -114,7 +133,12 @@ class ImageMode(Transform):
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: convert each image."""
-        fn = functools.partial(ops.mode_record, feature=self.feature, mode=self.mode)
+        fn = functools.partial(
+            ops.mode_record,
+            feature=self.feature,
+            mode=self.mode,
+            intermediate=_next_reencodes(ctx, self),
+        )
         return record_stage(self.name, fn)
 
     def feature_info(self, ctx: StepContext, info: dict[str, Any]) -> dict[str, Any]:
