@@ -169,3 +169,12 @@ def test_an_unknown_activation_is_reported_with_its_line(tmp_path) -> None:
         match=r"kdigits.yaml:10: steps.train.model.activation: .*'relu'.*'swish'",
     ):
         pipeline.load(path, plugins=[], disable_plugins=[])
+
+
+def test_thresholds_reach_per_class_metrics_by_dotted_name():
+    from plugins.keras.evaluator import metric_value
+
+    metrics = {"accuracy": 0.9, "per_class": {"spam": {"f1": 0.93}}}
+    assert metric_value(metrics, "per_class.spam.f1") == 0.93
+    assert metric_value(metrics, "accuracy") == 0.9
+    assert metric_value(metrics, "per_class.ham.f1") is None

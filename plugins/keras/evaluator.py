@@ -42,7 +42,9 @@ class ClassificationEvaluator(Evaluator):
     split: str = param("test", help="split to evaluate")
     batch_size: int = param(256, help="examples per prediction batch")
     thresholds: dict[str, float] = param(
-        {}, help="minimum value per metric (maximum for *loss), e.g. {accuracy: 0.9}"
+        {},
+        help="minimum value per metric (maximum for *loss), e.g. {accuracy: 0.9, "
+        "per_class.spam.f1: 0.9}",
     )
     compare_to_last_blessed: bool = param(True, help="also require no drop from the last blessed")
     tolerance: float = param(0.0, help="accuracy drop allowed against the last blessed model")
@@ -108,10 +110,13 @@ class ClassificationEvaluator(Evaluator):
     def _bless(self, ctx: StepContext, metrics: dict[str, Any]) -> dict[str, Any]:
         reasons = []
         for name, bound in self.thresholds.items():
-            value = metrics.get(name)
+            value = metric_value(metrics, name)
             if not isinstance(value, int | float):
                 known = ", ".join(k for k, v in metrics.items() if isinstance(v, int | float))
-                raise PipelineError(f"thresholds: unknown metric '{name}' (metrics: {known})")
+                raise PipelineError(
+                    f"thresholds: unknown metric '{name}' (metrics: {known}, or "
+                    "per_class.CLASS.precision|recall|f1)"
+                )
             if name.endswith("loss") and value > bound:
                 reasons.append(f"{name} {value:.4f} > {bound}")
             elif not name.endswith("loss") and value < bound:
@@ -133,6 +138,16 @@ class ClassificationEvaluator(Evaluator):
             "thresholds": dict(self.thresholds),
             "baseline": baseline,
         }
+
+
+def metric_value(metrics: dict[str, Any], name: str) -> Any:
+    """A metric by name; dotted names reach nested ones, e.g. ``per_class.spam.f1``."""
+    value: Any = metrics
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def last_blessed(ctx: StepContext) -> Artifact | None:
