@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pipeline import Artifact, InputPipeline, param
 from pipeline.errors import PipelineError
-from pipeline.examples import example_files, feature_spec
+from pipeline.examples import feature_spec
 
 from .features import SpectrogramSettings
 
@@ -144,50 +144,20 @@ class AudioInput(InputPipeline):
         The order depends on ``seed`` only; training data is reshuffled every epoch."""
         import tensorflow as tf
 
-        from plugins.keras.inputs import label_info
+        from plugins.keras.records import labelled_parser, read_records
 
         from .features import spectrogram, waveform
 
         inputs = inputs or self.model_inputs(examples)
         ((name, spec),) = inputs.items()
         s = SpectrogramSettings(**spec["preprocessing"])
-        label, classes = label_info(examples)
-        features = feature_spec(examples).get("features", {})
-        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
-        parse_spec = {name: tf.io.FixedLenFeature([], tf.string)}
-        label_is_index = features.get(label, {}).get("dtype") == "int64"
-        parse_spec[label] = tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string)
-        for id_name in ids:
-            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
-            default = 0 if id_type == tf.int64 else ""
-            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=default)
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
+        parse_labelled = labelled_parser(examples, name, with_ids=with_ids)
 
         def parse(serialized: Any) -> Any:
-            record = tf.io.parse_single_example(serialized, parse_spec)
-            index = record[label] if label_is_index else table.lookup(record[label])
-            check = tf.debugging.assert_non_negative(index, message="label is not a class")
-            with tf.control_dependencies([check]):
-                index = tf.identity(index)
-            wave = waveform(record[name], s.sample_rate, s.samples, s.align)
-            return (wave, index, {n: record[n] for n in ids})
+            encoded, index, ids = parse_labelled(serialized)
+            return (waveform(encoded, s.sample_rate, s.samples, s.align), index, ids)
 
-        files = example_files(examples, split)
-        ds = tf.data.Dataset.from_tensor_slices(files)
-        if training:
-            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.interleave(
-            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-            cycle_length=min(len(files), 8),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
         if self.cache:
             ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
         if training:

@@ -20,7 +20,7 @@ from pipeline import Evaluator, Input, StepContext, StepResult, param
 from pipeline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
 from pipeline.errors import PipelineError
 
-from .inputs import label_info
+from .records import label_info
 
 BLESSING_FILE = "blessing.json"
 METRICS_FILE = "metrics.json"

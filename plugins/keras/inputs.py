@@ -23,6 +23,8 @@ from pipeline import Artifact, InputPipeline, param
 from pipeline.errors import PipelineError
 from pipeline.examples import example_files, feature_spec
 
+from .records import labelled_parser, read_records
+
 Augmentation = Literal["flip", "crop", "brightness"]
 
 
@@ -36,7 +38,15 @@ def decode_image(encoded: Any, height: int, width: int, channels: int) -> Any:
     image = tf.io.decode_image(
         encoded, channels=channels, expand_animations=False, dtype=tf.float32
     )
-    image = tf.image.resize(image, [height, width], method="bilinear", antialias=True)
+    # Ingest usually stored the images at the model's size already: resizing to the same size
+    # is an identity that still costs a full antialiased resampling pass per image.
+    shape = tf.shape(image)
+    same_size = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    image = tf.cond(
+        same_size,
+        lambda: image,
+        lambda: tf.image.resize(image, [height, width], method="bilinear", antialias=True),
+    )
     image = tf.clip_by_value(image, 0.0, 1.0)
     return tf.ensure_shape(image, [height, width, channels])
 
@@ -50,18 +60,6 @@ def decode_image_batch(encoded: Any, height: int, width: int, channels: int) -> 
         encoded,
         fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
     )
-
-
-def label_info(examples: Artifact) -> tuple[str, list[str]]:
-    """The label feature's name and the class names (index order) of an examples artifact."""
-    spec = feature_spec(examples)
-    label, classes = spec.get("label"), spec.get("classes")
-    if not label or not classes:
-        raise PipelineError(
-            f"{examples.path}: features.json names no label feature and classes; a classifier "
-            "needs labelled examples"
-        )
-    return str(label), [str(c) for c in classes]
 
 
 def split_size(examples: Artifact, split: str) -> int:
@@ -148,52 +146,14 @@ class ImageInput(InputPipeline):
         inputs = inputs or self.model_inputs(examples)
         ((name, spec),) = inputs.items()
         height, width, channels = spec["shape"]
-        label, classes = label_info(examples)
-        features = feature_spec(examples).get("features", {})
-        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
-        parse_spec = {name: tf.io.FixedLenFeature([], tf.string)}
-        label_is_index = features.get(label, {}).get("dtype") == "int64"
-        parse_spec[label] = tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string)
-        for id_name in ids:
-            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
-            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=None)
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
+        parse_labelled = labelled_parser(examples, name, with_ids=with_ids)
 
         def parse(serialized: Any) -> Any:
-            record = tf.io.parse_single_example(serialized, parse_spec)
-            index = record[label] if label_is_index else table.lookup(record[label])
-            checks = [
-                tf.debugging.assert_greater_equal(
-                    index, tf.constant(0, tf.int64), message="label is not one of the classes"
-                ),
-                tf.debugging.assert_less(
-                    index, tf.constant(len(classes), tf.int64), message="label index out of range"
-                ),
-            ]
-            with tf.control_dependencies(checks):
-                index = tf.identity(index)
-            image = decode_image(record[name], height, width, channels)
-            out = ({name: image}, index)
-            if ids:
-                out += ({n: record[n] for n in ids},)
-            return out
+            encoded, index, ids = parse_labelled(serialized)
+            out = ({name: decode_image(encoded, height, width, channels)}, index)
+            return out + (ids,) if ids else out
 
-        files = example_files(examples, split)
-        ds = tf.data.Dataset.from_tensor_slices(files)
-        if training:
-            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.interleave(
-            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-            cycle_length=min(len(files), 8),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
         if self.cache:
             ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
         if training:

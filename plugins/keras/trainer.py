@@ -35,7 +35,8 @@ from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.errors import PipelineError
 from pipeline.fingerprint import plain
 
-from .inputs import ImageInput, label_info, split_size
+from .inputs import ImageInput, split_size
+from .records import label_info
 from .strategy import StrategyName
 
 MODEL_FILE = "model.keras"

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from pipeline import Artifact, InputPipeline, param
 from pipeline.errors import PipelineError
-from pipeline.examples import example_files, feature_spec
+from pipeline.examples import feature_spec
+from plugins.keras.records import read_records
 
 
 def text_feature(examples: Artifact, feature: str, component: str) -> str:
@@ -56,21 +57,6 @@ def encoder_of(spec: dict[str, Any]) -> Any:
     from .tf_ops import TokenEncoder
 
     return TokenEncoder(spec["vocabulary"], spec["level"], spec["lowercase"])
-
-
-def read_records(examples: Artifact, split: str, parse: Callable[[Any], Any]) -> Any:
-    """The parsed records of one split, shards interleaved deterministically."""
-    import tensorflow as tf
-
-    files = example_files(examples, split)
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    ds = ds.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-        cycle_length=min(len(files), 8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 class TextInput(InputPipeline):
@@ -120,40 +106,19 @@ class TextInput(InputPipeline):
         """Batches of ``({text: ids}, label index)`` (plus ids, the raw text among them)."""
         import tensorflow as tf
 
-        from plugins.keras.inputs import label_info
+        from plugins.keras.records import labelled_parser
 
         inputs = inputs or self.model_inputs(examples)
         ((name, spec),) = inputs.items()
         encoder = encoder_of(spec)
         max_length = int(spec["max_length"])
-        label, classes = label_info(examples)
-        features = feature_spec(examples).get("features", {})
-        ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
-        label_is_index = features.get(label, {}).get("dtype") == "int64"
-        parse_spec = {
-            name: tf.io.FixedLenFeature([], tf.string),
-            label: tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string),
-        }
-        for id_name in ids:
-            id_type = tf.int64 if features[id_name].get("dtype") == "int64" else tf.string
-            parse_spec[id_name] = tf.io.FixedLenFeature([], id_type, default_value=None)
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
+        parse_labelled = labelled_parser(examples, name, with_ids=with_ids)
 
         def parse(serialized: Any) -> Any:
-            record = tf.io.parse_single_example(serialized, parse_spec)
-            index = record[label] if label_is_index else table.lookup(record[label])
-            check = tf.debugging.assert_non_negative(index, message="label is not a class")
-            with tf.control_dependencies([check]):
-                index = tf.identity(index)
-            extra = {n: record[n] for n in ids}
+            text, index, extra = parse_labelled(serialized)
             if with_ids:
-                extra[name] = record[name]
-            return (record[name], index, extra) if with_ids else (record[name], index)
+                extra = {**extra, name: text}
+            return (text, index, extra) if with_ids else (text, index)
 
         ds = read_records(examples, split, parse)
         if self.cache:

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 
 from pipeline import Artifact, InputPipeline, param
 from pipeline.errors import PipelineError
+from plugins.keras.records import read_records
 
-from .inputs import encoder_of, read_records, text_feature, text_spec
+from .inputs import encoder_of, text_feature, text_spec
 
 EOS_TOKEN = "[EOS]"
 
