@@ -170,3 +170,49 @@ def test_vocabulary_is_recomputed_identically_when_the_asset_is_missing(
     shutil.copytree(examples.path, copy)
     shutil.rmtree(copy / "assets")
     assert load_vocabulary(pipeline.Artifact.open(copy), "text") == saved
+
+
+@pytest.mark.slow
+def test_predict_cli_takes_text_strings_and_text_files(sms_run: pipeline.Run, tmp_path: Path):
+    import subprocess
+    import sys
+
+    predictions = [
+        json.loads(line)
+        for line in sms_run.artifact("evaluate").file("predictions.jsonl").read_text().splitlines()
+    ]
+    first = predictions[0]
+    text_file = tmp_path / "message.txt"
+    text_file.write_text(first["ids"]["text"], encoding="utf-8")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "predict",
+            str(sms_run.artifact("export").path),
+            str(text_file),
+            "--text",
+            first["ids"]["text"],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert [r["input"] for r in results] == [str(text_file), first["ids"]["text"]]
+    assert [r["label"] for r in results] == [first["predicted"]] * 2
+    classes = list(results[0]["scores"])
+    for result in results:
+        assert [round(result["scores"][c], 4) for c in classes] == [
+            round(s, 4) for s in first["scores"]
+        ]
+    missing = subprocess.run(
+        [sys.executable, "-m", "pipeline", "predict", str(sms_run.artifact("export").path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "--text STRING" in missing.stderr
