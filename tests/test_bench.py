@@ -18,8 +18,22 @@ def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    result = json.loads((tmp_path / "r.json").read_text())
+    rows = result["rows"]
     variants = {r["variant"] for r in rows}
     assert {"python -c pass", "pipeline --help", "pipeline plugins"} <= variants
+    assert {r["case"] for r in rows} == {
+        "cli_start",
+        "ingest",
+        "validation",
+        "input",
+        "scale",
+        "tfx",
+    }
+    assert {"loop 100", "direct 100", "local(2) 100"} <= variants
+    assert {"tfdv step (memory) 100", "tfdv direct (beam) 100"} <= variants
+    assert any(v.startswith("image_input") for v in variants)
+    assert any(v.startswith("digits CNN input wait") for v in variants)
     assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in rows)
-    assert "pipeline --help" in out.stdout
+    assert all(r["met"] is None for r in rows)  # smoke sizes judge no target
+    assert "| ingest | direct 100 |" in out.stdout
