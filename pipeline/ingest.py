@@ -34,7 +34,7 @@ from .components import Split, StepResult
 from .errors import PipelineError, SpecError
 
 if TYPE_CHECKING:
-    from .components import Source
+    from .components import Source, Transform
     from .context import StepContext
 
 SOURCE_KEY = ex.SOURCE_KEY
@@ -118,18 +118,44 @@ def content_hash(record: dict[str, Any]) -> str:
 # --- building blocks for plugins ------------------------------------------------------------------
 
 
-def _outputs_of(result: Any, what: str) -> tuple[Any, Any]:
+def _outputs_of(
+    result: Any, what: str, error: type[PipelineError] = PipelineError
+) -> tuple[Any, Any]:
     """``(main, rejected)`` of a stage's output (a dict or a ``DoOutputsTuple``)."""
     try:
         return result[MAIN], result[REJECTED]
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise PipelineError(
+        raise error(
             f"{what} must return PCollections tagged '{MAIN}' and '{REJECTED}', got "
             f"{type(result).__name__}"
         ) from exc
 
 
-def _read_item(item: Any, fn: Callable[[Any], Iterable[Any]], stage: str) -> Iterator[Any]:
+def apply_transforms(
+    records: Any,
+    transforms: Iterable[Transform],
+    ctx: StepContext,
+    error: type[PipelineError] = PipelineError,
+) -> tuple[Any, list[Any]]:
+    """Apply each transform's stage to ``records`` in order, as ``Transform i (name)``.
+
+    Returns the records out of the last stage and the rejected output of every stage, in order.
+    A stage whose output is not tagged ``main`` and ``rejected`` raises ``error``."""
+    rejected = []
+    for i, transform in enumerate(transforms, 1):
+        stage = transform.stage(ctx)
+        records, bad = _outputs_of(
+            records | f"Transform {i} ({transform.name})" >> stage,
+            f"transform '{transform.name}': stage()",
+            error,
+        )
+        rejected.append(bad)
+    return records, rejected
+
+
+def read_item(item: Any, fn: Callable[[Any], Iterable[Any]], stage: str) -> Iterator[Any]:
+    """Run a reader ``fn`` on one item (in Beam): records go to the main output and ``Reject``
+    (yielded or raised) to ``rejected``, named by its source or else by the item."""
     from apache_beam import pvalue
 
     try:
@@ -158,7 +184,7 @@ def create_source(label: str, items: list[Any], fn: Callable[[Any], Iterable[Any
             root
             | f"{label}: list" >> beam.Create(items, reshuffle=True)
             | f"{label}: read"
-            >> beam.FlatMap(_read_item, fn, label).with_outputs(REJECTED, main=MAIN)
+            >> beam.FlatMap(read_item, fn, label).with_outputs(REJECTED, main=MAIN)
         )
         return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
 
@@ -638,15 +664,8 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
             | "Count read: sum" >> beam.CombineGlobally(sum)
             | "Count read: save" >> beam.Map(_save, str(work / "read"))
         )
-        records, rejected = read_main, [read_rejected]
-        for i, transform in enumerate(source.transforms, 1):
-            stage = transform.stage(ctx)
-            main, bad = _outputs_of(
-                records | f"Transform {i} ({transform.name})" >> stage,
-                f"transform '{transform.name}': stage()",
-            )
-            records = main
-            rejected.append(bad)
+        records, transformed = apply_transforms(read_main, source.transforms, ctx)
+        rejected = [read_rejected, *transformed]
         hashed = records | "Content hash" >> beam.Map(_with_hash)
         if source.deduplicate:
             unique = (

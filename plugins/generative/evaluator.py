@@ -45,6 +45,7 @@ class GanEvaluator(Evaluator):
         "plugins.generative.images",
         "plugins.keras.trainer",
         "plugins.keras.inputs",
+        "plugins.keras.report",
     )
 
     generator: Input = param(help="the gan_trainer step whose generator to score")

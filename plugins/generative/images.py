@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from plugins.keras.report import pyplot
+
 
 def to_uint8(images: Any) -> Any:
     """Float images in [0, 1] (``[n, h, w, c]``) as uint8, rounded like an 8-bit PNG stores them."""
@@ -59,18 +61,9 @@ def save_grid(images: Any, path: Path, *, columns: int = 10, scale: int = 4) -> 
     picture.save(path, format="PNG")
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
     """Discriminator and generator loss, and the discriminator's accuracy, per epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     axes[0].plot(epochs, [h["d_loss"] for h in history], marker="o", label="discriminator")
@@ -96,7 +89,7 @@ def plot_labelled_grid(
     """A grid of images, each titled with the class a classifier predicts and its probability."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     columns = max(1, min(columns, n))
     rows = math.ceil(n / columns)
@@ -119,7 +112,7 @@ def plot_class_histograms(histograms: dict[str, list[int]], classes: list[str], 
     """Bar charts of the predicted-class share of each image set (generated, real, noise)."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(classes) + 2), 3.5))
     width = 0.8 / max(1, len(histograms))
     positions = np.arange(len(classes))

@@ -35,6 +35,7 @@ from pipeline.examples import example_files, feature_spec
 from pipeline.fingerprint import plain
 from plugins.keras.inputs import ImageInput, decode_image
 from plugins.keras.strategy import StrategyName
+from plugins.keras.trainer import read_state
 
 from .models import DcganDiscriminator, DcganGenerator, check_role
 
@@ -58,6 +59,8 @@ class GanTrainer(Trainer):
         "plugins.generative.images",
         "plugins.keras.inputs",
         "plugins.keras.strategy",
+        "plugins.keras.trainer",
+        "plugins.keras.report",
     )
 
     examples: Input = param(help="the step whose examples artifact holds the training images")
@@ -227,7 +230,7 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     )
     ckpt_dir = scratch / "checkpoints"
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
-    state = _read_state(scratch)
+    state = read_state(scratch)
     start = 0
     if state and (ckpt_dir / f"ckpt-{state['epoch']}.index").exists():
         checkpoint.restore(
@@ -297,16 +300,6 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     metrics = {k: float(v) for k, v in last.items() if k not in ("epoch", "seconds")}
     metrics["epochs"] = float(len(state["history"]))
     return StepResult(metrics=metrics, summary=_progress_text(last) if last else "no epochs run")
-
-
-def _read_state(scratch: Path) -> dict[str, Any] | None:
-    path = scratch / "state.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
 
 
 def _progress_text(record: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` with the Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -17,7 +18,7 @@ def _pyplot() -> Any:
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy per epoch, training and evaluation split, into a PNG at ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -36,7 +37,7 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
 
 def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
     """A confusion matrix (rows: true class, columns: predicted) into a PNG at ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     size = max(4.0, 0.5 * len(classes) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")

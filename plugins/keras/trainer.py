@@ -191,7 +191,7 @@ def _fit_under(
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
     best_weights = scratch / "best.weights.h5"
 
-    state = _read_state(scratch)
+    state = read_state(scratch)
     start = 0
     if state and (ckpt_dir / f"ckpt-{state['epoch']}.index").exists():
         try:
@@ -294,7 +294,8 @@ def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
     return True
 
 
-def _read_state(scratch: Path) -> dict[str, Any] | None:
+def read_state(scratch: Path) -> dict[str, Any] | None:
+    """The resume state saved in ``scratch`` (``state.json``); None when absent or unreadable."""
     path = scratch / "state.json"
     if not path.is_file():
         return None

@@ -50,19 +50,3 @@ def load_reader(spec: str) -> Callable[[str], Iterable[Any]]:
     if not callable(fn):
         raise SpecError(f"reader {spec!r}: module '{module_name}' has no function '{name}'")
     return fn
-
-
-def read_with(path: str, fn: Callable[[str], Iterable[Any]], stage: str) -> Iterator[Any]:
-    """Run a reader on one path: records go to the main output, ``Reject`` to ``rejected``."""
-    from apache_beam import pvalue
-
-    from pipeline.examples import REJECTED, rejected
-
-    try:
-        for out in fn(path):
-            if isinstance(out, Reject):
-                yield pvalue.TaggedOutput(REJECTED, rejected(out.source or path, stage, out.reason))
-            else:
-                yield out
-    except Reject as exc:
-        yield pvalue.TaggedOutput(REJECTED, rejected(exc.source or path, stage, exc.reason))

@@ -33,9 +33,11 @@ from pipeline import GateFailed, SpecError, StepContext, StepResult
 from pipeline import examples as ex
 from pipeline.ingest import (
     TARGET_SHARD_BYTES,
+    apply_transforms,
     content_hash,
     declared_features,
     encode_record,
+    read_item,
     record_source,
     shard_name,
     shard_of,
@@ -184,14 +186,6 @@ def _schema(text: str) -> Any:
     return text_format.Parse(text, schema_pb2.Schema())
 
 
-def _outputs(result: Any, what: str) -> tuple[Any, Any]:
-    try:
-        return result[MAIN], result[REJECTED]
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        tags = f"'{MAIN}' and '{REJECTED}'"
-        raise SpecError(f"{what} must return PCollections tagged {tags}") from exc
-
-
 # --- the step -------------------------------------------------------------------------------------
 
 
@@ -222,10 +216,9 @@ def run_streaming_ingest(source: Any, ctx: StepContext, plan: StreamPlan) -> Ste
         arrivals = (
             p | f"Arrivals ({source.name})" >> plan.arrivals | "Window" >> beam.WindowInto(fixed)
         )
-        read = arrivals | "Read" >> beam.FlatMap(_read, plan.reader).with_outputs(
+        read = arrivals | "Read" >> beam.FlatMap(read_item, plan.reader, "read").with_outputs(
             REJECTED, main=MAIN
         )
-        records, rejected = read[MAIN], [read[REJECTED]]
         (
             (read[MAIN], read[REJECTED])
             | "Count read: merge" >> beam.Flatten()
@@ -233,13 +226,8 @@ def run_streaming_ingest(source: Any, ctx: StepContext, plan: StreamPlan) -> Ste
             | "Count read: sum" >> beam.CombinePerKey(sum)
             | "Count read: save" >> beam.Map(_per_window(_save_read, str(work)))
         )
-        for i, transform in enumerate(source.transforms, 1):
-            main, bad = _outputs(
-                records | f"Transform {i} ({transform.name})" >> transform.stage(ctx),
-                f"transform '{transform.name}': stage()",
-            )
-            records = main
-            rejected.append(bad)
+        records, transformed = apply_transforms(read[MAIN], source.transforms, ctx, SpecError)
+        rejected = [read[REJECTED], *transformed]
         hashed = records | "Content hash" >> beam.Map(_with_hash)
         if source.deduplicate:
             unique = (
@@ -280,12 +268,6 @@ def _per_window(fn: Any, *args: Any) -> Any:
         return fn(element, *args, window=window)
 
     return call
-
-
-def _read(path: str, reader: Any) -> Iterator[Any]:
-    from .readers import read_with
-
-    yield from read_with(path, reader, "read")
 
 
 def _load_schema(path: Path | None) -> Any:

@@ -7,24 +7,18 @@ that cannot be read, with the reason. Only the standard library is used.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from pipeline import examples
+from pipeline.files import csv_rows, decoded_text
 from pipeline.ingest import SOURCE_KEY, Reject
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
 COLUMN_TYPES = ("int", "float", "text")
-
-
-def _text(path: str) -> str:
-    data = Path(path).read_bytes()
-    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
 
 
 def _has_bad_utf8(values: Iterable[str]) -> bool:
@@ -42,37 +36,13 @@ def read_csv(
     path: str, delimiter: str, keep: list[str] | None, label: str
 ) -> Iterator[dict[str, Any] | Reject]:
     """Yield each data row of a CSV file as ``{column: text}`` (or a ``Reject``)."""
-    try:
-        text = _text(path)
-    except OSError as exc:
-        yield Reject(f"unreadable file: {exc.strerror or exc}", path)
-        return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    number = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            number += 1
-            yield Reject(f"malformed CSV (line {reader.line_num}): {exc}", f"{path}:row {number}")
+    for item in csv_rows(path, delimiter, line_numbers=True):
+        if isinstance(item, Reject):
+            yield item
             continue
-        if header is None:
-            header = [name.strip() for name in row]
-            continue
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line
-        number += 1
-        where = f"{path}:row {number}"
-        if len(row) != len(header):
-            yield Reject(
-                f"expected {len(header)} fields, got {len(row)} (line {reader.line_num})", where
-            )
-            continue
+        where, header, row, line = item
         if _has_bad_utf8(row):
-            yield Reject(f"invalid UTF-8 (line {reader.line_num})", where)
+            yield Reject(f"invalid UTF-8 (line {line})", where)
             continue
         record: dict[str, Any] = {
             name: value
@@ -155,7 +125,7 @@ def convert_row(
 def read_jsonl(path: str, keep: list[str] | None, label: str) -> Iterator[dict[str, Any] | Reject]:
     """Yield each JSON object of a JSON Lines file as a record (or a ``Reject``)."""
     try:
-        text = _text(path)
+        text = decoded_text(path)
     except OSError as exc:
         yield Reject(f"unreadable file: {exc.strerror or exc}", path)
         return

@@ -34,7 +34,7 @@ class _TableSource(Source):
     """Shared parameters and helpers of the table sources (not registered)."""
 
     name = "table_source"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.tables.readers",)
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.tables.readers", "pipeline.files")
 
     path: str = param(help="file or glob pattern (relative to the pipeline file)")
     label: str = param("", help="the label column/feature ('' = none)")

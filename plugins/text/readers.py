@@ -8,14 +8,13 @@ library is used.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import csv_rows
 from pipeline.ingest import SOURCE_KEY, Reject
 
 
@@ -79,48 +78,19 @@ def make_record(row: dict[str, Any], columns: Columns, where: str) -> dict[str, 
     return record
 
 
-def _decoded(path: str) -> str:
-    data = Path(path).read_bytes()
-    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-
-
 def read_csv_rows(item: tuple[str, str, Columns]) -> Iterator[Any]:
     """Yield the records of a CSV file with a header row (``item``: path, delimiter, columns)."""
     path, delimiter, columns = item
-    try:
-        text = _decoded(path)
-    except OSError as exc:
-        yield Reject(f"unreadable file: {exc.strerror or exc}", path)
-        return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    number = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            if header is None:
-                yield Reject(f"malformed CSV header: {exc}", path)
-                return
-            number += 1
-            yield Reject(f"malformed CSV (line {reader.line_num}): {exc}", f"{path}:row {number}")
+
+    def check(header: list[str]) -> str | None:
+        missing = [c for c in columns.wanted() if c not in header]
+        return f"no column {missing} in the header {header}" if missing else None
+
+    for item in csv_rows(path, delimiter, check_header=check):
+        if isinstance(item, Reject):
+            yield item
             continue
-        if header is None:
-            header = [name.strip() for name in row]
-            missing = [c for c in columns.wanted() if c not in header]
-            if missing:
-                yield Reject(f"no column {missing} in the header {header}", path)
-                return
-            continue
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # a blank line
-        number += 1
-        where = f"{path}:row {number}"
-        if len(row) != len(header):
-            yield Reject(f"expected {len(header)} fields, got {len(row)}", where)
-            continue
+        where, header, row, _ = item
         try:
             yield make_record(dict(zip(header, row, strict=True)), columns, where)
         except Reject as exc:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pipeline import PipelineError, Source, StepContext, param
+from pipeline.files import FileListing, LabelledFile
 from pipeline.fingerprint import files_digest
 from pipeline.ingest import create_source
 
@@ -32,7 +33,7 @@ class TextTable(Source):
     not valid UTF-8, their text is empty, their label is missing or the row is malformed."""
 
     name = "text_table"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers",)
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers", "pipeline.files")
 
     path: str = param(help="the CSV or JSONL file (relative to the pipeline file)")
     format: Literal["auto", "csv", "jsonl"] = param("auto", help="auto: from the file extension")
@@ -89,7 +90,7 @@ class TextFolder(Source):
     not valid UTF-8 or that hold no text are rejected with the reason."""
 
     name = "text_folder"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers",)
+    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers", "pipeline.files")
 
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     extensions: list[str] = param([".txt"], help="file extensions read (any case)")
@@ -102,16 +103,8 @@ class TextFolder(Source):
         return str(self._root(ctx))
 
     def _files(self, ctx: StepContext) -> list[tuple[str, str]]:
-        root = self._root(ctx)
-        if not root.is_dir():
-            raise PipelineError(f"text_folder: folder not found: {root}")
-        wanted = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in self.extensions}
-        items = []
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != "."):
-            for file in sorted(folder.rglob("*")):
-                if file.is_file() and file.suffix.lower() in wanted and file.name[0] != ".":
-                    items.append((str(file), folder.name))
-        return items
+        listing = FileListing(self.name, self._root(ctx), tuple(self.extensions))
+        return [(str(e.path), e.label) for e in listing.entries() if isinstance(e, LabelledFile)]
 
     def read(self, ctx: StepContext) -> Any:
         """List the files (in the driver) and read them in Beam."""
