@@ -133,7 +133,13 @@ _FIELD_OF_DTYPE = {"bytes": 1, "float": 2, "int64": 3}
 _DTYPE_OF_FIELD = {number: dtype for dtype, number in _FIELD_OF_DTYPE.items()}
 
 
+#: One-byte varints (0..127): field keys, short lengths and small integers, the common case.
+_SMALL_VARINTS = [bytes((value,)) for value in range(0x80)]
+
+
 def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _SMALL_VARINTS[value]
     value &= (1 << 64) - 1  # negative int64 values take ten bytes, as protobuf writes them
     out = bytearray()
     while True:
