@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import resource
 import shutil
@@ -302,6 +303,7 @@ def train_wait(pipeline_file: str, runs: str, epochs: int) -> dict:
     import tensorflow as tf
 
     import pipeline
+    from plugins.keras.inputs import split_size
     from plugins.keras.loop import make_loss, make_steps
     from plugins.keras.records import label_info
 
@@ -321,19 +323,18 @@ def train_wait(pipeline_file: str, runs: str, epochs: int) -> dict:
     train_step, _ = make_steps(strategy, model, optimizer, make_loss("crossentropy", 10, 0.0))
     train_step(next(iter(ds)))  # trace the step function once, outside the measurement
 
+    steps = math.ceil(split_size(examples, "train") / trainer.batch_size)  # as the trainer does
+
     def work() -> dict[str, Any]:
+        # As keras_trainer does: one iterator over the repeated data, an epoch is `steps` batches.
         epochs_out = []
+        iterator = iter(ds.repeat().prefetch(tf.data.AUTOTUNE))
         for _ in range(epochs):
             wait = step = 0.0
             batches = 0
-            iterator = iter(ds)
-            while True:
+            for _ in range(steps):
                 t0 = time.perf_counter()
-                try:
-                    batch = next(iterator)
-                except StopIteration:
-                    wait += time.perf_counter() - t0
-                    break
+                batch = next(iterator)
                 t1 = time.perf_counter()
                 values = train_step(batch)
                 float(values[0])  # wait for the step to finish

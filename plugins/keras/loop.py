@@ -12,6 +12,7 @@ batch (an ``all_reduce`` of the local batch sizes, so a short last batch is weig
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,9 +109,13 @@ def make_steps(
     return reduced(replica_train), reduced(replica_eval)
 
 
-def run_epoch(step: Callable[[Any], Any], dataset: Any) -> EpochMetrics:
-    """Run ``step`` over every batch of a distributed dataset and sum its metrics."""
+def run_epoch(step: Callable[[Any], Any], batches: Any, steps: int | None = None) -> EpochMetrics:
+    """Run ``step`` over the batches of a (distributed) dataset and sum its metrics.
+
+    With ``steps``, ``batches`` is an iterator over a repeated dataset and the epoch is its next
+    ``steps`` batches: the input pipeline then keeps prefetching across epochs instead of
+    refilling its shuffle buffer while training waits."""
     metrics = EpochMetrics()
-    for batch in dataset:
+    for batch in batches if steps is None else itertools.islice(batches, steps):
         metrics.add(step(batch))
     return metrics

@@ -160,6 +160,11 @@ def _fit_under(
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
+    # Multi-worker sharding splits every epoch's batches between the workers, so there each
+    # epoch is one pass over the worker's shard; elsewhere one iterator over the repeated data
+    # keeps prefetching across epoch boundaries.
+    continuous = strategy_name != "multi_worker"
+
     def distributed(split: str, training: bool) -> Any:
         ds = trainer.input.dataset(
             examples,
@@ -169,6 +174,8 @@ def _fit_under(
             batch_size=trainer.batch_size,
             seed=trainer.seed,
         )
+        if training and continuous:
+            ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
         if strategy_name == "default":
             return ds
         return strategy.experimental_distribute_dataset(ds.with_options(options))
@@ -213,12 +220,16 @@ def _fit_under(
     if eval_ds is not None:
         writers["eval"] = tf.summary.create_file_writer(str(logs / "eval"))
     stopped_early = False
+    train_batches = iter(train_ds) if continuous else None
     for epoch in range(start + 1, trainer.epochs + 1):
         if trainer.early_stopping and state["wait"] >= trainer.early_stopping:
             stopped_early = True
             break
         began = time.perf_counter()
-        train = run_epoch(train_step, train_ds)
+        if continuous:
+            train = run_epoch(train_step, train_batches, steps_per_epoch)
+        else:
+            train = run_epoch(train_step, train_ds)
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": train.mean_loss,
