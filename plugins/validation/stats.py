@@ -16,6 +16,21 @@ if TYPE_CHECKING:
     from apache_beam.options.pipeline_options import PipelineOptions
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
+
+def load_tfdv() -> Any:
+    """Import TFDV, without the notice it writes to stderr when IPython (notebooks) is missing."""
+    import contextlib
+    import io
+    import sys
+
+    if "tensorflow_data_validation" not in sys.modules:
+        with contextlib.redirect_stderr(io.StringIO()):
+            import tensorflow_data_validation  # noqa: F401
+    import tensorflow_data_validation as tfdv
+
+    return tfdv
+
+
 #: Anomaly classes of ``fail_on`` besides TFDV's anomaly type names.
 ANOMALY_CLASSES = ("schema", "skew", "drift")
 #: A comparator threshold that never fires: L-infinity and Jensen-Shannon are at most 1.
@@ -72,7 +87,7 @@ class Measurement:
 
 def stats_options(schema: schema_pb2.Schema | None) -> Any:
     """TFDV statistics options; a schema marks binary features (``image_domain``) as bytes."""
-    import tensorflow_data_validation as tfdv
+    tfdv = load_tfdv()
 
     return tfdv.StatsOptions(schema=schema)
 
@@ -110,6 +125,7 @@ def statistics_of_batch(
     batch: pa.RecordBatch, schema: schema_pb2.Schema | None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of an Arrow record batch (one row per example) with TFDV's in-memory path."""
+    load_tfdv()
     from tensorflow_data_validation.statistics import stats_impl
 
     return stats_impl.generate_statistics_in_memory(batch, stats_options(schema))
@@ -119,7 +135,7 @@ def statistics_of_dataframe(
     frame: Any, schema: schema_pb2.Schema | None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of a pandas DataFrame (one row per example), in memory."""
-    import tensorflow_data_validation as tfdv
+    tfdv = load_tfdv()
 
     return tfdv.generate_statistics_from_dataframe(frame, stats_options(schema), n_jobs=1)
 
@@ -134,7 +150,8 @@ def statistics_with_beam(
 
     One Beam pipeline computes every split; each writes ``out_dir/<split>.pb``."""
     import apache_beam as beam
-    import tensorflow_data_validation as tfdv
+
+    tfdv = load_tfdv()
     from tfx_bsl.public import tfxio
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +231,7 @@ def infer_schema(
     stats: statistics_pb2.DatasetFeatureStatisticsList, spec: Mapping[str, Any] | None = None
 ) -> schema_pb2.Schema:
     """Infer a schema from statistics, keeping what ``features.json`` (``spec``) knows."""
-    import tensorflow_data_validation as tfdv
+    tfdv = load_tfdv()
 
     schema = tfdv.infer_schema(stats)
     _add_known_domains(schema, spec or {}, create=False)
@@ -354,7 +371,7 @@ def validate(
     serving: statistics_pb2.DatasetFeatureStatisticsList | None = None,
 ) -> anomalies_pb2.Anomalies:
     """TFDV's ``validate_statistics``: schema checks, and skew/drift when comparators are set."""
-    import tensorflow_data_validation as tfdv
+    tfdv = load_tfdv()
 
     return tfdv.validate_statistics(
         stats, schema, previous_statistics=previous, serving_statistics=serving
