@@ -162,7 +162,13 @@ class Source(StepComponent):
     (see ``pipeline.ingest``)."""
 
     kind: ClassVar[str] = "source"
-    code_modules: ClassVar[tuple[str, ...]] = ("pipeline.ingest", "pipeline.examples")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "pipeline.ingest",
+        "pipeline.ingest_stages",
+        "pipeline.spill",
+        "pipeline.feature_stats",
+        "pipeline.examples",
+    )
 
     transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
     deduplicate: bool = param(True, help="drop exact duplicate records before splitting")

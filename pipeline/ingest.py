@@ -2,12 +2,15 @@
 
 The story of the pipeline (each step is a labelled Beam transform)::
 
-    Read (source) -> Transform i (name) ... -> Content hash -> Deduplicate -> Split
-        -> Encode tf.train.Example -> Shards: plan, assign, group, write
+    Read (source) -> Transform i (name) ... -> Spill (content hash, split, run files)
+        -> Manifest -> Groups -> Deduplicate and encode (fragments per shard) -> Shards: write
     rejected outputs of every stage -> Rejected: write
 
-Shards are deterministic whatever the runner: records are assigned to shards by content hash and
-sorted within a shard. Counts come from small files the pipeline writes (one per shard, one for
+Records never go through a Beam shuffle: they are spilled to local run files bucketed by content
+hash, read back one group of buckets at a time and merged into shards (``pipeline.spill``,
+``pipeline.ingest_stages``), so memory stays bounded whatever the data size. Shards are
+deterministic whatever the runner: records are assigned to shards by content hash and sorted
+within a shard. Counts come from small files the pipeline writes (one per shard, one for
 the records read, one for the rejected ones), summed once the pipeline finished: that works on
 every runner, where Beam metrics do not.
 
@@ -32,6 +35,14 @@ from typing import TYPE_CHECKING, Any
 from . import examples as ex
 from .components import Split, StepResult
 from .errors import PipelineError, SpecError
+from .feature_stats import (  # noqa: F401 (MAX_CLASSES, is_hidden: re-exported for plugins)
+    MAX_CLASSES,
+    FeatureStats,
+    is_hidden,
+    label_text,
+    merge_stats,
+    visible,
+)
 
 if TYPE_CHECKING:
     from .components import Source, Transform
@@ -44,9 +55,6 @@ REJECTED = ex.REJECTED
 SPLIT_NAMES = ("train", "eval", "test")
 #: Uncompressed bytes per shard when ``shards`` is 0.
 TARGET_SHARD_BYTES = 64 * 1024 * 1024
-#: Distinct label values beyond which ``classes`` is null (a regression target, an id).
-MAX_CLASSES = 10_000
-_MAX_META_VALUES = 1_000
 _WORK_DIR = ".ingest"
 
 
@@ -62,16 +70,6 @@ class Reject(Exception):
 
 
 # --- records --------------------------------------------------------------------------------------
-
-
-def is_hidden(name: str) -> bool:
-    """Whether a record key is hidden (``__source__``, ``__meta__``): never written."""
-    return name.startswith("__")
-
-
-def visible(record: dict[str, Any]) -> dict[str, Any]:
-    """The features of ``record`` that are written: hidden keys and missing values dropped."""
-    return {k: v for k, v in record.items() if not is_hidden(k) and v is not None}
 
 
 def record_source(record: dict[str, Any]) -> str:
@@ -261,176 +259,17 @@ def split_of(key: bytes, shares: list[tuple[str, float]], salt: str = "") -> str
     return shares[-1][0]
 
 
-def _assign_split(
-    item: tuple[str, dict[str, Any]], split: Split, shares: list[tuple[str, float]]
-) -> Iterator[Any]:
-    from apache_beam import pvalue
-
-    digest, record = item
+def split_key(record: dict[str, Any], digest: str, split: Split) -> bytes | str:
+    """The bytes a record's split is drawn from (``split.group_by`` or ``split.key`` feature,
+    else the content hash ``digest``), or the reason it cannot be split."""
     feature = split.group_by or split.key
-    if feature:
-        value = record.get(feature)
-        if value is None:
-            role = "split.group_by" if split.group_by else "split.key"
-            reason = f"no value for feature '{feature}' named by {role}"
-            yield pvalue.TaggedOutput(REJECTED, ex.rejected(record_source(record), "split", reason))
-            return
-        key = _canonical(value)
-    else:
-        key = digest.encode()
-    yield split_of(key, shares, split.salt), digest, record
-
-
-# --- feature statistics (a combine of per-record summaries) ---------------------------------------
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, bytes):
-        return "bytes"
-    raise TypeError(f"unsupported feature value of type {type(value).__name__}")
-
-
-def _summary(record: dict[str, Any], label: str | None) -> dict[str, Any]:
-    """The statistics of one record, in the form ``_merge_summaries`` combines."""
-    features: dict[str, Any] = {}
-    meta = record.get(META_KEY) or {}
-    for name, value in visible(record).items():
-        values = list(value) if isinstance(value, list | tuple) else [value]
-        try:
-            kinds = {_kind(v) for v in values}
-        except TypeError as exc:
-            raise TypeError(f"{record_source(record)}: feature '{name}': {exc}") from None
-        spaced = any(isinstance(v, str) and any(c.isspace() for c in v) for v in values)
-        details = {k: {v} for k, v in (meta.get(name) or {}).items() if _is_scalar(v)}
-        features[name] = {
-            "kinds": kinds,
-            "present": 1,
-            "min_len": len(values),
-            "max_len": len(values),
-            "spaced": spaced,
-            "meta": details,
-        }
-    labels: set[str] | None = set()
-    if label and record.get(label) is not None:
-        value = record[label]
-        value = value[0] if isinstance(value, list | tuple) and len(value) == 1 else value
-        labels = {_label_text(value)}
-    return {"count": 1, "features": features, "labels": labels}
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
-
-
-def _label_text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _merge_summaries(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Combine record statistics (associative and commutative: a Beam ``CombineGlobally``)."""
-    out: dict[str, Any] = {"count": 0, "features": {}, "labels": set()}
-    for summary in summaries:
-        out["count"] += summary["count"]
-        for name, stats in summary["features"].items():
-            mine = out["features"].get(name)
-            if mine is None:
-                out["features"][name] = mine = {
-                    "kinds": set(),
-                    "present": 0,
-                    "min_len": stats["min_len"],
-                    "max_len": stats["max_len"],
-                    "spaced": False,
-                    "meta": {},
-                }
-            mine["kinds"] |= stats["kinds"]
-            mine["present"] += stats["present"]
-            mine["min_len"] = min(mine["min_len"], stats["min_len"])
-            mine["max_len"] = max(mine["max_len"], stats["max_len"])
-            mine["spaced"] = mine["spaced"] or stats["spaced"]
-            for key, values in stats["meta"].items():
-                merged = mine["meta"].setdefault(key, set())
-                if merged is not None and values is not None:
-                    merged |= values
-                    if len(merged) > _MAX_META_VALUES:
-                        merged = None
-                else:
-                    merged = None
-                mine["meta"][key] = merged
-        if out["labels"] is not None and summary["labels"] is not None:
-            out["labels"] |= summary["labels"]
-            if len(out["labels"]) > MAX_CLASSES:
-                out["labels"] = None
-        else:
-            out["labels"] = None
-    return out
-
-
-def _dtype(kinds: set[str]) -> str:
-    if not kinds or kinds & {"str", "bytes"}:
-        return "bytes"
-    if "float" in kinds:
-        return "float"
-    return "int64"
-
-
-def _schema(stats: dict[str, Any]) -> dict[str, Any]:
-    """The written form of the statistics: dtypes, lengths, details, classes."""
-    features = {}
-    for name, s in sorted(stats["features"].items()):
-        entry: dict[str, Any] = {
-            "dtype": _dtype(s["kinds"]),
-            "length": s["min_len"] if s["min_len"] == s["max_len"] else None,
-            "present": s["present"],
-            "inferred_modality": _infer_modality(s),
-        }
-        for key, values in sorted(s["meta"].items()):
-            if values is not None and len(values) == 1:
-                entry[key] = next(iter(values))
-                continue
-            entry[key] = None
-            numbers = [v for v in (values or ()) if isinstance(v, int | float)]
-            if values and len(numbers) == len(values):
-                entry[f"{key}_range"] = [min(numbers), max(numbers)]
-        features[name] = entry
-    labels = stats["labels"]
-    return {"count": stats["count"], "features": features, "labels": _sorted_labels(labels)}
-
-
-def _infer_modality(stats: dict[str, Any]) -> str:
-    kinds = stats["kinds"]
-    if kinds and kinds <= {"int", "float", "bool"}:
-        return "numeric"
-    if kinds == {"str"}:
-        return "text" if stats["spaced"] else "categorical"
-    return "binary"
-
-
-def _sorted_labels(labels: set[str] | None) -> list[str] | None:
-    if labels is None:
-        return None
-
-    def as_number(text: str) -> float | None:
-        try:
-            return float(text)
-        except ValueError:
-            return None
-
-    numbers = {label: as_number(label) for label in labels}
-    if all(n is not None for n in numbers.values()):
-        return sorted(labels, key=lambda label: (numbers[label], label))
-    return sorted(labels)
+    if not feature:
+        return digest.encode()
+    value = record.get(feature)
+    if value is None:
+        role = "split.group_by" if split.group_by else "split.key"
+        return f"no value for feature '{feature}' named by {role}"
+    return _canonical(value)
 
 
 # --- encoding and shards --------------------------------------------------------------------------
@@ -440,7 +279,7 @@ def _convert(value: Any, dtype: str) -> Any:
     if dtype == "bytes":
         if isinstance(value, bytes | str):
             return value
-        return _label_text(value).encode("utf-8")
+        return label_text(value).encode("utf-8")
     if dtype == "float":
         return float(value)
     return int(value)
@@ -454,27 +293,6 @@ def encode_record(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
         values = list(value) if isinstance(value, list | tuple) else [value]
         features[name] = (dtype, [_convert(v, dtype) for v in values])
     return ex.encode_example(features)
-
-
-def _encode(
-    item: tuple[str, str, dict[str, Any]], schema: dict[str, Any]
-) -> tuple[str, str, bytes]:
-    split, digest, record = item
-    return split, digest, encode_record(record, schema)
-
-
-def _sizes(item: tuple[str, str, bytes]) -> dict[str, list[int]]:
-    return {item[0]: [1, len(item[2])]}
-
-
-def _merge_sizes(sizes: Iterable[dict[str, list[int]]]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for size in sizes:
-        for split, (count, nbytes) in size.items():
-            mine = out.setdefault(split, [0, 0])
-            mine[0] += count
-            mine[1] += nbytes
-    return out
 
 
 def _shard_plan(
@@ -493,11 +311,6 @@ def shard_of(digest: str, shards: int) -> int:
     return int(digest[:16], 16) % shards
 
 
-def _shard_key(item: tuple[str, str, bytes], plan: dict[str, Any]) -> tuple[Any, Any]:
-    split, digest, data = item
-    return (split, shard_of(digest, plan[split]["shards"])), (digest, data)
-
-
 def _all_shards(plan: dict[str, dict[str, int]]) -> Iterator[tuple[Any, None]]:
     for split, entry in plan.items():
         for shard in range(entry["shards"]):
@@ -509,21 +322,6 @@ def shard_name(shard: int, shards: int, suffix: str) -> str:
     return f"part-{shard:05d}-of-{shards:05d}{suffix}"
 
 
-def _write_shard(
-    item: tuple[tuple[str, int], Iterable[Any]],
-    examples_dir: str,
-    counts_dir: str,
-    plan: dict[str, Any],
-) -> None:
-    (split, shard), values = item
-    payloads = sorted(v for v in values if v is not None)
-    folder = Path(examples_dir) / split
-    folder.mkdir(parents=True, exist_ok=True)
-    name = shard_name(shard, plan[split]["shards"], ".tfrecord.gz")
-    count = ex.write_tfrecords(folder / name, (data for _, data in payloads))
-    _write_json(Path(counts_dir) / f"{split}-{shard:05d}.json", {"split": split, "count": count})
-
-
 def _write_rejected(item: tuple[int, Iterable[dict[str, str]]], folder: str, counts: str) -> None:
     _, entries = item
     lines = sorted(json.dumps(e, sort_keys=True, ensure_ascii=False) for e in entries)
@@ -532,10 +330,11 @@ def _write_rejected(item: tuple[int, Iterable[dict[str, str]]], folder: str, cou
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, path)
-    _write_json(Path(counts), {"count": len(lines)})
+    write_json(Path(counts), {"count": len(lines)})
 
 
-def _write_json(path: Path | str, data: Any) -> None:
+def write_json(path: Path | str, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (sets as sorted lists)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -560,24 +359,6 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts)
 
 
-def _with_hash(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return content_hash(record), record
-
-
-def _keep_one(item: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
-    from apache_beam import pvalue
-
-    digest, records = item
-    ordered = sorted(records, key=lambda r: (natural_key(record_source(r)), repr(r.get(META_KEY))))
-    kept = ordered[0]
-    yield digest, kept
-    for other in ordered[1:]:
-        reason = f"duplicate of {record_source(kept)}"
-        yield pvalue.TaggedOutput(
-            REJECTED, ex.rejected(record_source(other), "deduplicate", reason)
-        )
-
-
 def _one(_: Any) -> int:
     return 1
 
@@ -587,11 +368,15 @@ def _key_zero(value: Any) -> tuple[int, Any]:
 
 
 def _save(value: Any, path: str) -> None:
-    _write_json(path, value)
+    write_json(path, value)
 
 
-def _summary_of(item: tuple[str, dict[str, Any]], label: str | None) -> dict[str, Any]:
-    return _summary(item[1], label)
+def _save_schema(stats: FeatureStats, path: str) -> None:
+    write_json(path, stats.schema())
+
+
+def _plan_of(manifest: dict[str, Any], names: list[str], shards: int) -> dict[str, dict[str, int]]:
+    return _shard_plan(manifest["sizes"], names, shards)
 
 
 # --- the step -------------------------------------------------------------------------------------
@@ -653,6 +438,9 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         ctx.logger.warning("%s: %s", ctx.step.name, warning)
     label = info["label"]
 
+    from . import ingest_stages as stages
+
+    analyzed = any(callable(getattr(t, "analyze", None)) for t in source.transforms)
     with beam.Pipeline(options=ctx.beam_options()) as p:
         read_main, read_rejected = _outputs_of(
             p | f"Read ({source.name})" >> reader, f"source '{source.name}': read()"
@@ -666,47 +454,47 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         )
         records, transformed = apply_transforms(read_main, source.transforms, ctx)
         rejected = [read_rejected, *transformed]
-        hashed = records | "Content hash" >> beam.Map(_with_hash)
-        if source.deduplicate:
-            unique = (
-                hashed
-                | "Deduplicate: group" >> beam.GroupByKey()
-                | "Deduplicate: keep one"
-                >> beam.FlatMap(_keep_one).with_outputs(REJECTED, main=MAIN)
-            )
-            hashed = unique[MAIN]
-            rejected.append(unique[REJECTED])
-        stats = (
-            hashed
-            | "Statistics: per record" >> beam.Map(_summary_of, label)
-            | "Statistics: combine" >> beam.CombineGlobally(_merge_summaries)
-            | "Statistics: schema" >> beam.Map(_schema)
-        )
-        stats | "Statistics: save" >> beam.Map(_save, str(work / "schema"))
-        split = hashed | "Split" >> beam.FlatMap(_assign_split, source.split, shares).with_outputs(
-            REJECTED, main=MAIN
-        )
-        rejected.append(split[REJECTED])
-        _apply_analyzers(source, ctx, split[MAIN], out)
-        encoded = split[MAIN] | "Encode tf.train.Example" >> beam.Map(
-            _encode, schema=beam.pvalue.AsSingleton(stats)
-        )
-        plan = (
-            encoded
-            | "Shards: sizes" >> beam.Map(_sizes)
-            | "Shards: sum" >> beam.CombineGlobally(_merge_sizes)
-            | "Shards: plan" >> beam.Map(_shard_plan, names, source.shards)
-        )
+        spilled = records | "Spill" >> beam.ParDo(
+            stages.SpillRecords(str(work / "runs"), source.split, shares)
+        ).with_outputs(REJECTED, main=MAIN)
+        rejected.append(spilled[REJECTED])
+        manifest = spilled[MAIN] | "Manifest" >> beam.CombineGlobally(stages.merge_reports)
+        plan = manifest | "Shards: plan" >> beam.Map(_plan_of, names, source.shards)
         plan_side = beam.pvalue.AsSingleton(plan)
-        keyed = encoded | "Shards: assign" >> beam.Map(_shard_key, plan=plan_side)
+        encoded = (
+            manifest
+            | "Groups" >> beam.FlatMap(stages.groups)
+            | "Groups: spread" >> beam.Reshuffle()
+            | "Deduplicate and encode"
+            >> beam.FlatMap(
+                stages.dedupe_and_encode,
+                str(work / "fragments"),
+                label,
+                source.deduplicate,
+                analyzed,
+                schema=beam.pvalue.AsSingleton(manifest | "Dtypes" >> beam.Map(stages.dtypes)),
+                plan=plan_side,
+            ).with_outputs(REJECTED, stages.STATS, stages.TRAIN, main=MAIN)
+        )
+        rejected.append(encoded[REJECTED])
+        (
+            encoded[stages.STATS]
+            | "Statistics: combine" >> beam.CombineGlobally(merge_stats)
+            | "Statistics: save" >> beam.Map(_save_schema, str(work / "schema"))
+        )
+        if analyzed:
+            _apply_analyzers(source, ctx, encoded[stages.TRAIN], out)
         every_shard = plan | "Shards: list" >> beam.FlatMap(_all_shards)
         (
-            (keyed, every_shard)
+            (encoded[MAIN], every_shard)
             | "Shards: merge" >> beam.Flatten()
             | "Shards: group" >> beam.GroupByKey()
             | "Shards: write"
             >> beam.Map(
-                _write_shard, str(out / ex.EXAMPLES_DIR), str(work / "shards"), plan=plan_side
+                stages.write_shard,
+                str(out / ex.EXAMPLES_DIR),
+                str(work / "shards"),
+                plan=plan_side,
             )
         )
         (
@@ -721,7 +509,7 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
     return _finish(source, ctx, info, names, work)
 
 
-def _apply_analyzers(source: Source, ctx: StepContext, split_records: Any, out: Path) -> None:
+def _apply_analyzers(source: Source, ctx: StepContext, train: Any, out: Path) -> None:
     """Run each transform's ``analyze`` over the TRAIN split only and write its assets.
 
     Analyzers compute what training and serving need from the data (a vocabulary, normalisation
@@ -735,11 +523,6 @@ def _apply_analyzers(source: Source, ctx: StepContext, split_records: Any, out: 
     ]
     if not analyzers:
         return
-    train = (
-        split_records
-        | "Analyze: train split" >> beam.Filter(lambda item: item[0] == "train")
-        | "Analyze: records" >> beam.Map(lambda item: item[2])
-    )
     assets = str(out / ex.ASSETS_DIR)
     for i, transform in analyzers:
         analyzer = transform.analyze(ctx)

@@ -1,0 +1,185 @@
+"""The Beam stages of ingest after the transforms: spill, deduplicate + encode, write shards.
+
+Imported only when an ingest runs (it imports Apache Beam). Records never pass through a Beam
+``GroupByKey``: they travel through the local files of ``pipeline.spill`` and Beam carries only
+file names, byte ranges and small summaries, so memory stays bounded on every runner.
+
+1. ``SpillRecords`` (fused with the source and the transforms): content hash, split, dtype kinds
+   and split sizes per record; the record goes to a run file bucketed by its hash. At the end of
+   each bundle it emits one *report*: its run-file ranges, kinds and sizes.
+2. ``merge_reports`` combines the reports into the *manifest*: every range, the kinds (hence
+   the dtypes) and the sizes (hence the shard plan).
+3. ``dedupe_and_encode`` takes a group of whole buckets (duplicates share a hash, hence a
+   bucket): keeps one record per hash, counts statistics, encodes ``tf.train.Example`` and
+   writes one sorted fragment per (split, shard).
+4. ``write_shard`` merges a shard's fragments into its GZIP TFRecord file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.transforms import window
+from apache_beam.utils.windowed_value import WindowedValue
+
+from . import examples as ex
+from . import spill
+from .components import Split
+from .feature_stats import FeatureStats, dtype_of, merge_kinds, record_kinds
+from .ingest import (
+    META_KEY,
+    REJECTED,
+    content_hash,
+    encode_record,
+    natural_key,
+    record_source,
+    shard_name,
+    shard_of,
+    split_key,
+    split_of,
+    write_json,
+)
+
+#: Buckets of the content-hash space; a group of records read back together is whole buckets.
+BUCKETS = 256
+#: Bytes a worker buffers before it writes a run file.
+BUFFER_BYTES = 32 * 1024 * 1024
+#: Bytes of run files deduplicated and encoded together (one group).
+GROUP_BYTES = 32 * 1024 * 1024
+STATS = "stats"
+TRAIN = "train"
+
+
+def bucket_of(digest: str) -> int:
+    """The bucket of a record with content hash ``digest``."""
+    return (int(digest[:8], 16) * BUCKETS) >> 32
+
+
+class SpillRecords(beam.DoFn):
+    """Hash, split and spill records to run files; emit one report per bundle."""
+
+    def __init__(self, folder: str, split: Split, shares: list[tuple[str, float]]) -> None:
+        self.folder = folder
+        self.split = split
+        self.shares = shares
+
+    def start_bundle(self) -> None:
+        """Start an empty buffer and empty summaries."""
+        self.writer = spill.RunWriter(self.folder, BUFFER_BYTES)
+        self.kinds: dict[str, set[str]] = {}
+        self.sizes: dict[str, list[int]] = {}
+
+    def process(self, record: dict[str, Any]) -> Iterator[Any]:
+        """Spill one record, or reject it when its split key is missing."""
+        digest = content_hash(record)
+        key = split_key(record, digest, self.split)
+        if isinstance(key, str):
+            yield pvalue.TaggedOutput(REJECTED, ex.rejected(record_source(record), "split", key))
+            return
+        split = split_of(key, self.shares, self.split.salt)
+        record_kinds(record, self.kinds, f"{record_source(record)}: ")
+        blob = pickle.dumps((digest, split, record), protocol=pickle.HIGHEST_PROTOCOL)
+        size = self.sizes.setdefault(split, [0, 0])
+        size[0] += 1
+        size[1] += len(blob)
+        self.writer.add(bucket_of(digest), blob)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        """Write the last run file and emit this bundle's report."""
+        ranges = self.writer.take_ranges()
+        if ranges or self.kinds:
+            report = {"ranges": ranges, "kinds": self.kinds, "sizes": self.sizes}
+            everywhere = window.GlobalWindow()
+            yield WindowedValue(report, everywhere.max_timestamp(), [everywhere])
+
+
+def merge_reports(reports: Any) -> dict[str, Any]:
+    """Combine bundle reports into the manifest (a ``CombineGlobally`` function)."""
+    out: dict[str, Any] = {"ranges": [], "kinds": {}, "sizes": {}}
+    reports = list(reports)
+    for report in reports:
+        out["ranges"].extend(report["ranges"])
+        for split, (count, nbytes) in report["sizes"].items():
+            mine = out["sizes"].setdefault(split, [0, 0])
+            mine[0] += count
+            mine[1] += nbytes
+    out["kinds"] = merge_kinds(r["kinds"] for r in reports)
+    return out
+
+
+def dtypes(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The encoding schema (feature -> dtype) decided from every record's kinds."""
+    return {"features": {name: {"dtype": dtype_of(k)} for name, k in manifest["kinds"].items()}}
+
+
+def groups(manifest: dict[str, Any]) -> list[list[spill.Range]]:
+    """The manifest's ranges cut into groups of whole buckets."""
+    return spill.bucket_groups(manifest["ranges"], GROUP_BYTES)
+
+
+def dedupe_and_encode(
+    ranges: list[spill.Range],
+    folder: str,
+    label: str | None,
+    deduplicate: bool,
+    analyzed: bool,
+    schema: dict[str, Any],
+    plan: dict[str, Any],
+) -> Iterator[Any]:
+    """One group of buckets: drop duplicates, gather statistics, encode, write fragments.
+
+    Emits ``((split, shard), fragment path)`` on the main output, duplicates on ``rejected``,
+    one ``FeatureStats`` on ``stats`` and, when ``analyzed``, the train records on ``train``."""
+    by_hash: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for blob in spill.read_blobs(ranges):
+        digest, split, record = pickle.loads(blob)
+        by_hash.setdefault(digest, []).append((split, record))
+    stats = FeatureStats(label)
+    fragments: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+    for digest, entries in by_hash.items():
+        if deduplicate and len(entries) > 1:
+            entries = sorted(entries, key=_keep_order)
+            kept = record_source(entries[0][1])
+            for _, other in entries[1:]:
+                reason = f"duplicate of {kept}"
+                yield pvalue.TaggedOutput(
+                    REJECTED, ex.rejected(record_source(other), "deduplicate", reason)
+                )
+            entries = entries[:1]
+        for split, record in entries:
+            stats.add(record, f"{record_source(record)}: ")
+            shard = shard_of(digest, plan[split]["shards"])
+            data = encode_record(record, schema)
+            fragments.setdefault((split, shard), []).append((bytes.fromhex(digest), data))
+            if analyzed and split == "train":
+                yield pvalue.TaggedOutput(TRAIN, record)
+    for (split, shard), items in sorted(fragments.items()):
+        path = spill.write_fragment(folder, f"{split}-{shard:05d}", items)
+        yield (split, shard), path
+    yield pvalue.TaggedOutput(STATS, stats)
+
+
+def _keep_order(entry: tuple[str, dict[str, Any]]) -> tuple[Any, str]:
+    record = entry[1]
+    return natural_key(record_source(record)), repr(record.get(META_KEY))
+
+
+def write_shard(
+    item: tuple[tuple[str, int], Any], examples_dir: str, counts_dir: str, plan: dict[str, Any]
+) -> None:
+    """Merge a shard's sorted fragments into ``<split>/part-NNNNN-of-MMMMM.tfrecord.gz``."""
+    (split, shard), paths = item
+    folder = Path(examples_dir) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    name = shard_name(shard, plan[split]["shards"], ".tfrecord.gz")
+    fragments = [p for p in paths if p is not None]
+    count = ex.write_tfrecords(folder / name, spill.merge_fragments(fragments))
+    for path in fragments:
+        os.remove(path)
+    write_json(Path(counts_dir) / f"{split}-{shard:05d}.json", {"split": split, "count": count})
