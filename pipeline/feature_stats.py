@@ -48,8 +48,16 @@ def record_kinds(record: dict[str, Any], into: dict[str, set[str]], where: str =
     for name, value in record.items():
         if value is None or is_hidden(name):
             continue
-        kinds = kinds_of(value_list(value), f"{where}feature '{name}': ")
-        into.setdefault(name, set()).update(kinds)
+        kind = _KIND_OF_TYPE.get(type(value))  # the common case: one scalar
+        if kind is None:
+            kinds = kinds_of(value_list(value), f"{where}feature '{name}': ")
+        mine = into.get(name)
+        if mine is None:
+            mine = into[name] = set()
+        if kind is None:
+            mine |= kinds
+        else:
+            mine.add(kind)
 
 
 def merge_kinds(parts: Iterable[dict[str, set[str]]]) -> dict[str, set[str]]:

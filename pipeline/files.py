@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ class FileListing:
     group_column: str = "group"
     keep_broken: bool = False
     no_header: str = "an empty file"
+    # Listing a large folder costs; a listing is made once per instance and then reused.
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def location(self) -> str:
         """The manifest, or else the folder, as text."""
@@ -86,25 +89,47 @@ class FileListing:
         self._check_root()
         return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    def _wanted(self, path: Path, extensions: set[str]) -> bool:
-        if path.suffix.lower() not in extensions or path.name.startswith("."):
-            return False
-        return path.is_file() or (self.keep_broken and path.is_symlink())
-
     def folder_files(self, folder: Path) -> list[Path]:
         """The files of ``folder`` (at any depth) with a wanted extension, sorted."""
         extensions = wanted_extensions(self.extensions)
-        return sorted(p for p in folder.rglob("*") if self._wanted(p, extensions))
+        found: list[tuple[tuple[str, ...], str]] = []
+        self._walk(str(folder), (), extensions, found)
+        found.sort()
+        return [Path(path) for _, path in found]
+
+    def _walk(
+        self,
+        folder: str,
+        parts: tuple[str, ...],
+        extensions: set[str],
+        found: list[tuple[tuple[str, ...], str]],
+    ) -> None:
+        # os.scandir: the entry types come with the listing, without a stat() per file.
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):  # as Path.rglob: links not followed
+                    self._walk(entry.path, (*parts, entry.name), extensions, found)
+                    continue
+                if (
+                    entry.name.startswith(".")
+                    or os.path.splitext(entry.name)[1].lower() not in extensions
+                ):
+                    continue
+                if entry.is_file() or (self.keep_broken and entry.is_symlink()):
+                    found.append(((*parts, entry.name), entry.path))
 
     def entries(self) -> list[Entry]:
         """Every listed file (and, from a manifest, every rejected row), in listing order."""
-        if self.manifest is not None:
-            return self.manifest_entries(self.manifest)
-        return [
-            LabelledFile(path, folder.name)
-            for folder in self.class_folders()
-            for path in self.folder_files(folder)
-        ]
+        if "entries" not in self._memo:
+            if self.manifest is not None:
+                self._memo["entries"] = self.manifest_entries(self.manifest)
+            else:
+                self._memo["entries"] = [
+                    LabelledFile(path, folder.name)
+                    for folder in self.class_folders()
+                    for path in self.folder_files(folder)
+                ]
+        return list(self._memo["entries"])
 
     def files(self) -> list[Path]:
         """The listed files (not the rejected rows)."""
@@ -114,7 +139,8 @@ class FileListing:
         """The class folders with no wanted file (none with a manifest)."""
         if self.manifest is not None:
             return []
-        return [f.name for f in self.class_folders() if not self.folder_files(f)]
+        found = {e.label for e in self.entries() if isinstance(e, LabelledFile)}
+        return [f.name for f in self.class_folders() if f.name not in found]
 
     def empty_class_warnings(self, kind: str) -> list[str]:
         """A warning per class folder with no file: ``... has no <kind> files ...``."""
@@ -177,6 +203,13 @@ class FileListing:
         return entries
 
 
+def shared_listing(owner: Any, listing: FileListing) -> FileListing:
+    """``listing``, or the equal listing ``owner`` (a source) made before: each step lists its
+    folder once, though its fingerprint, reader and feature description all ask for the files."""
+    memo = owner.__dict__.setdefault("_file_listings", {})
+    return memo.setdefault(listing, listing)
+
+
 def read_listed_file(item: tuple[str, ...], feature: str) -> Iterator[Any]:
     """Read one listed item into a record, or a ``Reject`` (run in Beam workers).
 
@@ -189,7 +222,8 @@ def read_listed_file(item: tuple[str, ...], feature: str) -> Iterator[Any]:
         return
     _, path, label, group, path_id = item
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         yield Reject(f"unreadable file: {exc.strerror or exc}", path)
         return

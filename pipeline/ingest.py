@@ -180,7 +180,8 @@ def create_source(label: str, items: list[Any], fn: Callable[[Any], Iterable[Any
     def _source(root: Any) -> dict[str, Any]:
         outs = (
             root
-            | f"{label}: list" >> beam.Create(items, reshuffle=True)
+            # Typed as Any: Beam would otherwise infer a type from every item of a long list.
+            | f"{label}: list" >> beam.Create(items, reshuffle=True).with_output_types(Any)
             | f"{label}: read"
             >> beam.FlatMap(read_item, fn, label).with_outputs(REJECTED, main=MAIN)
         )
@@ -445,13 +446,14 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         read_main, read_rejected = _outputs_of(
             p | f"Read ({source.name})" >> reader, f"source '{source.name}': read()"
         )
-        (
-            (read_main, read_rejected)
-            | "Count read: merge" >> beam.Flatten()
-            | "Count read: ones" >> beam.Map(_one)
-            | "Count read: sum" >> beam.CombineGlobally(sum)
-            | "Count read: save" >> beam.Map(_save, str(work / "read"))
-        )
+        # Counted per branch: a Flatten here would make the in-process runner hold every record.
+        for what, branch in (("records", read_main), ("rejected", read_rejected)):
+            (
+                branch
+                | f"Count read {what}: ones" >> beam.Map(_one)
+                | f"Count read {what}: sum" >> beam.CombineGlobally(sum)
+                | f"Count read {what}: save" >> beam.Map(_save, str(work / f"read-{what}"))
+            )
         records, transformed = apply_transforms(read_main, source.transforms, ctx)
         rejected = [read_rejected, *transformed]
         spilled = records | "Spill" >> beam.ParDo(
@@ -552,7 +554,7 @@ def _finish(
     source: Source, ctx: StepContext, info: dict[str, Any], names: list[str], work: Path
 ) -> StepResult:
     out = Path(ctx.output_dir)
-    read = int(_read_json(work / "read", 0))
+    read = int(_read_json(work / "read-records", 0)) + int(_read_json(work / "read-rejected", 0))
     rejected = int((_read_json(work / "rejected") or {"count": 0})["count"])
     per_split = dict.fromkeys(names, 0)
     shards = dict.fromkeys(names, 0)

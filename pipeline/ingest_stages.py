@@ -49,9 +49,9 @@ from .ingest import (
 #: Buckets of the content-hash space; a group of records read back together is whole buckets.
 BUCKETS = 256
 #: Bytes a worker buffers before it writes a run file.
-BUFFER_BYTES = 32 * 1024 * 1024
+BUFFER_BYTES = 8 * 1024 * 1024
 #: Bytes of run files deduplicated and encoded together (one group).
-GROUP_BYTES = 32 * 1024 * 1024
+GROUP_BYTES = 8 * 1024 * 1024
 STATS = "stats"
 TRAIN = "train"
 
@@ -142,7 +142,8 @@ def dedupe_and_encode(
         by_hash.setdefault(digest, []).append((split, record))
     stats = FeatureStats(label)
     fragments: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
-    for digest, entries in by_hash.items():
+    while by_hash:  # popped as encoded: a group's records and their encodings are not both held
+        digest, entries = by_hash.popitem()
         if deduplicate and len(entries) > 1:
             entries = sorted(entries, key=_keep_order)
             kept = record_source(entries[0][1])

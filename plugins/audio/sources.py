@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pipeline import Source, SpecError, StepContext, param
-from pipeline.files import Entry, FileListing, LabelledFile, read_listed_file
+from pipeline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
 from pipeline.fingerprint import files_digest
 from pipeline.ingest import create_source
 
@@ -67,7 +67,7 @@ class AudioFolder(Source):
 
     def _listing(self, ctx: StepContext) -> FileListing:
         root = ctx.resolve(self.root)
-        return FileListing(
+        listing = FileListing(
             self.name,
             root,
             tuple(self.extensions),
@@ -75,6 +75,7 @@ class AudioFolder(Source):
             group_column=self.group_column,
             no_header="no rows",
         )
+        return shared_listing(self, listing)
 
     def _group_of(self, path: Path) -> str:
         if not self.group_pattern:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pipeline import Source, StepContext, param
-from pipeline.files import FileListing, read_listed_file
+from pipeline.files import FileListing, read_listed_file, shared_listing
 from pipeline.fingerprint import files_digest
 from pipeline.ingest import create_source
 
@@ -39,13 +39,14 @@ class ImageFolder(Source):
 
     def _listing(self, ctx: StepContext) -> FileListing:
         root = ctx.resolve(self.root)
-        return FileListing(
+        listing = FileListing(
             self.name,
             root,
             tuple(self.extensions),
             manifest=root / self.manifest if self.manifest else None,
             keep_broken=True,
         )
+        return shared_listing(self, listing)
 
     def read(self, ctx: StepContext) -> Any:
         """List the images (in the driver) and read them in Beam."""
