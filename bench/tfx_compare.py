@@ -7,7 +7,8 @@ split. Ours: ``pipeline run bench/pipelines/digits_table.yaml``; TFX: ``bench/tf
 its LocalDagRunner with Beam's FnApiRunner, in its own virtual environment (``TFX_PYTHON``,
 default ``bench/.cache/tfx-venv``; build it with
 ``.venv/bin/uv venv -p 3.11 bench/.cache/tfx-venv`` and
-``VIRTUAL_ENV=bench/.cache/tfx-venv .venv/bin/uv pip install tfx==1.16.0 dill pip``).
+``VIRTUAL_ENV=bench/.cache/tfx-venv .venv/bin/uv pip install --compile-bytecode tfx==1.16.0 dill
+pip``; both environments hold compiled bytecode, as pip leaves them).
 
 Both run as a subprocess from a cold start (imports included: that is what a user waits
 for); peak memory is the resident set of the whole process tree. Without the TFX environment
