@@ -269,14 +269,24 @@ def photos(count: int) -> Path:
     return target
 
 
-def digits_table(rows: int) -> Path:
-    """A CSV of ``rows`` rows: 64 pixel columns ``p00``..``p63`` (0-16) and ``label``.
+SPLIT_SHARES = (("train", 0.8), ("eval", 0.1), ("test", 0.1))
 
-    Rows cycle through the 1797 real 8x8 digits; every copy after the first adds small,
-    seeded noise (+-1 on a few pixels, clipped to 0..16)."""
-    target = CACHE / f"digits-table-{rows}" / "digits.csv"
-    if target.exists():
+
+def digits_table(rows: int) -> Path:
+    """A folder with the digits table split once, for both sides of case 5.
+
+    ``rows`` distinct rows: 64 pixel columns ``p00``..``p63`` (0-16) and ``label``, cycling
+    through the 1797 real 8x8 digits; every copy after the first adds small, seeded noise (+-1 on
+    a few pixels, clipped to 0..16), and a copy equal to an earlier row is drawn again, so no row
+    can sit in two splits. Each row's split (8:1:1, from a hash of its index) is fixed here:
+    ``all.csv`` carries it in a ``split`` column (ours: ``split.from_feature``), and
+    ``train/``, ``eval/``, ``test/`` hold the same rows without it (TFX: input splits). Both
+    sides therefore train, tune and test on exactly the same rows."""
+    target = CACHE / f"digits-splits-{rows}"
+    if (target / "all.csv").exists():
         return target
+    import hashlib
+
     import numpy as np
     from PIL import Image
 
@@ -293,15 +303,38 @@ def digits_table(rows: int) -> Path:
         pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float64).reshape(-1)
         images.append((label, np.rint(pixels / 255.0 * 16.0).astype(np.int64)))
     rng = np.random.default_rng(0)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(",".join([f"p{i:02d}" for i in range(64)] + ["label"]) + "\n")
-        for i in range(rows):
-            label, pixels = images[i % len(images)]
-            if i >= len(images):
-                noise = rng.integers(-1, 2, size=64) * (rng.random(64) < 0.15)
-                pixels = np.clip(pixels + noise, 0, 16)
-            handle.write(",".join(str(int(v)) for v in pixels) + f",{label}\n")
+    seen: set[str] = set()
+    lines: list[tuple[str, str]] = []
+    i = 0
+    while len(lines) < rows:
+        label, pixels = images[i % len(images)]
+        if i >= len(images):
+            noise = rng.integers(-1, 2, size=64) * (rng.random(64) < 0.15)
+            pixels = np.clip(pixels + noise, 0, 16)
+        i += 1
+        line = ",".join(str(int(v)) for v in pixels) + f",{label}"
+        if line in seen:
+            continue
+        seen.add(line)
+        point = int.from_bytes(hashlib.sha256(str(len(lines)).encode()).digest()[:8], "big")
+        point /= 2**64
+        split = "test" if point >= 0.9 else "eval" if point >= 0.8 else "train"
+        lines.append((split, line))
+    header = ",".join([f"p{i:02d}" for i in range(64)] + ["label"])
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split, _ in SPLIT_SHARES:
+        (tmp / split).mkdir(parents=True)
+        chosen = [line for side, line in lines if side == split]
+        (tmp / split / "data.csv").write_text("\n".join([header, *chosen]) + "\n")
+    body = [f"{line},{split}" for split, line in lines]
+    (tmp / "all.csv").write_text("\n".join([header + ",split", *body]) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
     return target
+
+
+def digits_table_rows(folder: Path, split: str) -> int:
+    """The number of rows of one split of a ``digits_table`` folder."""
+    with (folder / split / "data.csv").open() as handle:
+        return sum(1 for _ in handle) - 1

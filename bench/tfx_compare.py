@@ -1,6 +1,7 @@
 """Case 5: the same tabular job end to end in this framework and in TFX 1.16.
 
-The job: a CSV of digits (64 pixel columns + label, ``bench.common.digits_table``) -> ingest
+The job: a CSV of digits (64 pixel columns + label, ``bench.common.digits_table``, split once
+8:1:1 so that both sides train, tune and test on the same rows) -> ingest
 -> statistics, schema, validation -> preprocessing (pixels / 16) -> an MLP (128 ReLU units,
 Adam 0.002, batch 32) trained for the same number of steps -> accuracy on a held-out test
 split. Ours: ``pipeline run bench/pipelines/digits_table.yaml``; TFX: ``bench/tfx_job`` on
@@ -24,7 +25,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import CACHE, ROOT, digits_table, interleaved, measured, median, row
+from .common import (
+    CACHE,
+    ROOT,
+    digits_table,
+    digits_table_rows,
+    interleaved,
+    measured,
+    median,
+    row,
+)
 
 CASE = "tfx"
 PIPELINE = ROOT / "bench" / "pipelines" / "digits_table.yaml"
@@ -33,7 +43,7 @@ EPOCHS = 5
 BATCH = 32
 
 
-def ours(csv: Path, work: Path) -> dict[str, Any]:
+def ours(data: Path, work: Path) -> dict[str, Any]:
     """``pipeline run`` of the digits-table pipeline in a fresh runs folder; with accuracy."""
     import json
 
@@ -48,7 +58,7 @@ def ours(csv: Path, work: Path) -> dict[str, Any]:
         "run",
         str(PIPELINE),
         "--set",
-        f"steps.ingest.path={csv}",
+        f"steps.ingest.path={data / 'all.csv'}",
         "--set",
         f"steps.validate.schema={work / 'schema.pbtxt'}",
     ]
@@ -58,21 +68,21 @@ def ours(csv: Path, work: Path) -> dict[str, Any]:
     return facts
 
 
-def theirs(csv: Path, work: Path, steps: int) -> dict[str, Any]:
+def theirs(data: Path, work: Path, steps: int) -> dict[str, Any]:
     """The TFX pipeline in its own environment, in a fresh pipeline root."""
     shutil.rmtree(work, ignore_errors=True)
     script = ROOT / "bench" / "tfx_job" / "run_tfx.py"
-    return measured([str(TFX_PYTHON), str(script), str(csv.parent), str(work), str(steps)])
+    return measured([str(TFX_PYTHON), str(script), str(data), str(work), str(steps)])
 
 
-def _check(csv: Path) -> list[dict[str, Any]]:
+def _check(data: Path) -> list[dict[str, Any]]:
     """Smoke mode: the pipeline file loads (plugins, parameters) and the TFX job files exist."""
     import time
 
     import pipeline
 
     started = time.perf_counter()
-    spec, _ = pipeline.load(PIPELINE, [f"steps.ingest.path={csv}"])
+    spec, _ = pipeline.load(PIPELINE, [f"steps.ingest.path={data / 'all.csv'}"])
     for name in ("digits_module.py", "run_tfx.py"):
         if not (ROOT / "bench" / "tfx_job" / name).is_file():
             raise FileNotFoundError(f"bench/tfx_job/{name}")
@@ -85,13 +95,13 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
     if smoke:
         return _check(digits_table(300))
     rows_count, repeats = 10_000, 3
-    csv = digits_table(rows_count)
-    steps = EPOCHS * math.ceil(rows_count * 0.8 / BATCH)
+    data = digits_table(rows_count)
+    steps = EPOCHS * math.ceil(digits_table_rows(data, "train") / BATCH)
     work = CACHE / "work" / "tfx"
-    variants = {"ours": lambda: ours(csv, work / "ours")}
+    variants = {"ours": lambda: ours(data, work / "ours")}
     have_tfx = TFX_PYTHON.exists()
     if have_tfx:
-        variants["tfx"] = lambda: theirs(csv, work / "tfx", steps)
+        variants["tfx"] = lambda: theirs(data, work / "tfx", steps)
     samples = interleaved(variants, repeats)
     out = []
     summary = {}

@@ -144,7 +144,10 @@ class Model(Component):
 
 @dataclass(kw_only=True)
 class Split:
-    """A deterministic, hash-based split: reruns and runners agree on every record's side."""
+    """A deterministic, hash-based split: reruns and runners agree on every record's side.
+
+    With ``from_feature`` the data set's own split is kept instead (a column of a table, or a
+    source's feature): duplicates across splits are still removed before anything is written."""
 
     train: float = param(0.8, help="share of records for training")
     eval: float = param(0.1, help="share of records for evaluation during training")
@@ -152,6 +155,11 @@ class Split:
     key: str = param("", help="feature hashed to choose the split; default: the record's content")
     group_by: str = param("", help="records with equal values of this feature stay on one side")
     salt: str = param("", help="changes the assignment while keeping it deterministic")
+    from_feature: str = param(
+        "",
+        help="feature naming each record's split (train, eval/validation, test): predefined "
+        "splits; shares, key and group_by are then not used and the feature is not written",
+    )
 
 
 class Source(StepComponent):

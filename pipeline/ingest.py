@@ -273,6 +273,39 @@ def split_key(record: dict[str, Any], digest: str, split: Split) -> bytes | str:
     return _canonical(value)
 
 
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "eval": "eval",
+    "evaluation": "eval",
+    "validation": "eval",
+    "valid": "eval",
+    "val": "eval",
+    "dev": "eval",
+    "test": "test",
+    "testing": "test",
+}
+
+
+def predefined_split(record: dict[str, Any], feature: str) -> tuple[str, dict[str, Any]] | str:
+    """``(split, record without feature)`` for a record naming its own split in ``feature``, or
+    the reason it names none."""
+    value = record.get(feature)
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if value is None:
+        return f"no value for feature '{feature}' named by split.from_feature"
+    split = _SPLIT_ALIASES.get(str(value).strip().lower())
+    if split is None:
+        return (
+            f"split feature '{feature}' is {value!r}; expected train, eval (or validation, "
+            "valid, val, dev) or test"
+        )
+    return split, {k: v for k, v in record.items() if k != feature}
+
+
 # --- encoding and shards --------------------------------------------------------------------------
 
 
@@ -297,11 +330,13 @@ def encode_record(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
 
 
 def _shard_plan(
-    sizes: dict[str, list[int]], names: list[str], shards: int
+    sizes: dict[str, list[int]], names: list[str], shards: int, skip_empty: bool = False
 ) -> dict[str, dict[str, int]]:
     plan = {}
     for name in names:
         count, nbytes = sizes.get(name, [0, 0])
+        if skip_empty and count == 0:
+            continue
         auto = max(1, min(count, math.ceil(nbytes / TARGET_SHARD_BYTES)))
         plan[name] = {"count": count, "shards": shards if shards > 0 else auto}
     return plan
@@ -376,8 +411,10 @@ def _save_schema(stats: FeatureStats, path: str) -> None:
     write_json(path, stats.schema())
 
 
-def _plan_of(manifest: dict[str, Any], names: list[str], shards: int) -> dict[str, dict[str, int]]:
-    return _shard_plan(manifest["sizes"], names, shards)
+def _plan_of(
+    manifest: dict[str, Any], names: list[str], shards: int, skip_empty: bool
+) -> dict[str, dict[str, int]]:
+    return _shard_plan(manifest["sizes"], names, shards, skip_empty)
 
 
 # --- the step -------------------------------------------------------------------------------------
@@ -430,6 +467,13 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
     work.mkdir(parents=True)
     shares = split_shares(source.split)
     names = [name for name, _ in shares]
+    if source.split.from_feature:
+        if source.split.key or source.split.group_by:
+            raise SpecError(
+                f"source '{source.name}': split.from_feature cannot be combined with "
+                "split.key or split.group_by (the data names each record's split)"
+            )
+        names = list(SPLIT_NAMES)
     if source.shards < 0:
         raise SpecError(f"source '{source.name}': shards must be 0 (automatic) or more")
     reader = source.read(ctx)
@@ -461,7 +505,9 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         ).with_outputs(REJECTED, main=MAIN)
         rejected.append(spilled[REJECTED])
         manifest = spilled[MAIN] | "Manifest" >> beam.CombineGlobally(stages.merge_reports)
-        plan = manifest | "Shards: plan" >> beam.Map(_plan_of, names, source.shards)
+        plan = manifest | "Shards: plan" >> beam.Map(
+            _plan_of, names, source.shards, bool(source.split.from_feature)
+        )
         plan_side = beam.pvalue.AsSingleton(plan)
         encoded = (
             manifest
@@ -562,6 +608,9 @@ def _finish(
         entry = _read_json(file)
         per_split[entry["split"]] += entry["count"]
         shards[entry["split"]] += 1
+    if source.split.from_feature:  # the data's own splits: only those it names
+        per_split = {name: n for name, n in per_split.items() if n}
+        shards = {name: n for name, n in shards.items() if name in per_split}
     written = sum(per_split.values())
     if read == 0:
         raise PipelineError(

@@ -38,6 +38,7 @@ from .ingest import (
     content_hash,
     encode_record,
     natural_key,
+    predefined_split,
     record_source,
     shard_name,
     shard_of,
@@ -77,12 +78,23 @@ class SpillRecords(beam.DoFn):
 
     def process(self, record: dict[str, Any]) -> Iterator[Any]:
         """Spill one record, or reject it when its split key is missing."""
-        digest = content_hash(record)
-        key = split_key(record, digest, self.split)
-        if isinstance(key, str):
-            yield pvalue.TaggedOutput(REJECTED, ex.rejected(record_source(record), "split", key))
-            return
-        split = split_of(key, self.shares, self.split.salt)
+        if self.split.from_feature:
+            named = predefined_split(record, self.split.from_feature)
+            if isinstance(named, str):
+                yield pvalue.TaggedOutput(
+                    REJECTED, ex.rejected(record_source(record), "split", named)
+                )
+                return
+            split, record = named
+            digest = content_hash(record)
+        else:
+            digest = content_hash(record)
+            key = split_key(record, digest, self.split)
+            if isinstance(key, str):
+                where = record_source(record)
+                yield pvalue.TaggedOutput(REJECTED, ex.rejected(where, "split", key))
+                return
+            split = split_of(key, self.shares, self.split.salt)
         record_kinds(record, self.kinds, f"{record_source(record)}: ")
         blob = pickle.dumps((digest, split, record), protocol=pickle.HIGHEST_PROTOCOL)
         size = self.sizes.setdefault(split, [0, 0])

@@ -25,6 +25,7 @@ from ingest_helpers import (
 )
 from PIL import Image
 
+import pipeline
 from pipeline import PipelineError, examples
 from pipeline.ingest import content_hash, shard_of, split_of
 
@@ -260,3 +261,51 @@ def test_direct_local_and_portable_runners_write_identical_files(digits: Path) -
         assert sorted(outputs[runner_name]) == names, runner_name
         for name in names:
             assert outputs[runner_name][name] == outputs["direct"][name], (runner_name, name)
+
+
+def test_predefined_splits_from_a_feature_are_kept_and_not_written(tmp_path: Path) -> None:
+    rows = csv_rows(SMS, 60)
+    parts = ["train", "Validation", "test"]
+    with (tmp_path / "sms.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "part"])
+        for i, row in enumerate(rows):
+            writer.writerow([row["text"], row["label"], parts[i % 3]])
+        writer.writerow([rows[0]["text"], rows[0]["label"], "test"])  # a train row again, in test
+        writer.writerow(["a message", "ham", "holdout"])
+    step = {
+        "component": "csv_table",
+        "path": "sms.csv",
+        "label": "label",
+        "split": {"from_feature": "part"},
+    }
+    record, artifact = ingest(pipeline_file(tmp_path, step), tmp_path / "runs")
+
+    texts = {s: [e["text"][0].decode() for e in split_examples(artifact, s)] for s in parts[::2]}
+    texts["eval"] = [e["text"][0].decode() for e in split_examples(artifact, "eval")]
+    assert sorted(texts["train"]) == sorted(r["text"] for r in rows[0::3])
+    assert sorted(texts["eval"]) == sorted(r["text"] for r in rows[1::3])
+    assert sorted(texts["test"]) == sorted(r["text"] for r in rows[2::3])  # the copy was dropped
+    assert "part" not in examples.feature_spec(artifact)["features"]
+    reasons = {r["stage"]: r["reason"] for r in examples.rejected_records(artifact)}
+    assert "duplicate of" in reasons["deduplicate"]
+    assert "'holdout'" in reasons["split"]
+    assert record.counts["read"] == 62
+
+
+def test_predefined_splits_skip_splits_the_data_does_not_name(tmp_path: Path) -> None:
+    rows = csv_rows(SMS, 20)
+    with (tmp_path / "sms.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "part"])
+        for i, row in enumerate(rows):
+            writer.writerow([row["text"], row["label"], "train" if i % 4 else "test"])
+    step = {"component": "csv_table", "path": "sms.csv", "label": "label"}
+    step["split"] = {"from_feature": "part"}
+    _, artifact = ingest(pipeline_file(tmp_path, step), tmp_path / "runs")
+    assert sorted(examples.splits(artifact)) == ["test", "train"]
+    assert not (artifact / "examples" / "eval").exists()
+
+    step["split"] = {"from_feature": "part", "group_by": "label"}
+    with pytest.raises(PipelineError, match="from_feature cannot be combined"):
+        pipeline.run(pipeline_file(tmp_path, step), runs_dir=tmp_path / "runs2")
