@@ -149,6 +149,17 @@ class FileListing:
             for name in self.empty_classes()
         ]
 
+    def data_fingerprint(self) -> str:
+        """A digest of the listed files (names, sizes, times), the manifest and the class
+        folders: what a source's step fingerprint needs to notice changed data."""
+        from .fingerprint import files_digest
+
+        files = [f for f in self.files() if f.exists()]
+        if self.manifest is not None:
+            return files_digest([*files, self.manifest])
+        folders = "|".join(f.name for f in self.class_folders())
+        return files_digest(files, self.root) + ":" + folders
+
     def nothing_found(self, kind: str) -> PipelineError:
         """The error for a listing with no ``kind`` file at all."""
         return PipelineError(

@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 from pipeline import Source, SpecError, StepContext, param
 from pipeline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
-from pipeline.fingerprint import files_digest
 from pipeline.ingest import create_source
 
 DEFAULT_EXTENSIONS = [".wav"]
@@ -117,7 +116,4 @@ class AudioFolder(Source):
 
     def data_fingerprint(self, ctx: StepContext) -> str | None:
         """A digest of the audio files (names, sizes, times) and of the manifest."""
-        listing = self._listing(ctx)
-        if listing.manifest is not None:
-            return files_digest([*listing.files(), listing.manifest])
-        return files_digest(listing.files(), listing.root)
+        return self._listing(ctx).data_fingerprint()

@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 from pipeline import Source, StepContext, param
 from pipeline.files import FileListing, read_listed_file, shared_listing
-from pipeline.fingerprint import files_digest
 from pipeline.ingest import create_source
 
 DEFAULT_EXTENSIONS = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"]
@@ -75,8 +74,4 @@ class ImageFolder(Source):
 
     def data_fingerprint(self, ctx: StepContext) -> str | None:
         """A digest of the image files (names, sizes, times) and of the manifest."""
-        listing = self._listing(ctx)
-        files = listing.files() + ([listing.manifest] if listing.manifest else [])
-        files = [f for f in files if f.exists()]
-        folders = "|".join(f.name for f in listing.class_folders())
-        return files_digest(files) + ":" + folders
+        return self._listing(ctx).data_fingerprint()
