@@ -12,8 +12,12 @@ and writes temperature samples (seeded) to ``report/samples.txt``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from pipeline import Evaluator, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
@@ -26,13 +30,18 @@ from .models import LanguageModel
 
 MODEL_FILE = "model.keras"
 MODEL_INFO = "model.json"
+CHECKPOINT = "checkpoint.keras"
+BEST_WEIGHTS = "best.weights.h5"
+STATE_FILE = "state.json"
 
 
 class LmTrainer(Trainer):
     """Fit a language model on next-token windows with Adam, early stopping on the eval split.
 
     The loss is the mean cross-entropy of the non-padding target tokens; with
-    ``early_stopping`` the weights of the epoch with the lowest eval loss are kept."""
+    ``early_stopping`` the weights of the epoch with the lowest eval loss are kept. Training is
+    checkpointed after every epoch (model, optimizer, early-stopping state) in the run folder's
+    ``.scratch/``: a killed run resumes after its last completed epoch."""
 
     name = "lm_trainer"
     code_modules = ("plugins.text.lm_input", "plugins.text.models", "plugins.text.inputs")
@@ -54,6 +63,7 @@ class LmTrainer(Trainer):
         import keras
 
         from plugins.keras.report import plot_history
+        from plugins.keras.trainer import scratch_dir
 
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
@@ -78,23 +88,33 @@ class LmTrainer(Trainer):
             )
 
         eval_ds = data(self.eval_split, False) if self.eval_split else None
-        callbacks: list[Any] = [_Progress(ctx, self.epochs)]
-        if self.early_stopping and eval_ds is not None:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    patience=self.early_stopping, restore_best_weights=True
-                )
-            )
+        scratch = scratch_dir(ctx, self, examples)
+        state = read_state(scratch)
+        if state is not None:
+            model = keras.models.load_model(scratch / CHECKPOINT)  # weights and optimizer state
+            ctx.log(f"resuming after epoch {state['epoch']} of {self.epochs} from {scratch}")
+        else:
+            state = {"epoch": 0, "epochs": [], "best_loss": None, "best_epoch": 0, "wait": 0}
+        resumed_from = state["epoch"]
+        callbacks: list[Any] = [
+            _Progress(ctx, self.epochs),
+            _Checkpoints(scratch, state, self.early_stopping if eval_ds is not None else 0),
+        ]
         began = time.perf_counter()
-        fitted = model.fit(
-            data(self.train_split, True),
-            validation_data=eval_ds,
-            epochs=self.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the input pipeline shuffles (seeded)
-            verbose=0,
-        )
-        epochs = _history(fitted.history)
+        if state["epoch"] < self.epochs and not state.get("stopped"):
+            model.fit(
+                data(self.train_split, True),
+                validation_data=eval_ds,
+                epochs=self.epochs,
+                initial_epoch=state["epoch"],
+                callbacks=callbacks,
+                shuffle=False,  # the input pipeline shuffles (seeded)
+                verbose=0,
+            )
+        stopped_early = bool(state.get("stopped"))
+        if stopped_early and (scratch / BEST_WEIGHTS).exists():
+            model.load_weights(scratch / BEST_WEIGHTS)
+        epochs = state["epochs"]
         model.save(str(ctx.output_dir / MODEL_FILE))
         info = {
             "inputs": inputs,
@@ -108,12 +128,12 @@ class LmTrainer(Trainer):
         best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
         report = ctx.output_dir / "report"
         report.mkdir(parents=True, exist_ok=True)
-        stopped = len(epochs) < self.epochs
         history = {
             "epochs": epochs,
-            "stopped_early": stopped,
+            "stopped_early": stopped_early,
             "best_epoch": best.get("epoch", 0),
-            "restored_best_weights": stopped and bool(self.early_stopping),
+            "restored_best_weights": stopped_early,
+            "resumed_from_epoch": resumed_from,
             "seconds": round(time.perf_counter() - began, 3),
         }
         write_json_atomic(report / "history.json", history)
@@ -122,18 +142,61 @@ class LmTrainer(Trainer):
         metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
         metrics["epochs"] = float(len(epochs))
         summary = f"{len(epochs)} epochs, best eval loss {best.get('val_loss', float('nan')):.4f}"
+        shutil.rmtree(scratch, ignore_errors=True)
         return StepResult(metrics=metrics, summary=summary)
-
-
-def _history(history: dict[str, list[float]]) -> list[dict[str, Any]]:
-    count = len(history.get("loss", []))
-    return [{"epoch": i + 1, **{k: float(v[i]) for k, v in history.items()}} for i in range(count)]
 
 
 def _progress_callback_base() -> Any:
     import keras
 
     return keras.callbacks.Callback
+
+
+class _Checkpoints:
+    """A Keras callback (built lazily) that makes training resumable and stops it early.
+
+    At each epoch end it saves the model with its optimizer state (``checkpoint.keras``), the
+    best weights so far (``best.weights.h5``, by eval loss) and then ``state.json`` (epoch,
+    history, early-stopping counters), each written whole before it replaces the last one; a run
+    killed at any moment resumes after its last completed epoch with the same early stopping."""
+
+    def __new__(cls, scratch: Path, state: dict[str, Any], patience: int) -> Any:
+        base = _progress_callback_base()
+
+        class Checkpoints(base):  # type: ignore[misc, valid-type]
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                state["epochs"].append({"epoch": epoch + 1, **logs})
+                state["epoch"] = epoch + 1
+                scratch.mkdir(parents=True, exist_ok=True)
+                loss = logs.get("val_loss", logs.get("loss"))
+                if loss is not None and (state["best_loss"] is None or loss < state["best_loss"]):
+                    state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
+                    _save_atomic(self.model.save_weights, scratch / BEST_WEIGHTS)
+                else:
+                    state["wait"] += 1
+                if patience and state["wait"] >= patience:
+                    state["stopped"] = True
+                    self.model.stop_training = True
+                _save_atomic(self.model.save, scratch / CHECKPOINT)
+                write_json_atomic(scratch / STATE_FILE, state)
+
+        return Checkpoints()
+
+
+def _save_atomic(save: Any, path: Path) -> None:
+    tmp = path.with_name(f"tmp-{path.name}")  # Keras checks the suffix: keep it
+    save(str(tmp))
+    os.replace(tmp, path)
+
+
+def read_state(scratch: Path) -> dict[str, Any] | None:
+    """The resume state in ``scratch``; None when there is none (or no checkpoint beside it)."""
+    try:
+        state = json.loads((scratch / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if (scratch / CHECKPOINT).exists() else None
 
 
 class _Progress:
