@@ -102,6 +102,10 @@ def test_exported_model_takes_raw_strings_and_matches_the_evaluator(sms_run: pip
     # raw input is lowercased by the model exactly as ingest lowercased the training text
     shout = serve(text=tf.constant([texts[0].upper(), texts[0]]))["scores"].numpy()
     np.testing.assert_allclose(shout[0], shout[1], atol=1e-6)
+    # ... and NFKC-normalised: fullwidth letters and a ligature read as the ingested ASCII
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in "FREE offer, call now")
+    same = serve(text=tf.constant([wide.replace("ff", "\ufb00"), "free offer, call now"]))
+    np.testing.assert_allclose(same["scores"].numpy()[0], same["scores"].numpy()[1], atol=1e-6)
 
 
 @pytest.mark.slow

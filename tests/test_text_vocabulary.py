@@ -82,3 +82,32 @@ def test_tensorflow_tokeniser_matches_the_python_one(level: str) -> None:
     ids = encoder(tf.constant(texts), max_length=12).numpy().tolist()
     expected = [([lookup.get(t, 1) for t in row] + [0] * 12)[:12] for row in ours]
     assert ids == expected
+
+
+def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() -> None:
+    import unicodedata
+
+    import tensorflow as tf
+    from ingest_helpers import SMS, csv_rows
+
+    from plugins.text.tf_ops import CharNormalizer
+
+    texts = [row["text"] for row in csv_rows(SMS, 300)]
+    texts += ["ＦＲＥＥ ﬁnal\u00a0offer", "①②③ ㎏ ½ ™", "Ｃａｆé résumé", "ǅungla", "x²ʰ"]
+    out = CharNormalizer("NFKC")(tf.constant(texts)).numpy()
+    assert [o.decode() for o in out] == [unicodedata.normalize("NFKC", t) for t in texts]
+    nfc = CharNormalizer("NFC")(tf.constant(["\u212b ångström"])).numpy()[0].decode()
+    assert nfc == "\u00c5 ångström"  # the Angstrom sign becomes the letter Å
+
+
+def test_token_encoder_applies_the_ingest_normal_form_before_lowercasing() -> None:
+    import tensorflow as tf
+
+    from plugins.text.tf_ops import TokenEncoder
+
+    vocabulary = ["[PAD]", "[UNK]", "free", "final", "offer"]
+    plain = TokenEncoder(vocabulary, "word", lowercase=True)
+    normal = TokenEncoder(vocabulary, "word", lowercase=True, normalization="NFKC")
+    raw = tf.constant(["ＦＲＥＥ ﬁnal offer"])
+    assert normal.encode(raw).to_list() == [[2, 3, 4]]
+    assert plain.encode(raw).to_list() != [[2, 3, 4]]  # without it, the same text is unknown

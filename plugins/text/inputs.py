@@ -3,8 +3,9 @@
 It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
 ``serving``). ``model_inputs`` carries the vocabulary, so the trainer stores it in
 ``model.json`` and the exported model holds it as constants. Training, evaluation and serving
-call the same ``TokenEncoder`` (``plugins.text.tf_ops``): raw string -> lowercase (when ingest
-lowercased) -> tokens -> ids -> padded to ``max_length``.
+call the same ``TokenEncoder`` (``plugins.text.tf_ops``): raw string -> Unicode form of ingest's
+``normalize_text`` (per character) -> lowercase (when ingest lowercased) -> tokens -> ids ->
+padded to ``max_length``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def text_spec(examples: Artifact, name: str, component: str) -> dict[str, Any]:
         "modality": "text",
         "level": vocabulary["level"],
         "lowercase": bool(vocabulary["lowercase"]),
+        "normalization": str(vocabulary.get("normalization") or "none"),
         "vocabulary": list(vocabulary["tokens"]),
         "vocab_size": len(vocabulary["tokens"]),
     }
@@ -56,7 +58,12 @@ def encoder_of(spec: dict[str, Any]) -> Any:
     """The ``TokenEncoder`` of a model input's spec."""
     from .tf_ops import TokenEncoder
 
-    return TokenEncoder(spec["vocabulary"], spec["level"], spec["lowercase"])
+    return TokenEncoder(
+        spec["vocabulary"],
+        spec["level"],
+        spec["lowercase"],
+        normalization=spec.get("normalization", "none"),
+    )
 
 
 class TextInput(InputPipeline):

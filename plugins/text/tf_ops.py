@@ -12,11 +12,64 @@ TensorFlow is imported inside the functions only.
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from typing import Any
 
 from .tokens import OOV_ID, PAD_ID, PUNCTUATION, WHITESPACE, Level
 
 _FINGERPRINT_BUCKETS = 2**63 - 1
+
+
+@functools.lru_cache(maxsize=4)
+def normalization_table(form: str) -> tuple[list[str], list[str]]:
+    """``(characters, replacements)``: every character whose Unicode ``form`` differs from it.
+
+    Planes 0-2 (every assigned compatibility character is there); surrogates skipped."""
+    chars, replacements = [], []
+    for point in range(0x30000):
+        if 0xD800 <= point <= 0xDFFF:
+            continue
+        char = chr(point)
+        normal = unicodedata.normalize(form, char)
+        if normal != char:
+            chars.append(char)
+            replacements.append(normal)
+    return chars, replacements
+
+
+class CharNormalizer:
+    """Unicode normalisation in the graph, character by character (TensorFlow has no NFKC op).
+
+    Each character is replaced by its own normal form (``ﬁ`` -> ``fi``, fullwidth ``Ａ`` -> ``A``,
+    no-break space -> space for NFKC), looked up like vocabulary tokens in sorted 64-bit
+    fingerprints held as constants. For text typed in composed form this equals
+    ``unicodedata.normalize(form, text)``; a base letter followed by a separate combining accent
+    is not composed. Text already in ``form`` is unchanged, so training data normalised at
+    ingest goes through untouched while raw serving input gets the same form."""
+
+    def __init__(self, form: str) -> None:
+        import numpy as np
+        import tensorflow as tf
+
+        chars, replacements = normalization_table(form)
+        prints = tf.strings.to_hash_bucket_fast(tf.constant(chars), _FINGERPRINT_BUCKETS).numpy()
+        order = np.argsort(prints, kind="stable")
+        self._prints = tf.constant(prints[order], tf.int64)
+        self._replacements = tf.constant(np.array(replacements, dtype=object)[order])
+        self._count = len(chars)
+
+    def __call__(self, texts: Any) -> Any:
+        """A 1-D string tensor with every character in its normal form."""
+        import tensorflow as tf
+
+        chars = tf.strings.unicode_split(texts, "UTF-8", errors="replace")
+        flat = chars.flat_values
+        prints = tf.strings.to_hash_bucket_fast(flat, _FINGERPRINT_BUCKETS)
+        position = tf.minimum(tf.searchsorted(self._prints, prints), self._count - 1)
+        found = tf.equal(tf.gather(self._prints, position), prints)
+        normal = tf.where(found, tf.gather(self._replacements, position), flat)
+        return tf.strings.reduce_join(chars.with_flat_values(normal), axis=-1)
 
 
 def tf_tokenize(texts: Any, level: Level = "word", lowercase: bool = False) -> Any:
@@ -37,16 +90,23 @@ class TokenEncoder:
     """Raw strings -> token ids (``encode``) -> padded id matrices (``pad``).
 
     ``vocabulary`` is the full id-ordered token list (``[PAD]``, ``[UNK]``, then the tokens);
-    ``reserved`` of its first entries are never matched in text."""
+    ``reserved`` of its first entries are never matched in text. ``normalization`` (the Unicode
+    form ingest applied, e.g. ``NFKC``) is applied first, per character (``CharNormalizer``)."""
 
     def __init__(
-        self, vocabulary: list[str], level: Level, lowercase: bool, reserved: int = 2
+        self,
+        vocabulary: list[str],
+        level: Level,
+        lowercase: bool,
+        reserved: int = 2,
+        normalization: str = "none",
     ) -> None:
         import numpy as np
         import tensorflow as tf
 
         self.level = level
         self.lowercase = lowercase
+        self.normalize = CharNormalizer(normalization) if normalization != "none" else None
         self.size = len(vocabulary)
         words = vocabulary[reserved:]
         if words:
@@ -66,6 +126,8 @@ class TokenEncoder:
         """Token ids of a 1-D string tensor: a ``RaggedTensor`` of int64 (unknown -> ``[UNK]``)."""
         import tensorflow as tf
 
+        if self.normalize is not None:
+            texts = self.normalize(texts)
         tokens = tf_tokenize(texts, self.level, self.lowercase)
         flat = tokens.flat_values
         if self._count == 0:

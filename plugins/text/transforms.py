@@ -21,8 +21,8 @@ class NormalizeText(Transform):
     Runs before deduplication, so texts that differ only in Unicode form, case (with
     ``lowercase``) or spacing become exact duplicates and are removed before the split. Rejects
     texts that are not valid UTF-8 and texts that are empty after normalisation. The exported
-    model lowercases raw input the same way (TensorFlow has no NFKC: serving input is expected
-    in a normal form already, as plain ASCII always is)."""
+    model applies the same form (character by character: TensorFlow has no NFKC op) and the same
+    lowercasing to raw input."""
 
     name = "normalize_text"
     code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.ops",)
