@@ -1,10 +1,11 @@
 """Keras training: tf.data input pipelines, model builders, trainer, evaluator, exporter.
 
-Modules: ``inputs`` (``image_input`` and the shared image preprocessing), ``models``
-(``logistic_regression``, ``mlp``, ``cnn``), ``trainer`` (``keras_trainer``, with ``loop`` and
-``strategy``), ``evaluator`` (``classification_evaluator``), ``exporter``
-(``saved_model_exporter``) and ``predict`` (the ``pipeline predict`` command). Importing this
-package does not import TensorFlow.
+Modules: ``inputs`` (``image_input`` and the shared image preprocessing), ``table_input``
+(table rows for regression or classification), ``models`` (``logistic_regression``,
+``linear_regression``, ``mlp``, ``cnn``), ``trainer`` (``keras_trainer``, with ``loop`` and
+``strategy``), ``evaluator`` (``classification_evaluator``), ``regression``
+(``regression_evaluator``), ``exporter`` (``saved_model_exporter``) and ``predict`` (the
+``pipeline predict`` command). Importing this package does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,20 +17,24 @@ from pipeline import hookimpl
 from .evaluator import ClassificationEvaluator
 from .exporter import SavedModelExporter
 from .inputs import ImageInput
-from .models import Cnn, LogisticRegression, Mlp
+from .models import Cnn, LinearRegression, LogisticRegression, Mlp
+from .regression import RegressionEvaluator
+from .table_input import TableInput
 from .trainer import KerasTrainer
 
 
 @hookimpl
 def register_input_pipelines(register: Any) -> None:
-    """Register the image input pipeline."""
+    """Register the image and table input pipelines."""
     register(ImageInput)
+    register(TableInput)
 
 
 @hookimpl
 def register_models(register: Any) -> None:
     """Register the model builders."""
     register(LogisticRegression)
+    register(LinearRegression)
     register(Mlp)
     register(Cnn)
 
@@ -42,8 +47,9 @@ def register_trainers(register: Any) -> None:
 
 @hookimpl
 def register_evaluators(register: Any) -> None:
-    """Register the classification evaluator."""
+    """Register the classification and regression evaluators."""
     register(ClassificationEvaluator)
+    register(RegressionEvaluator)
 
 
 @hookimpl

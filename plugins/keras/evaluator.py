@@ -57,6 +57,10 @@ class ClassificationEvaluator(Evaluator):
         from .trainer import load_keras_model, trained_model
 
         artifact, info, pipeline = trained_model(ctx, "model")
+        if info.get("task") == "regression":
+            raise PipelineError(
+                f"step '{artifact.step}' trained a regression model; use regression_evaluator"
+            )
         examples = ctx.input("examples")
         _, classes = label_info(examples)
         if classes != info["classes"]:

@@ -1,11 +1,13 @@
-"""The ``saved_model_exporter`` step: a SavedModel that takes raw input and returns labels.
+"""The ``saved_model_exporter`` step: a SavedModel that takes raw input and returns predictions.
 
 Artifact::
 
     saved_model/   TF SavedModel; signature ``serving_default``: raw inputs (for images a batch
-                   of encoded PNG/JPEG bytes, ``tf.string [None]``) -> ``scores`` (float32
-                   [None, classes]) and ``label`` (class names, tf.string [None])
-    export.json    inputs and their modality, classes, signature and output names
+                   of encoded PNG/JPEG bytes, ``tf.string [None]``; for tables one tensor per
+                   column, ``float32 [None]`` or for categorical columns ``string``/``int64``)
+                   -> a classifier's ``scores`` (float32 [None, classes]) and ``label`` (class
+                   names, tf.string [None]), or a regression's ``prediction`` (float32 [None])
+    export.json    task, inputs and their modality and dtype, classes, signature, output names
 
 The signature applies the input pipeline's own serving preprocessing, which calls the same
 TensorFlow function as training (``plugins.keras.inputs.decode_image``): no train/serve skew.
@@ -29,11 +31,11 @@ class SavedModelExporter(Exporter):
     """Export a trained model as a SavedModel whose signature takes raw encoded input.
 
     The serving function decodes and normalises the raw input exactly as training did, runs the
-    model, and returns the scores and the predicted class name. Given ``blessing`` (an evaluator
-    step), only a blessed model is exported."""
+    model, and returns the scores and the predicted class name (a regression: the predicted
+    value). Given ``blessing`` (an evaluator step), only a blessed model is exported."""
 
     name = "saved_model_exporter"
-    code_modules = ("plugins.keras.trainer", "plugins.keras.inputs")
+    code_modules = ("plugins.keras.trainer", "plugins.keras.inputs", "plugins.keras.table_input")
 
     model: Input = param(help="the trainer step whose model to export")
     blessing: Input | None = param(None, help="an evaluator step that must have blessed the model")
@@ -55,23 +57,37 @@ class SavedModelExporter(Exporter):
         artifact, info, pipeline = trained_model(ctx, "model")
         model = load_keras_model(artifact)
         signature, preprocess = pipeline.serving(info["inputs"])
-        classes = tf.constant(info["classes"])
+        task = info.get("task", "classification")
+        classes = tf.constant(info["classes"] or [""])
 
         def serve(raw: dict[str, Any]) -> dict[str, Any]:
             scores = tf.cast(model(preprocess(raw), training=False), tf.float32)
             return {"scores": scores, "label": tf.gather(classes, tf.argmax(scores, axis=-1))}
 
+        def serve_regression(raw: dict[str, Any]) -> dict[str, Any]:
+            outputs = tf.cast(model(preprocess(raw), training=False), tf.float32)
+            return {"prediction": tf.reshape(outputs, [-1])}
+
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
+        archive.add_endpoint(
+            SIGNATURE,
+            serve_regression if task == "regression" else serve,
+            input_signature=[signature],
+        )
         archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
         export = {
             "signature": SIGNATURE,
+            "task": task,
             "inputs": {n: info["inputs"][n].get("modality", "") for n in signature},
-            "outputs": ["scores", "label"],
+            "input_dtypes": {n: spec.dtype.name for n, spec in signature.items()},
+            "outputs": ["prediction"] if task == "regression" else ["scores", "label"],
             "classes": info["classes"],
+            "label": info.get("label"),
             "trainer_step": artifact.step,
         }
         write_json_atomic(ctx.output_dir / EXPORT_INFO, export)
         names = ", ".join(signature)
+        if task == "regression":
+            return StepResult(summary=f"SavedModel taking raw {names}, predicting {info['label']}")
         return StepResult(summary=f"SavedModel taking raw {names}, {len(info['classes'])} classes")

@@ -8,47 +8,82 @@ multi-worker, TPU): the batches of ``experimental_distribute_dataset`` go to ``s
 the Keras optimizer all-reduces (sums) the gradients across replicas, and the loss of each
 replica is its sum of per-example losses divided by the number of examples in the *global*
 batch (an ``all_reduce`` of the local batch sizes, so a short last batch is weighted exactly).
+
+A step returns a list of sums that add up over batches and replicas (``SUMS`` names them): the
+loss, correct predictions and the example count for a classifier; the loss, absolute and
+squared errors and the count for a regression (an epoch's MAE and RMSE follow exactly).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+CLASSIFICATION_LOSSES = ("crossentropy", "focal")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+#: What a step's list of sums holds, per task.
+SUMS = {
+    "classification": ("loss", "correct", "count"),
+    "regression": ("loss", "abs_error", "squared_error", "count"),
+}
 
 
 @dataclass
 class EpochMetrics:
-    """Summed loss, correct predictions and example count over one pass of a dataset."""
+    """Summed metrics of one pass over a dataset, by name (``SUMS`` of the task)."""
 
-    loss: float = 0.0
-    correct: float = 0.0
-    count: float = 0.0
+    names: tuple[str, ...] = SUMS["classification"]
+    sums: dict[str, float] = field(default_factory=dict)
 
     def add(self, values: Any) -> None:
-        """Add one step's reduced ``(loss sum, correct, count)``."""
-        loss, correct, count = (float(v) for v in values)
-        self.loss += loss
-        self.correct += correct
-        self.count += count
+        """Add one step's reduced sums (a list in the order of ``names``)."""
+        for name, value in zip(self.names, values, strict=True):
+            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+
+    def _mean(self, name: str) -> float:
+        count = self.sums.get("count", 0.0)
+        return self.sums.get(name, 0.0) / count if count else float("nan")
+
+    @property
+    def count(self) -> float:
+        """Examples seen."""
+        return self.sums.get("count", 0.0)
 
     @property
     def mean_loss(self) -> float:
         """Mean loss per example."""
-        return self.loss / self.count if self.count else float("nan")
+        return self._mean("loss")
 
     @property
     def accuracy(self) -> float:
-        """Share of correct predictions."""
-        return self.correct / self.count if self.count else float("nan")
+        """Share of correct predictions (a classifier)."""
+        return self._mean("correct")
+
+    @property
+    def mae(self) -> float:
+        """Mean absolute error (a regression)."""
+        return self._mean("abs_error")
+
+    @property
+    def rmse(self) -> float:
+        """Root mean squared error (a regression)."""
+        mse = self._mean("squared_error")
+        return math.sqrt(mse) if mse == mse else mse
 
 
-def make_loss(kind: str, num_classes: int, label_smoothing: float) -> Callable[[Any, Any], Any]:
-    """A per-example loss of integer labels and softmax scores."""
+def make_loss(
+    kind: str, num_classes: int, label_smoothing: float, huber_delta: float = 1.0
+) -> Callable[[Any, Any], Any]:
+    """A per-example loss: of integer labels and softmax scores (``crossentropy``, ``focal``),
+    or of float labels and one predicted value (``mse``, ``mae``, ``huber``)."""
     import keras
     import tensorflow as tf
 
+    if kind in REGRESSION_LOSSES:
+        return _regression_loss(kind, huber_delta)
     if kind == "focal":
         loss = keras.losses.CategoricalFocalCrossentropy(
             label_smoothing=label_smoothing, reduction=None
@@ -62,10 +97,40 @@ def make_loss(kind: str, num_classes: int, label_smoothing: float) -> Callable[[
     return per_example
 
 
+def _regression_loss(kind: str, delta: float) -> Callable[[Any, Any], Any]:
+    import tensorflow as tf
+
+    def per_example(labels: Any, outputs: Any) -> Any:
+        error = tf.cast(labels, tf.float32) - prediction_of(outputs)
+        if kind == "mse":
+            return tf.square(error)
+        absolute = tf.abs(error)
+        if kind == "mae":
+            return absolute
+        quadratic = tf.minimum(absolute, delta)  # huber: quadratic near 0, linear beyond delta
+        return 0.5 * tf.square(quadratic) + delta * (absolute - quadratic)
+
+    return per_example
+
+
+def prediction_of(outputs: Any) -> Any:
+    """A regression model's ``[batch, 1]`` output as float32 ``[batch]``."""
+    import tensorflow as tf
+
+    return tf.reshape(tf.cast(outputs, tf.float32), [-1])
+
+
 def make_steps(
-    strategy: Any, model: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any]
+    strategy: Any,
+    model: Any,
+    optimizer: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    task: str = "classification",
 ) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """``(train_step, eval_step)``: each takes a distributed batch, returns summed metrics."""
+    """``(train_step, eval_step)``: each takes a distributed batch, returns a list of sums.
+
+    The sums are ``SUMS[task]``: loss, correct predictions and count (classification), or loss,
+    absolute error, squared error and count (regression)."""
     import tensorflow as tf
 
     replicas = float(strategy.num_replicas_in_sync)
@@ -75,9 +140,13 @@ def make_steps(
         total = tf.distribute.get_replica_context().all_reduce("SUM", local)
         return local, tf.maximum(total, 1.0)
 
-    def correct(labels: Any, scores: Any) -> Any:
-        hits = tf.equal(tf.argmax(scores, axis=-1), tf.cast(labels, tf.int64))
-        return tf.reduce_sum(tf.cast(hits, tf.float32))
+    def sums(loss: Any, labels: Any, outputs: Any, count: Any) -> list[Any]:
+        if task == "regression":
+            error = tf.cast(labels, tf.float32) - prediction_of(outputs)
+            absolute = tf.reduce_sum(tf.abs(error))
+            return [loss, absolute, tf.reduce_sum(tf.square(error)), count]
+        hits = tf.equal(tf.argmax(outputs, axis=-1), tf.cast(labels, tf.int64))
+        return [loss, tf.reduce_sum(tf.cast(hits, tf.float32)), count]
 
     def replica_train(features: Any, labels: Any) -> Any:
         local, total = counts(labels)
@@ -90,12 +159,12 @@ def make_steps(
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return tf.reduce_sum(per_example), correct(labels, scores), local
+        return sums(tf.reduce_sum(per_example), labels, scores, local)
 
     def replica_eval(features: Any, labels: Any) -> Any:
         local, _ = counts(labels)
         scores = model(features, training=False)
-        return tf.reduce_sum(loss_fn(labels, scores)), correct(labels, scores), local
+        return sums(tf.reduce_sum(loss_fn(labels, scores)), labels, scores, local)
 
     def reduced(fn: Callable[..., Any]) -> Callable[[Any], Any]:
         @tf.function(reduce_retracing=True)
@@ -109,13 +178,18 @@ def make_steps(
     return reduced(replica_train), reduced(replica_eval)
 
 
-def run_epoch(step: Callable[[Any], Any], batches: Any, steps: int | None = None) -> EpochMetrics:
+def run_epoch(
+    step: Callable[[Any], Any],
+    batches: Any,
+    steps: int | None = None,
+    task: str = "classification",
+) -> EpochMetrics:
     """Run ``step`` over the batches of a (distributed) dataset and sum its metrics.
 
     With ``steps``, ``batches`` is an iterator over a repeated dataset and the epoch is its next
     ``steps`` batches: the input pipeline then keeps prefetching across epochs instead of
     refilling its shuffle buffer while training waits."""
-    metrics = EpochMetrics()
+    metrics = EpochMetrics(SUMS[task])
     for batch in batches if steps is None else itertools.islice(batches, steps):
         metrics.add(step(batch))
     return metrics

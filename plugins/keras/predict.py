@@ -1,16 +1,26 @@
-"""``pipeline predict EXPORT FILE... [--json]``: classify raw files with an exported SavedModel."""
+"""``pipeline predict EXPORT FILE... [--json]``: predict raw inputs with an exported SavedModel.
+
+Images, WAV and text files are one input each (``--text`` for strings). A table export (from
+``table_input``) takes CSV files with a header row instead, every row one input, and rows given
+as ``--row age=59,sex=2,...``; it prints the predicted value of a regression, or the label and
+scores of a classifier.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.files import csv_rows
+from pipeline.ingest import Reject
 
 BATCH = 64
+TABLE_MODALITIES = ("numeric", "categorical")
 
 
 def find_saved_model(export: Path) -> tuple[Path, dict[str, Any]]:
@@ -74,6 +84,103 @@ def predict_raw(export: str | Path, items: list[tuple[str, bytes]]) -> list[dict
     return results
 
 
+def is_table_export(info: dict[str, Any]) -> bool:
+    """Whether an export's ``export.json`` describes a table model (named column inputs)."""
+    modalities = list(info.get("inputs", {}).values())
+    return bool(modalities) and all(m in TABLE_MODALITIES for m in modalities)
+
+
+def read_csv_rows(path: str | Path) -> list[tuple[str, dict[str, str]]]:
+    """The data rows of a CSV file with a header: ``[("file:row N", {column: text})]``."""
+    rows = []
+    for item in csv_rows(str(path), ","):
+        if isinstance(item, Reject):
+            raise PipelineError(f"{item.source or path}: {item.reason}")
+        where, header, row, _ = item
+        rows.append((where, dict(zip(header, row, strict=True))))
+    return rows
+
+
+def parse_row_option(text: str) -> dict[str, str]:
+    """``age=59,sex=2`` -> ``{"age": "59", "sex": "2"}``."""
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise PipelineError(f"--row {text!r}: expected NAME=VALUE pairs separated by commas")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def predict_rows(
+    export: str | Path, rows: list[tuple[str, dict[str, str]]]
+) -> list[dict[str, Any]]:
+    """Predict table rows, each ``(name, {column: text})``, with an exported table model.
+
+    Every input column must be present; an empty numeric cell is a missing value (the model
+    fills in the train mean). Other columns (the label, say) are ignored.
+    Returns ``[{"input", "prediction"}]`` for a regression and ``[{"input", "label",
+    "scores"}]`` for a classifier."""
+    import tensorflow as tf
+
+    folder, info = find_saved_model(Path(export))
+    loaded = tf.saved_model.load(str(folder))
+    signature = loaded.signatures[info.get("signature", "serving_default")]
+    _, signature_inputs = signature.structured_input_signature
+    named = {name: signature_inputs[name] for name in sorted(signature_inputs)}
+    columns: dict[str, list[Any]] = {name: [] for name in named}
+    for where, row in rows:
+        missing = [name for name in named if name not in row]
+        if missing:
+            raise PipelineError(
+                f"{where}: no value for {', '.join(missing)} (the model takes {', '.join(named)})"
+            )
+        for name, spec in named.items():
+            columns[name].append(_cell(row[name], spec.dtype, where, name))
+    results: list[dict[str, Any]] = []
+    regression = info.get("task") == "regression"
+    classes = info.get("classes") or []
+    for start in range(0, len(rows), BATCH):
+        batch = {
+            name: tf.constant(values[start : start + BATCH], dtype=named[name].dtype)
+            for name, values in columns.items()
+        }
+        out = signature(**batch)
+        names = [where for where, _ in rows[start : start + BATCH]]
+        if regression:
+            values = out["prediction"].numpy().reshape(-1)
+            results += [
+                {"input": n, "prediction": float(v)} for n, v in zip(names, values, strict=True)
+            ]
+            continue
+        scores = out["scores"].numpy()
+        labels = [x.decode("utf-8") for x in out["label"].numpy()]
+        names_of = classes or [str(i) for i in range(scores.shape[1])]
+        for name, label, row_scores in zip(names, labels, scores, strict=True):
+            named_scores = {c: float(v) for c, v in zip(names_of, row_scores, strict=True)}
+            results.append({"input": name, "label": label, "scores": named_scores})
+    return results
+
+
+def _cell(text: str, dtype: Any, where: str, column: str) -> Any:
+    import tensorflow as tf
+
+    text = text.strip()
+    if dtype == tf.string:
+        return text
+    if dtype == tf.int64:
+        try:
+            return int(text)
+        except ValueError:
+            raise PipelineError(f"{where}: column '{column}': {text!r} is not an integer") from None
+    if not text:
+        return math.nan  # missing: the model fills in the train mean
+    try:
+        return float(text)
+    except ValueError:
+        raise PipelineError(f"{where}: column '{column}': {text!r} is not a number") from None
+
+
 def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
     import tensorflow as tf
 
@@ -90,25 +197,59 @@ def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
     metavar="STRING",
     help="a raw text to classify (repeatable), for text exports",
 )
+@click.option(
+    "--row",
+    "rows",
+    multiple=True,
+    metavar="NAME=VALUE,...",
+    help="a table row to predict (repeatable), for table exports: age=59,sex=2,...",
+)
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list for scripts")
 def predict_command(
-    export: Path, files: tuple[Path, ...], texts: tuple[str, ...], as_json: bool
+    export: Path,
+    files: tuple[Path, ...],
+    texts: tuple[str, ...],
+    rows: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Classify raw FILES (images, WAV, text files) or --text strings with an export.
+    """Predict raw FILES (images, WAV, text files, CSV rows), --text strings or --row rows.
 
-    EXPORT is the folder of an exporter step (or a SavedModel folder); each file is one input."""
-    if not files and not texts:
-        raise click.UsageError("give FILES to classify, or --text STRING")
+    EXPORT is the folder of an exporter step (or a SavedModel folder). For an image, audio or
+    text model each file is one input; for a table model each FILE is a CSV file with a header
+    whose every row is one input (other columns, such as the label, are ignored)."""
+    if not files and not texts and not rows:
+        raise click.UsageError("give FILES to predict, --text STRING or --row NAME=VALUE,...")
     try:
-        items = [(str(f), f.read_bytes()) for f in files]
-        items += [(text, text.encode("utf-8")) for text in texts]
-        results = predict_raw(export, items)
+        _, info = find_saved_model(export)
+        if is_table_export(info):
+            if texts:
+                raise click.UsageError("--text is for text exports; a table export takes --row")
+            table = [row for f in files for row in read_csv_rows(f)]
+            for i, text in enumerate(rows, 1):
+                row = parse_row_option(text)
+                unknown = sorted(set(row) - set(info["inputs"]))
+                if unknown:  # a typo here would silently become a missing value
+                    raise PipelineError(
+                        f"--row {text!r}: unknown column {', '.join(unknown)} (the model takes "
+                        f"{', '.join(info['inputs'])})"
+                    )
+                table.append((f"--row {i}", row))
+            results = predict_rows(export, table)
+        else:
+            if rows:
+                raise click.UsageError("--row is for table exports (see export.json)")
+            items = [(str(f), f.read_bytes()) for f in files]
+            items += [(text, text.encode("utf-8")) for text in texts]
+            results = predict_raw(export, items)
     except PipelineError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
     for result in results:
+        if "prediction" in result:
+            click.echo(f"{result['input']}: {result['prediction']:.4f}")
+            continue
         top = result["scores"][result["label"]]
         scores = " ".join(f"{c}={s:.3f}" for c, s in result["scores"].items())
         click.echo(f"{result['input']}: {result['label']} ({top:.3f})  scores: {scores}")

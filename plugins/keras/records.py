@@ -53,30 +53,18 @@ def read_records(
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def labelled_parser(
-    examples: Artifact, feature: str, *, with_ids: bool = False
-) -> Callable[[Any], tuple[Any, Any, dict[str, Any]]]:
-    """A function from a serialized example to ``(raw feature, label index, id features)``.
+def label_indexer(examples: Artifact) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
+    """The parse spec of the label feature and a function from a parsed record to its index.
 
-    The raw feature is the bytes of ``feature`` (an encoded image, WAV or text); the label name
-    is looked up in the artifact's ``classes`` (an int64 label is taken as the index), and a
-    label outside the classes fails loudly. Id features (modality ``id``) come along when
-    ``with_ids``; an example without one gets an empty value."""
+    The label name is looked up in the artifact's ``classes`` (an int64 label is taken as the
+    index); a label outside the classes fails loudly. Every classifier input pipeline (image,
+    text, audio, table) maps labels with this one function."""
     import tensorflow as tf
 
     label, classes = label_info(examples)
     features = feature_spec(examples).get("features", {})
-    ids = [n for n, f in features.items() if f.get("modality") == "id"] if with_ids else []
     label_is_index = features.get(label, {}).get("dtype") == "int64"
-    parse_spec = {
-        feature: tf.io.FixedLenFeature([], tf.string),
-        label: tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string),
-    }
-    for name in ids:
-        is_int = features[name].get("dtype") == "int64"
-        parse_spec[name] = tf.io.FixedLenFeature(
-            [], tf.int64 if is_int else tf.string, default_value=0 if is_int else ""
-        )
+    spec = {label: tf.io.FixedLenFeature([], tf.int64 if label_is_index else tf.string)}
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
@@ -84,8 +72,7 @@ def labelled_parser(
         default_value=-1,
     )
 
-    def parse(serialized: Any) -> tuple[Any, Any, dict[str, Any]]:
-        record = tf.io.parse_single_example(serialized, parse_spec)
+    def index_of(record: dict[str, Any]) -> Any:
         index = record[label] if label_is_index else table.lookup(record[label])
         checks = [
             tf.debugging.assert_greater_equal(
@@ -96,7 +83,42 @@ def labelled_parser(
             ),
         ]
         with tf.control_dependencies(checks):
-            index = tf.identity(index)
-        return record[feature], index, {name: record[name] for name in ids}
+            return tf.identity(index)
+
+    return spec, index_of
+
+
+def id_features(examples: Artifact) -> tuple[list[str], dict[str, Any]]:
+    """The id features (modality ``id``) of an artifact and their parse spec (empty default)."""
+    import tensorflow as tf
+
+    features = feature_spec(examples).get("features", {})
+    ids = [n for n, f in features.items() if f.get("modality") == "id"]
+    spec = {}
+    for name in ids:
+        is_int = features[name].get("dtype") == "int64"
+        spec[name] = tf.io.FixedLenFeature(
+            [], tf.int64 if is_int else tf.string, default_value=0 if is_int else ""
+        )
+    return ids, spec
+
+
+def labelled_parser(
+    examples: Artifact, feature: str, *, with_ids: bool = False
+) -> Callable[[Any], tuple[Any, Any, dict[str, Any]]]:
+    """A function from a serialized example to ``(raw feature, label index, id features)``.
+
+    The raw feature is the bytes of ``feature`` (an encoded image, WAV or text); the label index
+    comes from ``label_indexer``. Id features (modality ``id``) come along when ``with_ids``; an
+    example without one gets an empty value."""
+    import tensorflow as tf
+
+    label_spec, index_of = label_indexer(examples)
+    ids, ids_spec = id_features(examples) if with_ids else ([], {})
+    parse_spec = {feature: tf.io.FixedLenFeature([], tf.string), **label_spec, **ids_spec}
+
+    def parse(serialized: Any) -> tuple[Any, Any, dict[str, Any]]:
+        record = tf.io.parse_single_example(serialized, parse_spec)
+        return record[feature], index_of(record), {name: record[name] for name in ids}
 
     return parse

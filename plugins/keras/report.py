@@ -1,4 +1,5 @@
-"""Plots for the HTML report: training curves and confusion matrices (matplotlib, Agg backend)."""
+"""Plots for the HTML report: training curves, confusion matrices, regression scatter and
+residuals (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ def pyplot() -> Any:
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
-    """Loss and accuracy per epoch, training and evaluation split, into a PNG at ``path``."""
+    """Loss and accuracy (a regression: MAE and RMSE) per epoch, training and evaluation split,
+    into a PNG at ``path``."""
     plt = pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    metrics = ["loss"]
+    if any("mae" in h for h in history) and not any("accuracy" in h for h in history):
+        metrics += ["mae", "rmse"]
+    else:
+        metrics.append("accuracy")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5))
+    for ax, metric in zip(axes, metrics, strict=True):
         ax.plot(epochs, [h.get(metric) for h in history], marker="o", label="train")
         if any(h.get(f"val_{metric}") is not None for h in history):
             ax.plot(epochs, [h.get(f"val_{metric}") for h in history], marker="o", label="eval")
@@ -52,6 +59,41 @@ def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, titl
             if value:
                 color = "white" if value > peak / 2 else "black"
                 ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_predictions(labels: Any, predictions: Any, path: Path, title: str) -> None:
+    """Predicted against actual values (a regression), with the identity line, into a PNG."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    ax.scatter(labels, predictions, s=14, alpha=0.7)
+    low = float(min(min(labels), min(predictions)))
+    high = float(max(max(labels), max(predictions)))
+    ax.plot([low, high], [low, high], color="gray", linestyle="--", linewidth=1, label="y = x")
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_residuals(residuals: Any, path: Path, title: str) -> None:
+    """A histogram of residuals (actual - predicted) into a PNG at ``path``."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.hist(residuals, bins=min(30, max(5, len(residuals) // 4)), color="tab:orange", alpha=0.8)
+    ax.axvline(0.0, color="gray", linestyle="--", linewidth=1)
+    ax.set_xlabel("residual (actual - predicted)")
+    ax.set_ylabel("examples")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

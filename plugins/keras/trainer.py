@@ -3,10 +3,19 @@
 Artifact::
 
     model.keras               the trained model (Keras format)
-    model.json                model inputs, classes, label feature, input pipeline and model params
+    model.json                model inputs, task, classes, label feature (and for a regression
+                              the label's train mean and variance), input pipeline, model params
     logs/train, logs/eval     TensorBoard scalars per epoch
     report/history.json       metrics per epoch, resume and early-stopping facts
-    report/training_curve.png loss and accuracy per epoch
+    report/training_curve.png loss and accuracy (regression: MAE and RMSE) per epoch
+
+The task comes from the input pipeline (``task``, default classification). A classifier gets
+``num_classes`` softmax outputs and reports accuracy; a regression (``table_input`` with
+``task: regression``) is built with ``num_classes=0`` (one linear unit), its output is scaled to
+the label's train mean and standard deviation (``models.with_target_scale``), and it reports
+MAE and RMSE in the label's units. An input pipeline that feeds a regression provides, besides
+the usual contract, ``label_name(examples)`` and ``target_stats(examples)`` (the label's train
+mean and variance); ``table_input`` does.
 
 Resume: a step writes into a fresh folder every run, so checkpoints live in a stable scratch
 folder, ``runs/<pipeline>/.scratch/<step>-<digest of the step's params and input fingerprint>``.
@@ -39,13 +48,14 @@ from .inputs import ImageInput, split_size
 from .records import label_info
 from .strategy import StrategyName
 
+EPOCH_METRICS = ("loss", "accuracy", "mae", "rmse")
 MODEL_FILE = "model.keras"
 MODEL_INFO = "model.json"
 SCRATCH_DIR = ".scratch"
 
 
 class KerasTrainer(Trainer):
-    """Fit a Keras classifier with checkpoints, resume, early stopping and TensorBoard logs.
+    """Fit a Keras classifier or regression with checkpoints, resume, early stopping, TensorBoard.
 
     Runs a distributed custom training loop under the chosen ``tf.distribute`` strategy (auto:
     multi-worker from TF_CONFIG, TPU, several GPUs mirrored, else default), with optional mixed
@@ -57,6 +67,8 @@ class KerasTrainer(Trainer):
         "plugins.keras.strategy",
         "plugins.keras.inputs",
         "plugins.keras.report",
+        "plugins.keras.models",
+        "plugins.keras.records",
     )
 
     examples: Input = param(help="the step whose examples artifact to train on")
@@ -71,8 +83,13 @@ class KerasTrainer(Trainer):
         "constant", help="constant; cosine decay to 0 over the fit; exponential per epoch"
     )
     decay_rate: float = param(0.9, help="factor per epoch of the exponential schedule")
-    loss: Literal["crossentropy", "focal"] = param("crossentropy", help="classification loss")
-    label_smoothing: float = param(0.0, help="label smoothing of the loss")
+    loss: Literal["auto", "crossentropy", "focal", "mse", "mae", "huber"] = param(
+        "auto",
+        help="auto: crossentropy for a classifier, mse for a regression; focal (classification); "
+        "mae, huber (regression)",
+    )
+    label_smoothing: float = param(0.0, help="label smoothing of a classification loss")
+    huber_delta: float = param(1.0, help="huber loss: where it turns linear (in label units)")
     early_stopping: int = param(0, help="epochs without eval-loss gain before stopping (0: off)")
     restore_best: bool = param(True, help="with early stopping, keep the best epoch's weights")
     train_split: str = param("train", help="split to fit on")
@@ -153,9 +170,17 @@ def _fit_under(
     import tensorflow as tf
 
     from .loop import make_loss, make_steps, run_epoch
+    from .models import with_target_scale
     from .report import plot_history
 
-    label, classes = label_info(examples)
+    task = task_of(trainer.input)
+    loss_kind = resolve_loss(trainer.loss, task)
+    target: dict[str, float] | None = None
+    if task == "regression":
+        label, classes = trainer.input.label_name(examples), []
+        target = trainer.input.target_stats(examples)
+    else:
+        label, classes = label_info(examples)
     inputs = trainer.input.model_inputs(examples)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -188,11 +213,17 @@ def _fit_under(
     with strategy.scope():
         keras.utils.set_random_seed(trainer.seed)
         model = trainer.model.build(inputs, len(classes))
+        if target is not None:
+            if tuple(model.output.shape[1:]) != (1,):
+                raise PipelineError(
+                    f"model '{trainer.model.name}' has output shape {model.output.shape}; a "
+                    "regression needs one output unit (use linear_regression or mlp)"
+                )
+            model = with_target_scale(model, target["mean"], target["variance"])
         optimizer = _optimizer(trainer, steps_per_epoch, policy)
         optimizer.build(model.trainable_variables)
-    train_step, eval_step = make_steps(
-        strategy, model, optimizer, make_loss(trainer.loss, len(classes), trainer.label_smoothing)
-    )
+    loss_fn = make_loss(loss_kind, len(classes), trainer.label_smoothing, trainer.huber_delta)
+    train_step, eval_step = make_steps(strategy, model, optimizer, loss_fn, task)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     ckpt_dir = scratch / "checkpoints"
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
@@ -227,18 +258,14 @@ def _fit_under(
             break
         began = time.perf_counter()
         if continuous:
-            train = run_epoch(train_step, train_batches, steps_per_epoch)
+            train = run_epoch(train_step, train_batches, steps_per_epoch, task)
         else:
-            train = run_epoch(train_step, train_ds)
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "loss": train.mean_loss,
-            "accuracy": train.accuracy,
-            "learning_rate": float(tf.convert_to_tensor(optimizer.learning_rate).numpy()),
-        }
+            train = run_epoch(train_step, train_ds, task=task)
+        record: dict[str, Any] = {"epoch": epoch, **_epoch_metrics(train, task)}
+        record["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate).numpy())
         if eval_ds is not None:
-            evaluated = run_epoch(eval_step, eval_ds)
-            record.update(val_loss=evaluated.mean_loss, val_accuracy=evaluated.accuracy)
+            evaluated = run_epoch(eval_step, eval_ds, task=task)
+            record.update({f"val_{k}": v for k, v in _epoch_metrics(evaluated, task).items()})
         record["seconds"] = round(time.perf_counter() - began, 3)
         state["history"].append(record)
         _write_summaries(writers, record)
@@ -262,12 +289,16 @@ def _fit_under(
     model.save(str(ctx.output_dir / MODEL_FILE))
     info = {
         "inputs": inputs,
+        "task": task,
         "classes": classes,
         "label": label,
+        "loss": loss_kind,
         "input_pipeline": plain(trainer.input),
         "model": plain(trainer.model),
         "trainer_step": ctx.step.name,
     }
+    if target is not None:
+        info["target"] = target
     write_json_atomic(ctx.output_dir / MODEL_INFO, info)
     history = {
         "epochs": state["history"],
@@ -291,6 +322,35 @@ def _fit_under(
     metrics = {k: float(v) for k, v in last.items() if k not in ("epoch", "seconds")}
     metrics["epochs"] = float(len(state["history"]))
     return StepResult(metrics=metrics, summary=_progress_text(last) if last else "no epochs run")
+
+
+def task_of(pipeline: Any) -> str:
+    """The task an input pipeline feeds: ``regression`` or ``classification`` (the default)."""
+    task = getattr(pipeline, "task", "classification")
+    if task not in ("classification", "regression"):
+        raise PipelineError(f"input pipeline '{pipeline.name}': unknown task '{task}'")
+    return str(task)
+
+
+def resolve_loss(loss: str, task: str) -> str:
+    """The loss to fit with: ``auto`` resolved for the task, and a loss that fits the task."""
+    from .loop import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+
+    if loss == "auto":
+        return "mse" if task == "regression" else "crossentropy"
+    allowed = REGRESSION_LOSSES if task == "regression" else CLASSIFICATION_LOSSES
+    if loss not in allowed:
+        raise PipelineError(
+            f"keras_trainer: loss '{loss}' does not fit a {task} (use one of "
+            f"{', '.join(allowed)}, or auto)"
+        )
+    return loss
+
+
+def _epoch_metrics(metrics: Any, task: str) -> dict[str, float]:
+    if task == "regression":
+        return {"loss": metrics.mean_loss, "mae": metrics.mae, "rmse": metrics.rmse}
+    return {"loss": metrics.mean_loss, "accuracy": metrics.accuracy}
 
 
 def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
@@ -321,20 +381,30 @@ def _write_summaries(writers: dict[str, Any], record: dict[str, Any]) -> None:
 
     step = record["epoch"]
     with writers["train"].as_default():
-        for key in ("loss", "accuracy", "learning_rate"):
-            tf.summary.scalar(key, record[key], step=step)
+        for key in (*EPOCH_METRICS, "learning_rate"):
+            if key in record:
+                tf.summary.scalar(key, record[key], step=step)
     if "eval" in writers:
         with writers["eval"].as_default():
-            tf.summary.scalar("loss", record["val_loss"], step=step)
-            tf.summary.scalar("accuracy", record["val_accuracy"], step=step)
+            for key in EPOCH_METRICS:
+                if f"val_{key}" in record:
+                    tf.summary.scalar(key, record[f"val_{key}"], step=step)
     for writer in writers.values():
         writer.flush()
 
 
 def _progress_text(record: dict[str, Any]) -> str:
-    text = f"loss {record['loss']:.4f} accuracy {record['accuracy']:.3f}"
+    if "accuracy" in record:
+        text = f"loss {record['loss']:.4f} accuracy {record['accuracy']:.3f}"
+        if "val_loss" in record:
+            text += f" val_loss {record['val_loss']:.4f} val_accuracy {record['val_accuracy']:.3f}"
+        return text
+    text = f"loss {record['loss']:.4f} mae {record['mae']:.4g} rmse {record['rmse']:.4g}"
     if "val_loss" in record:
-        text += f" val_loss {record['val_loss']:.4f} val_accuracy {record['val_accuracy']:.3f}"
+        text += (
+            f" val_loss {record['val_loss']:.4f} val_mae {record['val_mae']:.4g} "
+            f"val_rmse {record['val_rmse']:.4g}"
+        )
     return text
 
 

@@ -1,0 +1,401 @@
+"""The ``table_input`` input pipeline: rows of a table (``csv_table``, ``jsonl_table``) for Keras.
+
+It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+``serving``) and adds what a regression needs: ``task`` and ``target_stats``.
+
+What is learnt from data is learnt from the ``stats_split`` (train) only and written into the
+model inputs (``model.json``), never from eval or test:
+
+* numeric columns: mean and variance (missing values left out), which the model builders bake
+  into a ``keras.layers.Normalization`` layer, so a model takes raw values;
+* categorical columns: the vocabulary (the ``max_categories`` most frequent values), baked into
+  a ``keras.layers.StringLookup``; a value never seen in train shares one out-of-vocabulary slot;
+* the label of a regression: its mean and variance (the trainer scales the model's output with
+  them, and the evaluator's baseline predicts that mean).
+
+A missing numeric value (an empty CSV cell) becomes the train mean, in training and in the
+serving signature alike (``to_model_features`` is the one function both call). The serving
+signature takes one named tensor per column: ``float32 [None]`` for numeric columns (NaN: a
+missing value), ``string`` or ``int64 [None]`` for categorical ones, as the column was stored.
+
+TensorFlow is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pipeline import Artifact, InputPipeline, param
+from pipeline.errors import PipelineError
+from pipeline.examples import feature_spec
+
+from .records import id_features, label_indexer, label_info, read_records
+
+Task = Literal["regression", "classification"]
+Encoding = Literal["one_hot", "embedding"]
+NUMERIC_DTYPES = ("int64", "float")
+CATEGORICAL_DTYPES = ("int64", "bytes")
+STATS_BATCH = 4096
+
+
+class TableInput(InputPipeline):
+    """Table rows: numeric columns (normalised in the model) and categorical columns, a label.
+
+    Numeric columns default to every numeric feature except the label and id features.
+    Normalisation statistics and category vocabularies come from the train split only and are
+    baked into the model, so the exported model takes raw column values. ``task: regression``
+    reads a numeric label; ``task: classification`` maps the label to the artifact's classes
+    exactly as the image, text and audio input pipelines do."""
+
+    name = "table_input"
+    code_modules = ("plugins.keras.records",)
+
+    task: Task = param("regression", help="regression (numeric label) or classification")
+    label: str = param("", help="label column; default: the label of the examples artifact")
+    features: list[str] = param(
+        [], help="numeric feature columns; default: every numeric feature but the label and ids"
+    )
+    categorical: list[str] = param([], help="categorical columns (text or integer codes)")
+    encoding: Encoding = param(
+        "one_hot", help="categorical columns: one_hot, or a learned embedding"
+    )
+    embedding_dim: int = param(4, help="embedding width of each categorical column")
+    max_categories: int = param(
+        1000, help="most frequent train values kept per categorical column; others: one OOV slot"
+    )
+    stats_split: str = param(
+        "train", help="split the normalisation statistics and vocabularies are computed on"
+    )
+    shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (rows)")
+    cache: bool = param(True, help="keep parsed rows in memory after the first epoch")
+
+    # --- columns ---------------------------------------------------------------------------
+
+    def label_name(self, examples: Artifact) -> str:
+        """The label column this pipeline reads."""
+        spec = feature_spec(examples)
+        features = spec.get("features", {})
+        label = self.label or spec.get("label") or ""
+        if not label:
+            raise PipelineError(
+                f"table_input: {examples.path} names no label; set 'label:' here or in the source"
+            )
+        if label not in features:
+            raise PipelineError(
+                f"table_input: no column '{label}' (the label) in {examples.path} "
+                f"(columns: {', '.join(features)})"
+            )
+        if self.task == "regression" and features[label].get("dtype") not in NUMERIC_DTYPES:
+            raise PipelineError(
+                f"table_input: the label '{label}' holds {features[label].get('dtype')} values; "
+                "a regression needs a numeric label (or use task: classification)"
+            )
+        if self.task == "classification":
+            artifact_label, _ = label_info(examples)
+            if artifact_label != label:
+                raise PipelineError(
+                    f"table_input: classification reads the artifact's label '{artifact_label}' "
+                    f"and its classes; '{label}' has none (set it as the source's label)"
+                )
+        return label
+
+    def columns(self, examples: Artifact) -> tuple[list[str], list[str]]:
+        """The numeric and the categorical feature columns, checked against the artifact."""
+        features = feature_spec(examples).get("features", {})
+        label = self.label_name(examples)
+        for name in [*self.features, *self.categorical]:
+            if name not in features:
+                raise PipelineError(
+                    f"table_input: no column '{name}' in {examples.path} "
+                    f"(columns: {', '.join(features)})"
+                )
+            if name == label:
+                raise PipelineError(f"table_input: '{name}' is the label, not a feature")
+        both = sorted(set(self.features) & set(self.categorical))
+        if both:
+            raise PipelineError(f"table_input: {both} are both numeric and categorical features")
+        if self.features:
+            numeric = list(self.features)
+        else:
+            numeric = [
+                name
+                for name, f in features.items()
+                if f.get("modality") == "numeric" and name != label and name not in self.categorical
+            ]
+        for name in numeric:
+            if features[name].get("dtype") not in NUMERIC_DTYPES:
+                raise PipelineError(
+                    f"table_input: column '{name}' holds {features[name].get('dtype')} values, "
+                    "not numbers; list it under 'categorical:'"
+                )
+        for name in self.categorical:
+            if features[name].get("dtype") not in CATEGORICAL_DTYPES:
+                raise PipelineError(
+                    f"table_input: categorical column '{name}' holds float values; list it "
+                    "under 'features:'"
+                )
+        for name in [*numeric, *self.categorical]:
+            if features[name].get("length") not in (1, None):
+                raise PipelineError(
+                    f"table_input: column '{name}' holds {features[name]['length']} values per "
+                    "row; table_input reads one value per column"
+                )
+        if not numeric and not self.categorical:
+            raise PipelineError(f"table_input: {examples.path} has no numeric feature to use")
+        return numeric, list(self.categorical)
+
+    # --- statistics (train split only) -----------------------------------------------------
+
+    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+        """One input per column, with the train statistics the model bakes in.
+
+        Numeric: ``{"shape": [1], "dtype": "float32", "modality": "numeric", "mean",
+        "variance", "missing", "raw_dtype"}``; categorical: ``{"shape": [1], "dtype": "string",
+        "modality": "categorical", "vocabulary", "encoding", "embedding_dim", "raw_dtype"}``."""
+        numeric, categorical = self.columns(examples)
+        features = feature_spec(examples)["features"]
+        kinds = dict.fromkeys(numeric, "numeric") | dict.fromkeys(categorical, "categorical")
+        stats = column_stats(examples, self.stats_split, kinds)
+        inputs: dict[str, dict[str, Any]] = {}
+        for name in numeric:
+            column = stats[name]
+            if not column.count:
+                raise PipelineError(
+                    f"table_input: column '{name}' has no value in split '{self.stats_split}'"
+                )
+            inputs[name] = {
+                "shape": [1],
+                "dtype": "float32",
+                "modality": "numeric",
+                "mean": column.mean,
+                "variance": column.variance if column.variance > 0 else 1.0,
+                "missing": column.missing,
+                "raw_dtype": features[name]["dtype"],
+            }
+        for name in categorical:
+            ranked = sorted(stats[name].values.items(), key=lambda kv: (-kv[1], kv[0]))
+            inputs[name] = {
+                "shape": [1],
+                "dtype": "string",
+                "modality": "categorical",
+                "vocabulary": [value for value, _ in ranked[: self.max_categories]],
+                "encoding": self.encoding,
+                "embedding_dim": self.embedding_dim,
+                "raw_dtype": features[name]["dtype"],
+            }
+        return inputs
+
+    def target_stats(self, examples: Artifact) -> dict[str, float]:
+        """Mean, variance and count of a regression label over the ``stats_split``."""
+        label = self.label_name(examples)
+        stats = column_stats(examples, self.stats_split, {label: "numeric"})[label]
+        if not stats.count:
+            raise PipelineError(f"table_input: split '{self.stats_split}' has no label values")
+        return {"mean": stats.mean, "variance": stats.variance, "count": stats.count}
+
+    # --- tf.data and serving ---------------------------------------------------------------
+
+    def dataset(
+        self,
+        examples: Artifact,
+        split: str,
+        *,
+        inputs: dict[str, dict[str, Any]] | None = None,
+        training: bool = False,
+        batch_size: int = 32,
+        seed: int = 0,
+        with_ids: bool = False,
+    ) -> Any:
+        """Batches of ``(features, label)`` (and ``ids`` when ``with_ids``) of ``split``.
+
+        The label is a float32 value for a regression, the class index for a classification.
+        Training rows are reshuffled every epoch; the order depends on ``seed`` only."""
+        import tensorflow as tf
+
+        inputs = inputs or self.model_inputs(examples)
+        label = self.label_name(examples)
+        parse_columns = raw_parser(
+            examples, {name: spec.get("modality", "numeric") for name, spec in inputs.items()}
+        )
+        if self.task == "classification":
+            label_spec, index_of = label_indexer(examples)
+        else:
+            label_spec, index_of = _float_label(examples, label)
+        ids, ids_spec = id_features(examples) if with_ids else ([], {})
+        extra_spec = {**label_spec, **ids_spec}
+
+        def parse(serialized: Any) -> Any:
+            record = tf.io.parse_single_example(serialized, extra_spec)
+            out = (parse_columns(serialized), index_of(record))
+            return out + ({name: record[name] for name in ids},) if ids else out
+
+        ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
+        if self.cache:
+            ds = ds.cache()
+        if training:
+            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+        ds = ds.map(
+            lambda x, y, *rest: (to_model_features(x, inputs), y, *rest),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def serving(
+        self, inputs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+        """The serving signature (one raw tensor per column) and its preprocessing."""
+        import tensorflow as tf
+
+        signature = {}
+        for name, spec in inputs.items():
+            if spec.get("modality") == "numeric":
+                dtype = tf.float32
+            else:
+                dtype = tf.int64 if spec.get("raw_dtype") == "int64" else tf.string
+            signature[name] = tf.TensorSpec([None], dtype, name=_tensor_name(name))
+
+        def preprocess(raw: dict[str, Any]) -> dict[str, Any]:
+            columns = {}
+            for name, spec in inputs.items():
+                value = raw[name]
+                if spec.get("modality") == "numeric":
+                    columns[name] = tf.cast(value, tf.float32)
+                elif value.dtype == tf.string:
+                    columns[name] = value
+                else:
+                    columns[name] = tf.strings.as_string(value)
+            return to_model_features(columns, inputs)
+
+        return signature, preprocess
+
+
+@dataclass
+class ColumnStats:
+    """Streaming statistics of one column: count, missing, mean and variance (numeric columns,
+    merged batch by batch with Chan's parallel formula) or value counts (categorical ones)."""
+
+    count: int = 0
+    missing: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    values: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def variance(self) -> float:
+        """The population variance of the values seen."""
+        return self.m2 / self.count if self.count else 0.0
+
+    def add_numbers(self, batch: Any) -> None:
+        """Add a batch of numbers (NaN: a missing value)."""
+        import numpy as np
+
+        batch = np.asarray(batch, dtype=np.float64)
+        present = batch[~np.isnan(batch)]
+        self.missing += int(len(batch) - len(present))
+        if not len(present):
+            return
+        n, mean = len(present), float(present.mean())
+        m2 = float(((present - mean) ** 2).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+
+    def add_values(self, batch: Any) -> None:
+        """Add a batch of categorical values (bytes)."""
+        self.values.update(v.decode("utf-8", "replace") for v in batch)
+        self.count += len(batch)
+
+
+def column_stats(examples: Artifact, split: str, kinds: dict[str, str]) -> dict[str, ColumnStats]:
+    """Statistics of each column of ``kinds`` (``numeric`` or ``categorical``) over ``split``.
+
+    One streaming pass over the split's shards in batches: memory does not grow with rows."""
+    try:
+        ds = read_records(examples, split, raw_parser(examples, kinds)).batch(STATS_BATCH)
+    except FileNotFoundError as exc:
+        raise PipelineError(f"table_input: {exc}") from None
+    stats = {name: ColumnStats() for name in kinds}
+    rows = 0
+    for batch in ds.as_numpy_iterator():
+        for name, kind in kinds.items():
+            if kind == "numeric":
+                stats[name].add_numbers(batch[name])
+            else:
+                stats[name].add_values(batch[name])
+        rows += len(next(iter(batch.values())))
+    if not rows:
+        raise PipelineError(f"table_input: split '{split}' of {examples.path} is empty")
+    return stats
+
+
+def raw_parser(examples: Artifact, kinds: dict[str, str]) -> Callable[[Any], dict[str, Any]]:
+    """A function from a serialized example to its raw column values, one scalar per column.
+
+    ``kinds`` maps each column to ``numeric`` or ``categorical``. Numeric columns become float32
+    (NaN when the row has no value), categorical columns text (integer codes written as text;
+    an empty string when the row has no value)."""
+    import tensorflow as tf
+
+    features = feature_spec(examples)["features"]
+    dtypes = {name: features[name]["dtype"] for name in kinds}
+    tf_dtype = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
+    spec = {name: tf.io.VarLenFeature(tf_dtype[dtypes[name]]) for name in kinds}
+
+    def parse(serialized: Any) -> dict[str, Any]:
+        record = tf.io.parse_single_example(serialized, spec)
+        out = {}
+        for name, kind in kinds.items():
+            values = record[name].values
+            if kind == "numeric":
+                out[name] = tf.concat([tf.cast(values, tf.float32), [math.nan]], 0)[0]
+            elif dtypes[name] == "bytes":
+                out[name] = tf.concat([values, [""]], 0)[0]
+            else:
+                out[name] = tf.concat([tf.strings.as_string(values), [""]], 0)[0]
+        return out
+
+    return parse
+
+
+def to_model_features(columns: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Raw column batches (``[batch]`` float32 or text) -> the model's inputs (``[batch, 1]``).
+
+    A missing numeric value (NaN) becomes the train mean. Training and serving both call this
+    one function, so they cannot disagree."""
+    import tensorflow as tf
+
+    out = {}
+    for name, spec in inputs.items():
+        value = columns[name]
+        if spec.get("modality") == "numeric":
+            value = tf.where(tf.math.is_nan(value), tf.constant(spec["mean"], tf.float32), value)
+        out[name] = tf.reshape(value, [-1, 1])
+    return out
+
+
+def _float_label(
+    examples: Artifact, label: str
+) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
+    import tensorflow as tf
+
+    is_int = feature_spec(examples)["features"][label].get("dtype") == "int64"
+    spec = {label: tf.io.FixedLenFeature([], tf.int64 if is_int else tf.float32)}
+
+    def value_of(record: dict[str, Any]) -> Any:
+        return tf.cast(record[label], tf.float32)
+
+    return spec, value_of
+
+
+def _tensor_name(name: str) -> str:
+    """A TensorFlow-safe placeholder name for a column name."""
+    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)
+    return safe if safe[:1].isalpha() else f"x_{safe}"
