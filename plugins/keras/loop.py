@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +176,62 @@ def make_steps(
 
         return step
 
-    return reduced(replica_train), reduced(replica_eval)
+    def repeated(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+        # Keras' steps_per_execution: n steps in one graph call, each batch taken from the
+        # iterator inside the graph, so the Python round trip is paid once per n steps.
+        @tf.function(reduce_retracing=True)
+        def steps(iterator: Any, n: Any) -> Any:
+            totals = [tf.constant(0.0) for _ in SUMS[task]]
+            for _ in tf.range(n):
+                batch = next(iterator)
+                out = strategy.run(fn, args=(batch[0], batch[1]))
+                totals = [
+                    total + strategy.reduce("SUM", value, axis=None)
+                    for total, value in zip(totals, out, strict=True)
+                ]
+            return totals
+
+        return steps
+
+    train_step, eval_step = reduced(replica_train), reduced(replica_eval)
+    train_step.repeated = repeated(replica_train)  # type: ignore[attr-defined]
+    return train_step, eval_step
+
+
+def trace_ahead(step: Callable[[Any], Any], iterator: Any) -> None:
+    """Trace a train step of ``make_steps`` (one batch, and several from ``iterator``) before
+    any data is needed: tracing then overlaps the input pipeline's first fill (``Primer``)."""
+    import tensorflow as tf
+
+    # Called as traced here: the batch shape stays unknown instead of a retrace on the first batch
+    step.traced = step.get_concrete_function(iterator.element_spec)  # type: ignore[attr-defined]
+    repeated = getattr(step, "repeated", None)
+    if repeated is not None:
+        repeated.get_concrete_function(iterator, tf.TensorSpec([], tf.int32))
+
+
+class Primer:
+    """Fetches an iterator's first batch on a thread, so that filling the input pipeline (reading,
+    decoding, the shuffle buffer) overlaps what the trainer does before its first step."""
+
+    def __init__(self, iterator: Any) -> None:
+        self._batch: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fetch, args=(iterator,), daemon=True)
+        self._thread.start()
+
+    def _fetch(self, iterator: Any) -> None:
+        try:
+            self._batch = next(iterator)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self._error = exc
+
+    def batch(self) -> Any:
+        """The first batch (waits for it); raises what fetching it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._batch
 
 
 def run_epoch(
@@ -183,13 +239,30 @@ def run_epoch(
     batches: Any,
     steps: int | None = None,
     task: str = "classification",
+    per_call: int = 1,
+    first: Any = None,
 ) -> EpochMetrics:
     """Run ``step`` over the batches of a (distributed) dataset and sum its metrics.
 
     With ``steps``, ``batches`` is an iterator over a repeated dataset and the epoch is its next
     ``steps`` batches: the input pipeline then keeps prefetching across epochs instead of
-    refilling its shuffle buffer while training waits."""
+    refilling its shuffle buffer while training waits. There, ``per_call`` > 1 runs that many
+    steps per graph call (a train step of ``make_steps``); the result is the same as one by
+    one. ``first``, a batch already taken from ``batches`` (``Primer``), is the epoch's first."""
     metrics = EpochMetrics(SUMS[task])
+    if first is not None and steps is not None:
+        metrics.add(getattr(step, "traced", step)(first))
+        steps -= 1
+    repeated = getattr(step, "repeated", None)
+    if steps is not None and per_call > 1 and repeated is not None:
+        import tensorflow as tf
+
+        done = 0
+        while done < steps:
+            count = min(per_call, steps - done)
+            metrics.add(repeated(batches, tf.constant(count)))
+            done += count
+        return metrics
     for batch in batches if steps is None else itertools.islice(batches, steps):
         metrics.add(step(batch))
     return metrics

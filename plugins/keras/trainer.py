@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pipeline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
 from pipeline.artifacts import Artifact, write_json_atomic
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SpecError
 from pipeline.fingerprint import plain
 
 from .inputs import ImageInput, split_size
@@ -98,9 +98,17 @@ class KerasTrainer(Trainer):
     cpu_devices: int = param(0, help="split the CPU into this many logical devices (for mirrored)")
     mixed_precision: bool = param(False, help="compute in float16 (GPU) or bfloat16 (CPU, TPU)")
     seed: int = param(0, help="seed of weights, shuffling and augmentation")
+    steps_per_execution: int = param(
+        16, help="training steps per graph call (as Keras'; 1: one call per batch)"
+    )
 
     def run(self, ctx: StepContext) -> StepResult:
         """Fit the model and write the artifact (see the module docstring)."""
+        if self.steps_per_execution < 1:
+            raise SpecError(
+                f"keras_trainer: steps_per_execution must be 1 or more, got "
+                f"{self.steps_per_execution}"
+            )
         examples = ctx.input("examples")
         return _fit(self, ctx, examples)
 
@@ -169,7 +177,7 @@ def _fit_under(
     import keras
     import tensorflow as tf
 
-    from .loop import make_loss, make_steps, run_epoch
+    from .loop import Primer, make_loss, make_steps, run_epoch, trace_ahead
     from .models import with_target_scale
     from .report import plot_history
 
@@ -206,6 +214,9 @@ def _fit_under(
         return strategy.experimental_distribute_dataset(ds.with_options(options))
 
     train_ds = distributed(trainer.train_split, True)
+    # The input pipeline starts filling while the model is built and the checkpoint restored.
+    train_batches = iter(train_ds) if continuous else None
+    primer = Primer(train_batches) if continuous else None
     eval_ds = distributed(trainer.eval_split, False) if _has_split(examples, trainer) else None
     train_count = split_size(examples, trainer.train_split)
     steps_per_epoch = max(1, math.ceil(train_count / trainer.batch_size))
@@ -251,14 +262,24 @@ def _fit_under(
     if eval_ds is not None:
         writers["eval"] = tf.summary.create_file_writer(str(logs / "eval"))
     stopped_early = False
-    train_batches = iter(train_ds) if continuous else None
+    if primer is not None:
+        trace_ahead(train_step, train_batches)
+    first = primer.batch() if primer is not None else None
     for epoch in range(start + 1, trainer.epochs + 1):
         if trainer.early_stopping and state["wait"] >= trainer.early_stopping:
             stopped_early = True
             break
         began = time.perf_counter()
         if continuous:
-            train = run_epoch(train_step, train_batches, steps_per_epoch, task)
+            train = run_epoch(
+                train_step,
+                train_batches,
+                steps_per_epoch,
+                task,
+                trainer.steps_per_execution,
+                first=first,
+            )
+            first = None
         else:
             train = run_epoch(train_step, train_ds, task=task)
         record: dict[str, Any] = {"epoch": epoch, **_epoch_metrics(train, task)}
