@@ -51,7 +51,6 @@ class ClassificationEvaluator(Evaluator):
 
     def run(self, ctx: StepContext) -> StepResult:
         """Predict the split, compute metrics, decide the blessing and write the artifact."""
-        import numpy as np
 
         from .report import plot_confusion
         from .trainer import load_keras_model, trained_model
@@ -69,27 +68,7 @@ class ClassificationEvaluator(Evaluator):
                 f"was trained on {info['classes']}"
             )
         model = load_keras_model(artifact)
-        ds = pipeline.dataset(
-            examples,
-            self.split,
-            inputs=info["inputs"],
-            training=False,
-            batch_size=self.batch_size,
-            with_ids=True,
-        )
-        labels, scores, ids = [], [], []
-        for batch in ds:
-            features, label = batch[0], batch[1]
-            id_values = batch[2] if len(batch) > 2 else {}
-            scores.append(np.asarray(model(features, training=False), dtype=np.float64))
-            labels.append(label.numpy())
-            named = {k: [_text(x) for x in v.numpy()] for k, v in id_values.items()}
-            rows = zip(*named.values(), strict=True) if named else ((),) * len(label)
-            ids.extend(dict(zip(named, row, strict=True)) for row in rows)
-        if not labels:
-            raise PipelineError(f"split '{self.split}' of step '{examples.step}' has no examples")
-        y = np.concatenate(labels)
-        p = np.concatenate(scores)
+        y, p, ids = predict_split(model, pipeline, examples, self.split, info, self.batch_size)
         metrics = classification_metrics(y, p, classes)
         metrics["split"] = self.split
         write_json_atomic(ctx.output_dir / METRICS_FILE, metrics)
@@ -227,6 +206,32 @@ def _write_predictions(
                 "scores": [round(float(s), 7) for s in row],
             }
             handle.write(json.dumps(entry) + "\n")
+
+
+def predict_split(
+    model: Any, pipeline: Any, examples: Artifact, split: str, info: dict[str, Any], batch: int
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """``(labels, outputs, ids)`` of a model over one split, read by its input pipeline.
+
+    ``outputs`` are the model's outputs as float64 rows (class scores, or one value); ``ids``
+    one dict per example of the id features the pipeline yields (paths, raw text)."""
+    import numpy as np
+
+    ds = pipeline.dataset(
+        examples, split, inputs=info["inputs"], training=False, batch_size=batch, with_ids=True
+    )
+    labels, outputs, ids = [], [], []
+    for entry in ds:
+        features, label = entry[0], entry[1]
+        id_values = entry[2] if len(entry) > 2 else {}
+        outputs.append(np.asarray(model(features, training=False), dtype=np.float64))
+        labels.append(label.numpy())
+        named = {k: [_text(x) for x in v.numpy()] for k, v in id_values.items()}
+        rows = zip(*named.values(), strict=True) if named else ((),) * len(label)
+        ids.extend(dict(zip(named, row, strict=True)) for row in rows)
+    if not labels:
+        raise PipelineError(f"split '{split}' of step '{examples.step}' has no examples")
+    return np.concatenate(labels), np.concatenate(outputs), ids
 
 
 def _text(value: Any) -> Any:

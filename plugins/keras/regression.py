@@ -23,7 +23,14 @@ from pipeline import Evaluator, Input, StepContext, StepResult, param
 from pipeline.artifacts import write_json_atomic
 from pipeline.errors import PipelineError
 
-from .evaluator import BLESSING_FILE, METRICS_FILE, PREDICTIONS_FILE, last_blessed, metric_value
+from .evaluator import (
+    BLESSING_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    last_blessed,
+    metric_value,
+    predict_split,
+)
 
 #: Metrics where lower is better: a threshold on them is a maximum (all others: a minimum).
 LOWER_IS_BETTER = ("mae", "rmse", "mse", "max_error", "loss")
@@ -138,27 +145,8 @@ class RegressionEvaluator(Evaluator):
             )
         examples = ctx.input("examples")
         model = load_keras_model(artifact)
-        ds = pipeline.dataset(
-            examples,
-            self.split,
-            inputs=info["inputs"],
-            training=False,
-            batch_size=self.batch_size,
-            with_ids=True,
-        )
-        labels, predictions, ids = [], [], []
-        for batch in ds:
-            features, label = batch[0], batch[1]
-            id_values = batch[2] if len(batch) > 2 else {}
-            out = np.asarray(model(features, training=False), dtype=np.float64).reshape(-1)
-            predictions.append(out)
-            labels.append(np.asarray(label, dtype=np.float64).reshape(-1))
-            named = {k: [_text(x) for x in v.numpy()] for k, v in id_values.items()}
-            rows = zip(*named.values(), strict=True) if named else ((),) * len(out)
-            ids.extend(dict(zip(named, row, strict=True)) for row in rows)
-        if not labels:
-            raise PipelineError(f"split '{self.split}' of step '{examples.step}' has no examples")
-        y, p = np.concatenate(labels), np.concatenate(predictions)
+        y, p, ids = predict_split(model, pipeline, examples, self.split, info, self.batch_size)
+        y, p = y.astype(np.float64).reshape(-1), p.reshape(-1)
         metrics = regression_metrics(y, p, float(info["target"]["mean"]))
         metrics["split"] = self.split
         metrics["label"] = info.get("label")
@@ -241,7 +229,3 @@ def _write_predictions(
                 "residual": round(float(label - predicted), 6),
             }
             handle.write(json.dumps(entry) + "\n")
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else int(value)
