@@ -40,6 +40,11 @@ Encoding = Literal["one_hot", "embedding"]
 NUMERIC_DTYPES = ("int64", "float")
 CATEGORICAL_DTYPES = ("int64", "bytes")
 STATS_BATCH = 4096
+NUMERIC_PACK = "__numeric__"
+
+
+def _serialized(serialized: Any) -> Any:
+    return serialized
 
 
 class TableInput(InputPipeline):
@@ -218,9 +223,9 @@ class TableInput(InputPipeline):
 
         inputs = inputs or self.model_inputs(examples)
         label = self.label_name(examples)
-        parse_columns = raw_parser(
-            examples, {name: spec.get("modality", "numeric") for name, spec in inputs.items()}
-        )
+        kinds = {name: spec.get("modality", "numeric") for name, spec in inputs.items()}
+        numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+        parse_columns = raw_parser(examples, kinds)
         if self.task == "classification":
             label_spec, index_of = label_indexer(examples)
         else:
@@ -229,18 +234,36 @@ class TableInput(InputPipeline):
         extra_spec = {**label_spec, **ids_spec}
 
         def parse(serialized: Any) -> Any:
-            record = tf.io.parse_single_example(serialized, extra_spec)
-            out = (parse_columns(serialized), index_of(record))
+            # A batch of rows; numeric columns travel packed as one [rows, columns] tensor, so
+            # caching, shuffling and batching move one component per row, not one per column.
+            columns = parse_columns(serialized)
+            record = tf.io.parse_example(serialized, extra_spec)
+            packed = {name: v for name, v in columns.items() if name not in numeric}
+            if numeric:
+                packed[NUMERIC_PACK] = tf.stack([columns[name] for name in numeric], axis=1)
+            out = (packed, index_of(record))
             return out + ({name: record[name] for name in ids},) if ids else out
 
-        ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
+        means = tf.constant([inputs[name]["mean"] for name in numeric], tf.float32)
+
+        def unpack(packed: dict[str, Any]) -> dict[str, Any]:
+            others = {name: v for name, v in packed.items() if name != NUMERIC_PACK}
+            out = to_model_features(others, {name: inputs[name] for name in others})
+            if numeric:  # to_model_features for all numeric columns at once: missing -> mean
+                values = packed[NUMERIC_PACK]
+                values = tf.where(tf.math.is_nan(values), means, values)
+                out.update(zip(numeric, tf.split(values, len(numeric), axis=1), strict=True))
+            return out
+
+        ds = read_records(examples, split, _serialized, shuffle_files=training, seed=seed)
+        ds = ds.batch(STATS_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         if self.cache:
             ds = ds.cache()
         if training:
             ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
         ds = ds.map(
-            lambda x, y, *rest: (to_model_features(x, inputs), y, *rest),
+            lambda x, y, *rest: (unpack(x), y, *rest),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
@@ -319,7 +342,8 @@ def column_stats(examples: Artifact, split: str, kinds: dict[str, str]) -> dict[
 
     One streaming pass over the split's shards in batches: memory does not grow with rows."""
     try:
-        ds = read_records(examples, split, raw_parser(examples, kinds)).batch(STATS_BATCH)
+        ds = read_records(examples, split, _serialized).batch(STATS_BATCH)
+        ds = ds.map(raw_parser(examples, kinds))
     except FileNotFoundError as exc:
         raise PipelineError(f"table_input: {exc}") from None
     stats = {name: ColumnStats() for name in kinds}
@@ -337,11 +361,12 @@ def column_stats(examples: Artifact, split: str, kinds: dict[str, str]) -> dict[
 
 
 def raw_parser(examples: Artifact, kinds: dict[str, str]) -> Callable[[Any], dict[str, Any]]:
-    """A function from a serialized example to its raw column values, one scalar per column.
+    """A function from a batch of serialized examples to raw column values, ``[batch]`` each.
 
     ``kinds`` maps each column to ``numeric`` or ``categorical``. Numeric columns become float32
-    (NaN when the row has no value), categorical columns text (integer codes written as text;
-    an empty string when the row has no value)."""
+    (NaN when a row has no value), categorical columns text (integer codes written as text; an
+    empty string when a row has no value). One ``parse_example`` per batch: a wide table costs
+    a few ops per batch, not a few per cell."""
     import tensorflow as tf
 
     features = feature_spec(examples)["features"]
@@ -349,17 +374,21 @@ def raw_parser(examples: Artifact, kinds: dict[str, str]) -> Callable[[Any], dic
     tf_dtype = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
     spec = {name: tf.io.VarLenFeature(tf_dtype[dtypes[name]]) for name in kinds}
 
+    def first(sparse: Any, default: Any) -> Any:
+        dense = tf.sparse.to_dense(sparse, default_value=default)
+        return tf.pad(dense, [[0, 0], [0, 1]], constant_values=default)[:, 0]
+
     def parse(serialized: Any) -> dict[str, Any]:
-        record = tf.io.parse_single_example(serialized, spec)
+        record = tf.io.parse_example(serialized, spec)
         out = {}
         for name, kind in kinds.items():
-            values = record[name].values
+            values = record[name]
             if kind == "numeric":
-                out[name] = tf.concat([tf.cast(values, tf.float32), [math.nan]], 0)[0]
+                out[name] = first(tf.cast(values, tf.float32), math.nan)
             elif dtypes[name] == "bytes":
-                out[name] = tf.concat([values, [""]], 0)[0]
+                out[name] = first(values, "")
             else:
-                out[name] = tf.concat([tf.strings.as_string(values), [""]], 0)[0]
+                out[name] = first(tf.sparse.map_values(tf.strings.as_string, values), "")
         return out
 
     return parse
