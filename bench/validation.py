@@ -4,8 +4,12 @@ The examples are the ingest output of the photos (image bytes + label, three spl
 sides do the same TFDV work: statistics of every split (TFDV's in-memory path, or its Beam
 ``GenerateStatistics`` on the in-process runner), a schema inferred from train, validation of
 every split, skew train vs eval and drift against the previous statistics. The step also
-writes its report (tables, one plot per feature) and the anomalies: that is its overhead.
-Step time is the whole ``pipeline.run`` (the ingest step reused by hard links) after imports.
+writes its report (tables, one SVG plot per feature) and the anomalies, and ``pipeline.run``
+around it loads the plugins, checks that the ingest step is current (a digest of the photo
+folder) and reuses it by hard links, and writes run.json and report.html: that is its
+overhead. Step time is the whole ``pipeline.run`` after imports. On the Beam path the step
+computes all splits in one sliced pass of TFDV's combiners; the direct side uses TFDV's public
+``GenerateStatistics`` once per split, as its documentation shows.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
         variants[f"tfdv direct ({path})"] = lambda p=path: task(
             "tfdv_direct", examples=examples, out=out, path=p
         )
-    # The step's report draws a PNG per feature (matplotlib); TFDV alone draws nothing.
+    # The step's report draws an SVG plot per feature; TFDV alone draws nothing.
     variants["tfdv step (memory, plots off)"] = lambda: task(
         "tfdv_step", out=out, path="memory", plots=False
     )

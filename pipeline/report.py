@@ -1,7 +1,7 @@
 """The HTML report of a run: its steps, counts and metrics, and each step's plots and notes.
 
-A step contributes by writing into ``report/`` of its artifact: PNG plots and an optional
-``summary.html`` fragment. The report links them; it copies nothing.
+A step contributes by writing into ``report/`` of its artifact: plots (PNG or SVG files) and an
+optional ``summary.html`` fragment. The report links them; it copies nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from .artifacts import META_FILE, Run, read_json
 
 REPORT_FILE = "report.html"
 STEP_REPORT_DIR = "report"
+#: The plot files of a step's ``report/`` that the run report shows.
+IMAGE_SUFFIXES = (".png", ".svg")
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -78,10 +80,13 @@ def _step_section(run_path: Path, meta: dict) -> str:
         fragment = report_dir / "summary.html"
         if fragment.is_file():
             out.append(fragment.read_text(encoding="utf-8"))
-        for image in sorted(report_dir.glob("*.png")):
+        images = sorted(p for p in report_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for image in images:
             src = f"{step}/{STEP_REPORT_DIR}/{image.name}"
-            out.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(image.stem)}'>"
-                       f"<figcaption>{html.escape(image.stem)}</figcaption></figure>")
+            out.append(
+                f"<figure><img src='{html.escape(src)}' alt='{html.escape(image.stem)}'>"
+                f"<figcaption>{html.escape(image.stem)}</figcaption></figure>"
+            )
     return "".join(out)
 
 

@@ -19,7 +19,6 @@ from .artifacts import (
     Artifact,
     Run,
     default_runs_dir,
-    list_runs,
     write_json_atomic,
 )
 from .components import StepResult
@@ -27,7 +26,7 @@ from .context import StepContext
 from .errors import AccountingError, PipelineError, StepFailed
 from .fingerprint import plain, step_fingerprint
 from .plugins import Plugins
-from .report import write_run_report
+from .report import REPORT_FILE, write_run_report
 from .reporting import Reporter, StepRecord
 from .spec import PipelineSpec, Step
 
@@ -234,8 +233,14 @@ def _new_run(pipeline_root: Path, spec: PipelineSpec) -> Run:
 
 
 def _clean_interrupted_runs(pipeline_root: Path) -> None:
-    """Mark runs whose process died as interrupted and remove their partial step folders."""
-    for run in list_runs(pipeline_root.parent, pipeline_root.name):
+    """Mark runs whose process died as interrupted and remove their partial step folders.
+
+    A run that ended (in any way its process saw) has its ``report.html``: only the others'
+    ``run.json`` is read, so the check stays cheap however many runs the folder holds."""
+    for path in _run_folders(pipeline_root):
+        if (path / REPORT_FILE).is_file() or not (path / RUN_FILE).is_file():
+            continue
+        run = Run.open(path)
         if run.info.get("status") == "running" and run.status == "interrupted":
             shutil.rmtree(run.path / PARTIAL_DIR, ignore_errors=True)
             run.update(status="interrupted")
@@ -261,13 +266,21 @@ def _remember(pipeline_root: Path, fingerprint: str, path: Path) -> None:
 
 
 def _previous_artifact(run: Run, step: str) -> Artifact | None:
-    """The same step in the latest earlier run of this pipeline that completed it."""
-    for earlier in reversed(list_runs(run.path.parent.parent, run.path.parent.name)):
-        if earlier.run_id == run.run_id or earlier.run_id > run.run_id:
+    """The same step in the latest earlier run of this pipeline that completed it.
+
+    Run ids sort in start order, so run folders are tried newest first by name and only the
+    chosen step's ``meta.json`` is read."""
+    for path in reversed(_run_folders(run.path.parent)):
+        if path.name >= run.run_id or not (path / RUN_FILE).is_file():
             continue
-        if (earlier.path / step / META_FILE).is_file():
-            return Artifact.open(earlier.path / step)
+        if (path / step / META_FILE).is_file():
+            return Artifact.open(path / step)
     return None
+
+
+def _run_folders(pipeline_root: Path) -> list[Path]:
+    """The run folders of a pipeline (not ``.cache``), sorted by run id: in start order."""
+    return sorted(p for p in pipeline_root.iterdir() if not p.name.startswith("."))
 
 
 def _link_tree(source: Path, target: Path) -> None:

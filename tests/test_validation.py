@@ -103,12 +103,16 @@ def test_first_run_infers_and_saves_schema_later_run_validates_against_it(sms_pi
         assert (step / "statistics" / f"{split}.pb").stat().st_size > 0
         assert (step / "anomalies" / f"{split}.pbtxt").is_file()
     assert (step / "schema.pbtxt").is_file()
-    assert {p.name for p in (step / "report").glob("*.png")} == {
-        "feature_label.png",
-        "feature_text.png",
-    }
+    plots = {p.name: p.read_text() for p in (step / "report").glob("*.svg")}
+    assert set(plots) == {"feature_label.svg", "feature_text.svg"}
+    assert plots["feature_label.svg"].startswith("<svg")
+    assert "label: most frequent values" in plots["feature_label.svg"]
+    assert ">spam</text>" in plots["feature_label.svg"]  # a value on the axis
+    assert ">train</text>" in plots["feature_label.svg"]  # a split in the legend
     summary = (step / "report" / "summary.html").read_text()
     assert "<td>label</td>" in summary and "No anomalies." in summary
+    report = (first.run.path / "report.html").read_text()
+    assert "validate/report/feature_label.svg" in report
     assert _result(first)["schema"].startswith("inferred")
 
     second = pipeline.run(sms_pipeline, runs_dir=runs)
@@ -200,6 +204,109 @@ def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_p
     schema = path.with_suffix(".schema.pbtxt").read_text()
     assert "image_domain" in schema  # from the image modality in features.json
     assert "is_categorical: true" in schema and "max: 9" in schema  # the label's ten classes
+
+
+def test_records_read_without_tensorflow_equal_tf_data_and_corruption_names_the_record(
+    data, tmp_path
+):
+    import tensorflow as tf
+
+    from plugins.validation.stats import read_records
+
+    files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
+    expected = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    assert read_records(files) == expected and len(expected) > 100
+
+    plain = tmp_path / "plain.tfrecord"  # uncompressed, one byte of the third record flipped
+    with tf.io.TFRecordWriter(str(plain)) as writer:
+        for record in expected[:5]:
+            writer.write(record)
+    assert read_records([str(plain)]) == expected[:5]
+    raw = bytearray(plain.read_bytes())
+    third = sum(len(r) + 16 for r in expected[:2]) + 12 + 20
+    raw[third] ^= 0xFF
+    plain.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"plain.tfrecord: record 3: corrupt record data"):
+        read_records([str(plain)])
+
+
+def test_in_memory_statistics_of_shards_equal_those_of_all_records_and_skip_empty_shards(
+    data, tmp_path
+):
+    import tensorflow as tf
+
+    from pipeline.examples import feature_spec
+    from plugins.validation import stats as S
+
+    files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
+    empty = tmp_path / "part-empty.tfrecord.gz"
+    tf.io.TFRecordWriter(str(empty), tf.io.TFRecordOptions(compression_type="GZIP")).close()
+    schema = S.seed_schema(feature_spec(data["digits"]))
+
+    by_shard = S.statistics_of_files([files[0], str(empty), *files[1:]], schema)
+
+    assert by_shard == S.statistics_in_memory(S.read_records(files), schema)
+    assert S.num_examples(S.statistics_of_files([str(empty)], schema)) == 0
+
+
+def test_beam_statistics_of_all_splits_in_one_pass_equal_tfdv_per_split(data, tmp_path):
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    from pipeline.beam_options import pipeline_options
+    from pipeline.examples import example_files, feature_spec
+    from pipeline.spec import RunnerSettings
+    from plugins.validation import stats as S
+
+    folder = data["digits"]
+    files = {split: example_files(folder, split) for split in ("train", "eval", "test")}
+    schema = S.seed_schema(feature_spec(folder))
+    options = pipeline_options(RunnerSettings())
+    ours = S.statistics_with_beam(files, schema, tmp_path / "ours", options)
+
+    with beam.Pipeline(options=options) as p:  # TFDV's own way: one graph per split
+        for split, shards in files.items():
+            _ = (
+                p
+                | f"Read {split}" >> tfxio.TFExampleRecord(shards).BeamSource()
+                | f"Stats {split}" >> tfdv.GenerateStatistics(S.stats_options(schema))
+                | f"Write {split}" >> tfdv.WriteStatisticsToBinaryFile(str(tmp_path / split))
+            )
+    for split in files:
+        assert ours[split] == S.load_statistics(tmp_path / split), split
+        assert S.load_statistics(tmp_path / "ours" / f"{split}.pb") == ours[split]
+    assert sorted(p.name for p in (tmp_path / "ours").iterdir()) == [
+        "eval.pb",
+        "test.pb",
+        "train.pb",
+    ]
+
+
+def test_numeric_feature_plot_is_an_svg_histogram_of_each_split(tmp_path):
+    import pandas as pd
+
+    from plugins.validation import stats as S
+    from plugins.validation.report import write_report
+
+    statistics = {
+        split: S.statistics_of_dataframe(
+            pd.DataFrame({"length": [float(i % 17 + shift) for i in range(200)]}), None
+        )
+        for split, shift in (("train", 0), ("eval", 3))
+    }
+    rows = [r for split, stats in statistics.items() for r in S.feature_rows(stats, split)]
+
+    written = write_report(tmp_path, statistics, rows, [], [], "inferred")
+
+    assert [p.name for p in written] == ["feature_length.svg"]
+    svg = written[0].read_text()
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "length: value histogram" in svg and "share of values" in svg
+    assert svg.count('fill-opacity="0.45"') >= 20  # two splits' histogram buckets
+    assert ">train</text>" in svg and ">eval</text>" in svg
+    assert write_report(tmp_path / "off", statistics, rows, [], [], "x", plots=False) == []
+    assert [p.name for p in (tmp_path / "off").iterdir()] == ["summary.html"]
 
 
 def test_unknown_fail_on_class_is_rejected_when_the_file_is_read(sms_pipeline):
@@ -304,8 +411,8 @@ def test_plugin_and_cli_import_without_tensorflow_or_tfdv():
 
 
 def test_inferred_schema_allows_new_values_of_id_features():
-    import tensorflow_data_validation as tfdv
     import pandas as pd
+    import tensorflow_data_validation as tfdv
 
     from plugins.validation.stats import infer_schema
 

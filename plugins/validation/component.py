@@ -18,7 +18,7 @@ from pipeline import (
     Validator,
     param,
 )
-from pipeline.examples import example_files, feature_spec, splits
+from pipeline.examples import example_files, feature_spec
 
 STATISTICS_DIR = "statistics"
 ANOMALIES_DIR = "anomalies"
@@ -70,7 +70,7 @@ class Tfdv(Validator):
     )
     baseline_split: str = param("train", help="the split the schema is inferred from")
     skew_split: str = param("eval", help="the split compared with the baseline split for skew")
-    plots: bool = param(True, help="draw a PNG per feature into report/")
+    plots: bool = param(True, help="draw an SVG plot per feature into report/")
 
     def __post_init__(self) -> None:
         """Check ``fail_on`` and thresholds when the pipeline file is read, not mid-run."""
@@ -113,7 +113,7 @@ class Tfdv(Validator):
 
         artifact = ctx.input("examples")
         spec = feature_spec(artifact)
-        names = splits(artifact)
+        names = list(spec.get("splits", {}))  # what pipeline.examples.splits reads, read once
         if not names:
             raise PipelineError(f"{artifact.path}: the examples artifact has no splits")
         schema_file = self.schema_path(ctx)
@@ -225,7 +225,7 @@ class Tfdv(Validator):
             ctx.log(f"Beam statistics took {time.perf_counter() - started:.1f}s")
         for i, split in enumerate(s for s in names if s not in large):
             ctx.progress(i, len(names), f"statistics of {split}")
-            stats = S.statistics_in_memory(S.read_records(files[split]), schema)
+            stats = S.statistics_of_files(files[split], schema)
             S.write_statistics(stats, out_dir / f"{split}.pb")
             result[split] = stats
             paths[split] = "in_memory"

