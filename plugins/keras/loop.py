@@ -210,6 +210,15 @@ def trace_ahead(step: Callable[[Any], Any], iterator: Any) -> None:
         repeated.get_concrete_function(iterator, tf.TensorSpec([], tf.int32))
 
 
+def training_stream(ds: Any, per_call: int) -> Any:
+    """The repeated training batches, prefetched a graph call ahead.
+
+    A shuffle buffer larger than the data refills at every epoch boundary before it yields
+    again; with one call's batches (``per_call``, at least 2) ready, the refill overlaps the
+    previous call's steps instead of stalling them."""
+    return ds.repeat().prefetch(max(2, per_call))
+
+
 class Primer:
     """Fetches an iterator's first batch on a thread, so that filling the input pipeline (reading,
     decoding, the shuffle buffer) overlaps what the trainer does before its first step."""

@@ -177,7 +177,7 @@ def _fit_under(
     import keras
     import tensorflow as tf
 
-    from .loop import Primer, make_loss, make_steps, run_epoch, trace_ahead
+    from .loop import Primer, make_loss, make_steps, run_epoch, trace_ahead, training_stream
     from .models import with_target_scale
     from .report import plot_history
 
@@ -208,7 +208,7 @@ def _fit_under(
             seed=trainer.seed,
         )
         if training and continuous:
-            ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
+            ds = training_stream(ds, trainer.steps_per_execution)
         if strategy_name == "default":
             return ds
         return strategy.experimental_distribute_dataset(ds.with_options(options))
