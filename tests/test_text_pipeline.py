@@ -270,3 +270,39 @@ def test_a_killed_language_model_fit_resumes_after_its_last_epoch(tmp_path: Path
     assert history["resumed_from_epoch"] == done
     assert [e["epoch"] for e in history["epochs"]] == list(range(1, epochs + 1))
     assert not state_file.parent.exists()  # the scratch checkpoint is removed once done
+
+
+@pytest.mark.slow
+def test_language_model_trains_mirrored_over_two_logical_cpus(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from keras_support import python_env
+
+    overrides = {
+        "steps.validate.schema": str(tmp_path / "text_generation.schema.pbtxt"),
+        "steps.train.model": {"component": "language_model", "embedding_dim": 16, "units": [32]},
+        "steps.train.epochs": 2,
+        "steps.train.strategy": "mirrored",
+        "steps.train.cpu_devices": 2,
+        "steps.evaluate.samples": 1,
+        "steps.evaluate.sample_length": 20,
+        "steps.evaluate.thresholds": {},
+    }
+    runs = tmp_path / "runs"
+    file = PIPELINES / "text_generation.yaml"
+    script = (
+        "import pipeline, tensorflow as tf\n"
+        f"pipeline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})\n"
+        "print('logical cpus', len(tf.config.list_logical_devices('CPU')))\n"
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, env=python_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "logical cpus 2" in done.stdout
+    run = pipeline.open_run("text_generation", runs_dir=runs)
+    history = json.loads(run.artifact("train").file("report", "history.json").read_text())
+    losses = [e["loss"] for e in history["epochs"]]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    metrics = json.loads(run.artifact("evaluate").file("metrics.json").read_text())
+    assert metrics["perplexity"] < metrics["unigram_perplexity"]

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline import Evaluator, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
 from pipeline.artifacts import write_json_atomic
@@ -41,10 +41,17 @@ class LmTrainer(Trainer):
     The loss is the mean cross-entropy of the non-padding target tokens; with
     ``early_stopping`` the weights of the epoch with the lowest eval loss are kept. Training is
     checkpointed after every epoch (model, optimizer, early-stopping state) in the run folder's
-    ``.scratch/``: a killed run resumes after its last completed epoch."""
+    ``.scratch/``: a killed run resumes after its last completed epoch. Keras ``fit`` runs under
+    ``strategy`` (mirrored over GPUs, or over ``cpu_devices`` logical CPUs; a TPU); Keras 3.15's
+    ``fit`` fails under TF 2.16's multi-worker strategy, so that one is not offered here."""
 
     name = "lm_trainer"
-    code_modules = ("plugins.text.lm_input", "plugins.text.models", "plugins.text.inputs")
+    code_modules = (
+        "plugins.text.lm_input",
+        "plugins.text.models",
+        "plugins.text.inputs",
+        "plugins.keras.strategy",
+    )
 
     examples: Input = param(help="the step whose examples artifact to train on")
     model: Model = param(LanguageModel(), help="the language model component")
@@ -57,9 +64,24 @@ class LmTrainer(Trainer):
     train_split: str = param("train", help="split to fit on")
     eval_split: str = param("eval", help="split for early stopping ('' for none)")
     seed: int = param(0, help="seed of weights and shuffling")
+    strategy: Literal["auto", "default", "mirrored", "tpu"] = param(
+        "auto", help="tf.distribute strategy of Keras fit (auto: mirrored on several GPUs)"
+    )
+    cpu_devices: int = param(0, help="split the CPU into this many logical devices (mirrored)")
 
     def run(self, ctx: StepContext) -> StepResult:
         """Fit the model and write the artifact (see the module docstring)."""
+        from plugins.keras.strategy import make_strategy, split_cpu
+
+        if self.cpu_devices > 1:
+            problem = split_cpu(self.cpu_devices)
+            if problem:
+                raise PipelineError(f"lm_trainer: {problem}")
+        strategy, _ = make_strategy(self.strategy)
+        with strategy.scope():
+            return self._fit(ctx)
+
+    def _fit(self, ctx: StepContext) -> StepResult:
         import keras
 
         from plugins.keras.report import plot_history
