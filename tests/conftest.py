@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +16,25 @@ PROJECT_DIR = TESTS_DIR.parent
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "keras")
+
+
+def heavy_imports(args: list[str]) -> list[str]:
+    """The heavy libraries (``HEAVY``) a ``pipeline ARGS`` command imported (it must succeed)."""
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['pipeline', *{args!r}]\n"
+        "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("HEAVY "))
+    return ast.literal_eval(line.removeprefix("HEAVY "))
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, TESTS_DIR
-
-HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "keras")
+from conftest import PROJECT_DIR, TESTS_DIR, heavy_imports
 
 PIPELINE = """
 name: numbers
@@ -38,18 +36,7 @@ def cli(*args, cwd=PROJECT_DIR):
     "args", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
 )
 def test_listing_commands_do_not_import_heavy_libraries(args):
-    probe = (
-        "import sys, runpy\n"
-        f"sys.argv = ['pipeline', *{args!r}]\n"
-        "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
+    assert heavy_imports(args) == []
 
 
 def test_console_script_is_installed():

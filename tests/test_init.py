@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, heavy_imports
 from ingest_helpers import DATA, DIGITS, SMS, copy_images, csv_rows, need
 
 import pipeline
 from pipeline import examples
 from pipeline.cli import main
 
-HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "keras")
 COMPONENT = "acme_text_clean_text"
 TEMPLATE_DATA = {
     "images": DIGITS,
@@ -343,19 +342,7 @@ def test_table_template_fails_clearly_when_table_input_is_not_registered(tmp_pat
     ],
 )
 def test_init_imports_no_heavy_library(args, tmp_path) -> None:
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    probe = (
-        "import sys, runpy\n"
-        f"sys.argv = ['pipeline', *{args!r}]\n"
-        "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
+    assert heavy_imports([a.replace("{tmp}", str(tmp_path)) for a in args]) == []
 
 
 @pytest.mark.slow
