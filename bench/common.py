@@ -269,7 +269,7 @@ def photos(count: int) -> Path:
     return target
 
 
-SPLIT_SHARES = (("train", 0.8), ("eval", 0.1), ("test", 0.1))
+SPLIT_NAMES = ("train", "eval", "test")
 
 
 def digits_table(rows: int) -> Path:
@@ -323,7 +323,7 @@ def digits_table(rows: int) -> Path:
     header = ",".join([f"p{i:02d}" for i in range(64)] + ["label"])
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    for split, _ in SPLIT_SHARES:
+    for split in SPLIT_NAMES:
         (tmp / split).mkdir(parents=True)
         chosen = [line for side, line in lines if side == split]
         (tmp / split / "data.csv").write_text("\n".join([header, *chosen]) + "\n")

@@ -35,14 +35,7 @@ from typing import TYPE_CHECKING, Any
 from . import examples as ex
 from .components import Split, StepResult
 from .errors import PipelineError, SpecError
-from .feature_stats import (  # noqa: F401 (MAX_CLASSES, is_hidden: re-exported for plugins)
-    MAX_CLASSES,
-    FeatureStats,
-    is_hidden,
-    label_text,
-    merge_stats,
-    visible,
-)
+from .feature_stats import FeatureStats, label_text, merge_stats, visible
 
 if TYPE_CHECKING:
     from .components import Source, Transform

@@ -30,14 +30,15 @@ def label_info(examples: Artifact) -> tuple[str, list[str]]:
 def read_records(
     examples: Artifact,
     split: str,
-    parse: Callable[[Any], Any],
+    parse: Callable[[Any], Any] | None,
     *,
     shuffle_files: bool = False,
     seed: int = 0,
 ) -> Any:
     """The parsed records of one split: GZIP shards interleaved in parallel, deterministically.
 
-    With ``shuffle_files`` (training) the shard order is reshuffled every epoch from ``seed``."""
+    With ``shuffle_files`` (training) the shard order is reshuffled every epoch from ``seed``.
+    With ``parse`` None the serialized records come as they are (for batched parsing)."""
     import tensorflow as tf
 
     files = example_files(examples, split)
@@ -50,6 +51,8 @@ def read_records(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
+    if parse is None:
+        return ds
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 

@@ -43,10 +43,6 @@ STATS_BATCH = 4096
 NUMERIC_PACK = "__numeric__"
 
 
-def _serialized(serialized: Any) -> Any:
-    return serialized
-
-
 class TableInput(InputPipeline):
     """Table rows: numeric columns (normalised in the model) and categorical columns, a label.
 
@@ -255,7 +251,7 @@ class TableInput(InputPipeline):
                 out.update(zip(numeric, tf.split(values, len(numeric), axis=1), strict=True))
             return out
 
-        ds = read_records(examples, split, _serialized, shuffle_files=training, seed=seed)
+        ds = read_records(examples, split, None, shuffle_files=training, seed=seed)
         ds = ds.batch(STATS_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         if self.cache:
             ds = ds.cache()
@@ -342,7 +338,7 @@ def column_stats(examples: Artifact, split: str, kinds: dict[str, str]) -> dict[
 
     One streaming pass over the split's shards in batches: memory does not grow with rows."""
     try:
-        ds = read_records(examples, split, _serialized).batch(STATS_BATCH)
+        ds = read_records(examples, split, None).batch(STATS_BATCH)
         ds = ds.map(raw_parser(examples, kinds))
     except FileNotFoundError as exc:
         raise PipelineError(f"table_input: {exc}") from None
