@@ -34,8 +34,8 @@ def run(smoke: bool = False) -> list[dict]:
     repeats = 2 if smoke else 15
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "pipeline --help": [sys.executable, "-m", "pipeline", "--help"],
-        "pipeline plugins": [sys.executable, "-m", "pipeline", "plugins"],
+        "pipeline --help": [sys.executable, "-m", "beamline", "--help"],
+        "pipeline plugins": [sys.executable, "-m", "beamline", "plugins"],
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeats):

@@ -3,8 +3,8 @@
 Variants, interleaved, each in its own process:
 
 * ``loop``: a hand-written single-process loop (Pillow decode, resize, PNG encode,
-  ``pipeline.examples.encode_example``, GZIP TFRecord shards);
-* ``direct``: ``pipeline.run`` of a one-step pipeline (image_folder + decode_image +
+  ``beamline.examples.encode_example``, GZIP TFRecord shards);
+* ``direct``: ``beamline.run`` of a one-step pipeline (image_folder + decode_image +
   resize_image) on the in-process Beam runner;
 * ``local``: the same on Beam's multi-processing runner with 2 workers.
 

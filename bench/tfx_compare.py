@@ -52,7 +52,7 @@ def ours(data: Path, work: Path) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
-        "pipeline",
+        "beamline",
         "--runs-dir",
         str(work / "runs"),
         "run",
@@ -79,10 +79,10 @@ def _check(data: Path) -> list[dict[str, Any]]:
     """Smoke mode: the pipeline file loads (plugins, parameters) and the TFX job files exist."""
     import time
 
-    import pipeline
+    import beamline
 
     started = time.perf_counter()
-    spec, _ = pipeline.load(PIPELINE, [f"steps.ingest.path={data / 'all.csv'}"])
+    spec, _ = beamline.load(PIPELINE, [f"steps.ingest.path={data / 'all.csv'}"])
     for name in ("digits_module.py", "run_tfx.py"):
         if not (ROOT / "bench" / "tfx_job" / name).is_file():
             raise FileNotFoundError(f"bench/tfx_job/{name}")

@@ -4,10 +4,10 @@ The examples are the ingest output of the photos (image bytes + label, three spl
 sides do the same TFDV work: statistics of every split (TFDV's in-memory path, or its Beam
 ``GenerateStatistics`` on the in-process runner), a schema inferred from train, validation of
 every split, skew train vs eval and drift against the previous statistics. The step also
-writes its report (tables, one SVG plot per feature) and the anomalies, and ``pipeline.run``
+writes its report (tables, one SVG plot per feature) and the anomalies, and ``beamline.run``
 around it loads the plugins, checks that the ingest step is current (a digest of the photo
 folder) and reuses it by hard links, and writes run.json and report.html: that is its
-overhead. Step time is the whole ``pipeline.run`` after imports. On the Beam path the step
+overhead. Step time is the whole ``beamline.run`` after imports. On the Beam path the step
 computes all splits in one sliced pass of TFDV's combiners; the direct side uses TFDV's public
 ``GenerateStatistics`` once per split, as its documentation shows.
 """

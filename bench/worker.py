@@ -76,26 +76,24 @@ def image_pipeline_file(
 
 
 def ingest_pipeline(root: str, out: str, runner: str, workers: int = 0, size: int = 64) -> dict:
-    """``pipeline.run`` of a one-step pipeline (image_folder, decode_image, resize_image)."""
+    """``beamline.run`` of a one-step pipeline (image_folder, decode_image, resize_image)."""
     import apache_beam  # noqa: F401  (imported before the clock starts, like the loop's Pillow)
-
-    import pipeline
+    import beamline
 
     folder = Path(out)
     shutil.rmtree(folder, ignore_errors=True)
     file = image_pipeline_file(folder, root, runner, workers, size)
 
     def work() -> dict[str, Any]:
-        result = pipeline.run(file, runs_dir=folder / "runs", force=True)
+        result = beamline.run(file, runs_dir=folder / "runs", force=True)
         return {"counts": result.records[0].counts, "step_s": result.records[0].seconds}
 
     return _timed(work)
 
 
 def _loop_record(path: Path, label: str, size: int) -> tuple[str, bytes]:
+    from beamline import examples as ex
     from PIL import Image
-
-    from pipeline import examples as ex
 
     image = Image.open(io.BytesIO(path.read_bytes()))
     image.load()
@@ -112,9 +110,8 @@ def _loop_record(path: Path, label: str, size: int) -> tuple[str, bytes]:
 def ingest_loop(root: str, out: str, size: int = 64) -> dict:
     """The hand-written single-process loop doing the same work, shard files included."""
     import PIL.Image  # noqa: F401
-
-    from pipeline import examples as ex
-    from pipeline.ingest import shard_of, split_of
+    from beamline import examples as ex
+    from beamline.ingest import shard_of, split_of
 
     folder = Path(out)
     shutil.rmtree(folder, ignore_errors=True)
@@ -146,12 +143,12 @@ def ingest_loop(root: str, out: str, size: int = 64) -> dict:
 
 def prepare_examples(root: str, out: str, size: int = 64) -> dict:
     """Run the ingest once into ``out/runs`` so validation variants share its TFRecords."""
-    import pipeline
+    import beamline
 
     folder = Path(out)
     file = image_pipeline_file(folder, root, "direct", 0, size, validate="memory")
-    result = pipeline.run(file, runs_dir=folder / "runs")
-    return {"examples": str(pipeline.open_run("bench", folder / "runs").artifact("ingest").path),
+    result = beamline.run(file, runs_dir=folder / "runs")
+    return {"examples": str(beamline.open_run("bench", folder / "runs").artifact("ingest").path),
             "counts": result.records[0].counts}  # fmt: skip
 
 
@@ -159,10 +156,9 @@ def tfdv_step(out: str, path: str, plots: bool = True) -> dict:
     """The ``tfdv`` step (``path``: memory or beam) on the examples ``prepare_examples`` wrote;
     ``plots``: its report draws one SVG plot per feature (the default) or none."""
     import apache_beam  # noqa: F401
+    import beamline
     import tensorflow  # noqa: F401
     import tensorflow_data_validation  # noqa: F401
-
-    import pipeline
 
     folder = Path(out)
     data = _load_yaml(folder / "pipeline.yaml")
@@ -175,7 +171,7 @@ def tfdv_step(out: str, path: str, plots: bool = True) -> dict:
     (folder / f"schema-{path}.pbtxt").unlink(missing_ok=True)  # inferred every time
 
     def work() -> dict[str, Any]:
-        result = pipeline.run(file, runs_dir=folder / "runs", force=["validate"])
+        result = beamline.run(file, runs_dir=folder / "runs", force=["validate"])
         record = {r.step: r for r in result.records}
         return {"step_s": record["validate"].seconds, "ingest": record["ingest"].status}
 
@@ -274,9 +270,9 @@ def tfdv_direct(examples: str, out: str, path: str) -> dict:
 def input_pipeline(examples: str, variant: str, epochs: int, batch_size: int = 64) -> dict:
     """Images per second of one tf.data pipeline variant over ``epochs`` epochs of train."""
     import tensorflow as tf
+    from beamline.artifacts import Artifact
 
     from bench import datasets
-    from pipeline.artifacts import Artifact
 
     artifact = Artifact.open(examples)
     ds = datasets.build(variant, artifact, batch_size)  # no warm-up: it would fill the cache
@@ -301,12 +297,11 @@ def train_wait(pipeline_file: str, runs: str, epochs: int = 0) -> dict:
     data, started while the model is built and the steps traced; ``steps_per_execution`` steps
     per graph call), then the same steps on batches held in memory: the difference is the time
     training waited for its input pipeline."""
+    import beamline
     import keras
     import tensorflow as tf
-
-    import pipeline
-    from plugins.keras.inputs import split_size
-    from plugins.keras.loop import (
+    from beamline_plugins.keras.inputs import split_size
+    from beamline_plugins.keras.loop import (
         Primer,
         make_loss,
         make_steps,
@@ -314,11 +309,11 @@ def train_wait(pipeline_file: str, runs: str, epochs: int = 0) -> dict:
         trace_ahead,
         training_stream,
     )
-    from plugins.keras.records import label_info
+    from beamline_plugins.keras.records import label_info
 
-    spec, _ = pipeline.load(pipeline_file)
-    result = pipeline.run(_only_ingest(Path(pipeline_file), Path(runs)), runs_dir=runs)
-    examples = pipeline.open_run(result.run.path).artifact("ingest")
+    spec, _ = beamline.load(pipeline_file)
+    result = beamline.run(_only_ingest(Path(pipeline_file), Path(runs)), runs_dir=runs)
+    examples = beamline.open_run(result.run.path).artifact("ingest")
     trainer = spec.step("train").component
     strategy = tf.distribute.get_strategy()
     inputs = trainer.input.model_inputs(examples)

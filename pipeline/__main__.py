@@ -1,4 +1,4 @@
-"""``python -m pipeline``: the same as the ``pipeline`` command."""
+"""``python -m beamline``: the same as the ``pipeline`` command."""
 
 from .cli import main
 

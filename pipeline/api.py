@@ -7,10 +7,10 @@ from pathlib import Path
 
 from .artifacts import Run, list_runs
 from .artifacts import open_run as _open_run
+from .executor import RunResult, execute
 from .plugins import Plugins, load_plugins
+from .progress import Reporter
 from .registry import ComponentInfo
-from .reporting import Reporter
-from .runner import RunResult, execute
 from .spec import PipelineSpec, load_spec
 
 

@@ -1,4 +1,4 @@
-"""The ``pipeline`` command: a thin face over ``pipeline.api``.
+"""The ``pipeline`` command: a thin face over ``beamline.api``.
 
 Heavy libraries (TensorFlow, TFDV, Beam) are imported only when a step or a command needs them,
 so ``pipeline --help`` and ``pipeline plugins`` start in a fraction of a second.
@@ -107,7 +107,7 @@ def run(
 ) -> None:
     """Run PIPELINE_FILE: reuse unchanged steps, run the others, print a summary."""
     from .console import ConsoleReporter
-    from .runner import execute
+    from .executor import execute
     from .spec import load_spec
 
     _warn_failed_plugins(state.plugins)

@@ -167,15 +167,15 @@ class Source(StepComponent):
 
     Implement ``read(ctx)`` returning a Beam ``PTransform`` from the pipeline root to a dict of
     PCollections ``{"main": records, "rejected": rejected records}``; the core does the rest
-    (see ``pipeline.ingest``)."""
+    (see ``beamline.ingest``)."""
 
     kind: ClassVar[str] = "source"
     code_modules: ClassVar[tuple[str, ...]] = (
-        "pipeline.ingest",
-        "pipeline.ingest_stages",
-        "pipeline.spill",
-        "pipeline.feature_stats",
-        "pipeline.examples",
+        "beamline.ingest",
+        "beamline.ingest_stages",
+        "beamline.spill",
+        "beamline.feature_stats",
+        "beamline.examples",
     )
 
     transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
@@ -246,7 +246,7 @@ def check_component_class(cls: Any, kind: str) -> str | None:
     """Return what is wrong with ``cls`` as a component of ``kind``, or None if nothing is."""
     base = KIND_BASES[kind]
     if not isinstance(cls, type) or not issubclass(cls, base):
-        return f"{cls!r} is not a subclass of pipeline.{base.__name__}"
+        return f"{cls!r} is not a subclass of beamline.{base.__name__}"
     if not isinstance(cls.name, str) or not _NAME.match(cls.name):
         return f"{cls.__name__}.name must be lower_snake_case text, got {cls.name!r}"
     if not cls.help_text or cls.help_text == base.help_text:

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .reporting import Reporter, StepRecord
+from .progress import Reporter, StepRecord
 
 
 def format_counts(counts: dict[str, Any], limit: int = 3) -> str:

@@ -13,7 +13,7 @@ from .errors import PipelineError
 if TYPE_CHECKING:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from .reporting import Reporter
+    from .progress import Reporter
     from .spec import PipelineSpec, Step
 
 
@@ -31,7 +31,7 @@ class StepContext:
     inputs: dict[str, Artifact]
     reporter: Reporter
     previous: Artifact | None = None
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pipeline.step"))
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("beamline.step"))
 
     @property
     def pipeline_dir(self) -> Path:

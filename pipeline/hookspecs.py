@@ -2,14 +2,14 @@
 
 Registration hooks receive a ``register`` callable; call it once per component class::
 
-    from pipeline import hookimpl
+    from beamline import hookimpl
 
     @hookimpl
     def register_models(register):
         register(TinyCnn)
 
-A component class subclasses the base class of its kind (``pipeline.Model``,
-``pipeline.Source``, ...), has a ``name``, a docstring users see in ``pipeline plugins``, and
+A component class subclasses the base class of its kind (``beamline.Model``,
+``beamline.Source``, ...), has a ``name``, a docstring users see in ``pipeline plugins``, and
 typed parameters declared as annotated class attributes. Registering must be cheap: import
 TensorFlow or Beam inside the methods that run, never at module top.
 """
@@ -73,7 +73,7 @@ def register_commands(cli: Any) -> None:
 
 @hookspec
 def before_pipeline_run(run: Any) -> None:
-    """Called once a run directory exists, before its first step; ``run`` is a ``pipeline.Run``."""
+    """Called once a run directory exists, before its first step; ``run`` is a ``beamline.Run``."""
 
 
 @hookspec
@@ -83,7 +83,7 @@ def after_pipeline_run(run: Any, results: list[Any]) -> None:
 
 @hookspec
 def before_step_run(run: Any, step: Any) -> None:
-    """Called before a step executes (not when reused); ``step`` is a ``pipeline.spec.Step``."""
+    """Called before a step executes (not when reused); ``step`` is a ``beamline.spec.Step``."""
 
 
 @hookspec

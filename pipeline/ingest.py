@@ -7,8 +7,8 @@ The story of the pipeline (each step is a labelled Beam transform)::
     rejected outputs of every stage -> Rejected: write
 
 Records never go through a Beam shuffle: they are spilled to local run files bucketed by content
-hash, read back one group of buckets at a time and merged into shards (``pipeline.spill``,
-``pipeline.ingest_stages``), so memory stays bounded whatever the data size. Shards are
+hash, read back one group of buckets at a time and merged into shards (``beamline.spill``,
+``beamline.ingest_stages``), so memory stays bounded whatever the data size. Shards are
 deterministic whatever the runner: records are assigned to shards by content hash and sorted
 within a shard. Counts come from small files the pipeline writes (one per shard, one for
 the records read, one for the rejected ones), summed once the pipeline finished: that works on
@@ -16,7 +16,7 @@ every runner, where Beam metrics do not.
 
 Plugin authors build stages with ``create_source`` (a source from a list of items, each read by a
 function) and ``record_stage`` (a transform from a function of one record); both functions reject
-a record by raising (or, for a reader, yielding) ``Reject``. See ``pipeline.examples`` for the
+a record by raising (or, for a reader, yielding) ``Reject``. See ``beamline.examples`` for the
 record conventions and the artifact's format.
 """
 
@@ -414,7 +414,7 @@ def _plan_of(
 
 
 def declared_features(source: Source, ctx: StepContext) -> dict[str, Any]:
-    """What the source and its transforms say about the features (see ``pipeline.examples``)."""
+    """What the source and its transforms say about the features (see ``beamline.examples``)."""
     info: dict[str, Any] = {"features": {}, "label": None, "warnings": []}
     describe = getattr(source, "feature_info", None)
     if callable(describe):

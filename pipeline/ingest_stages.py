@@ -1,7 +1,7 @@
 """The Beam stages of ingest after the transforms: spill, deduplicate + encode, write shards.
 
 Imported only when an ingest runs (it imports Apache Beam). Records never pass through a Beam
-``GroupByKey``: they travel through the local files of ``pipeline.spill`` and Beam carries only
+``GroupByKey``: they travel through the local files of ``beamline.spill`` and Beam carries only
 file names, byte ranges and small summaries, so memory stays bounded on every runner.
 
 1. ``SpillRecords`` (fused with the source and the transforms): content hash, split, dtype kinds

@@ -108,7 +108,7 @@ def load_plugins(
         manager.set_blocked(name)
     plugins = Plugins(manager=manager, registry=Registry(), disabled=disabled)
 
-    from plugins import BUILTIN_PLUGINS
+    from beamline_plugins import BUILTIN_PLUGINS
 
     for name, module in BUILTIN_PLUGINS.items():
         plugins._add(name, lambda m=module: importlib.import_module(m), "built-in")

@@ -20,7 +20,7 @@ BeamRunnerName = Literal["direct", "local", "portable", "flink", "spark", "dataf
 
 @dataclass(kw_only=True)
 class RunnerSettings:
-    """Where the Beam stages run (see ``pipeline.beam_options``)."""
+    """Where the Beam stages run (see ``beamline.beam_options``)."""
 
     name: BeamRunnerName = "direct"
     workers: int = 0

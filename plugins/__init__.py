@@ -3,12 +3,12 @@
 ``BUILTIN_PLUGINS`` maps a plugin's name (what ``--disable-plugin`` takes) to its module."""
 
 BUILTIN_PLUGINS: dict[str, str] = {
-    "images": "plugins.images",
-    "tables": "plugins.tables",
-    "validation": "plugins.validation",
-    "keras": "plugins.keras",
-    "text": "plugins.text",
-    "audio": "plugins.audio",
-    "generative": "plugins.generative",
-    "streaming": "plugins.streaming",
+    "images": "beamline_plugins.images",
+    "tables": "beamline_plugins.tables",
+    "validation": "beamline_plugins.validation",
+    "keras": "beamline_plugins.keras",
+    "text": "beamline_plugins.text",
+    "audio": "beamline_plugins.audio",
+    "generative": "beamline_plugins.generative",
+    "streaming": "beamline_plugins.streaming",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline import Transform, hookimpl, param
+from beamline import Transform, hookimpl, param
 
 
 class CountLabels(Transform):

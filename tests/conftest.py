@@ -25,7 +25,7 @@ def heavy_imports(args: list[str]) -> list[str]:
     probe = (
         "import sys, runpy\n"
         f"sys.argv = ['pipeline', *{args!r}]\n"
-        "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
+        "try:\n    runpy.run_module('beamline', run_name='__main__')\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
         f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
     )

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from pipeline import GateFailed, Input, Model, Source, StepResult, Trainer, hookimpl, param
+from beamline import GateFailed, Input, Model, Source, StepResult, Trainer, hookimpl, param
 
 
 def _log(event: str) -> None:

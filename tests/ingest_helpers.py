@@ -15,11 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import beamline
 import pytest
 import yaml
-
-import pipeline
-from pipeline import examples
+from beamline import examples
 
 DATA = Path(
     os.environ.get("PIPELINE_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -65,7 +64,7 @@ def pipeline_file(folder: Path, step: dict[str, Any], runner: Any = None, name: 
 
 def ingest(path: Path, runs: Path, **kwargs: Any) -> tuple[Any, Path]:
     """Run a pipeline file; return the ingest step's record and its artifact folder."""
-    result = pipeline.run(path, runs_dir=runs, **kwargs)
+    result = beamline.run(path, runs_dir=runs, **kwargs)
     record = result.records[0]
     counts = record.counts
     assert counts["read"] == counts["written"] + counts["rejected"], counts

@@ -1,7 +1,7 @@
 """Test support for the keras plugin: real examples artifacts and a source that copies one.
 
 ``write_examples`` turns a class-per-folder image dataset from ``../shared/data`` into an examples
-artifact in the layout of ``pipeline.examples`` (GZIP TFRecords of tf.train.Example per split,
+artifact in the layout of ``beamline.examples`` (GZIP TFRecords of tf.train.Example per split,
 features.json), so these tests do not depend on the ingest step written in parallel. This module
 is also a plugin: pipeline files in the tests name it under ``plugins:`` to get the
 ``keras_test_examples`` source.
@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline import Source, StepContext, StepResult, hookimpl, param
-from pipeline.fingerprint import files_digest
+from beamline import Source, StepContext, StepResult, hookimpl, param
+from beamline.fingerprint import files_digest
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.is_dir():
@@ -151,6 +151,6 @@ def python_env(**extra: str) -> dict[str, str]:
 def run_script(pipeline_file: Path, runs_dir: Path, overrides: list[str]) -> str:
     """Python source that runs a pipeline file (for ``python -c`` in a subprocess)."""
     return (
-        "import pipeline\n"
-        f"pipeline.run({str(pipeline_file)!r}, {overrides!r}, runs_dir={str(runs_dir)!r})\n"
+        "import beamline\n"
+        f"beamline.run({str(pipeline_file)!r}, {overrides!r}, runs_dir={str(runs_dir)!r})\n"
     )

@@ -7,12 +7,11 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import beamline
 import numpy as np
 import pytest
-
-import pipeline
-from pipeline.examples import feature_spec, iter_examples, rejected_records
-from plugins.audio.wav import encode_wav, read_wav
+from beamline.examples import feature_spec, iter_examples, rejected_records
+from beamline_plugins.audio.wav import encode_wav, read_wav
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FSDD = DATA / "fsdd"
@@ -44,7 +43,7 @@ def _copy(src: Path, dest: Path, count: int) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Run:
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> beamline.Run:
     """One ingest of real FSDD (8 kHz) and Speech Commands (16 kHz) clips plus bad files."""
     root = tmp_path_factory.mktemp("audio_ingest")
     clips = root / "clips"
@@ -66,7 +65,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Run:
     (clips / "yes" / "readme.txt").write_text("not listed: wrong extension")
     path = root / "ingest.yaml"
     path.write_text(textwrap.dedent(INGEST), encoding="utf-8")
-    result = pipeline.run(path, runs_dir=root / "runs")
+    result = beamline.run(path, runs_dir=root / "runs")
     return result.run
 
 
@@ -147,7 +146,7 @@ def test_a_manifest_lists_clips_and_names_the_group_column(tmp_path) -> None:
         "    manifest: list.csv\n    group_column: speaker\n"
         "    transforms: [{component: decode_audio}]\n    split: {train: 1.0, eval: 0, test: 0}\n"
     )
-    run = pipeline.run(path, runs_dir=tmp_path / "runs").run
+    run = beamline.run(path, runs_dir=tmp_path / "runs").run
     step = run.artifact("ingest")
     assert step.meta["counts"]["read"] == 5 and step.meta["counts"]["written"] == 3
     reasons = sorted(r["reason"] for r in rejected_records(step))

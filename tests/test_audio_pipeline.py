@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import beamline
 import numpy as np
 import pytest
-
-import pipeline
-from pipeline.examples import iter_examples
+from beamline.examples import iter_examples
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILE = PROJECT / "pipelines" / "spoken_digits.yaml"
@@ -22,7 +21,7 @@ PER_CLASS = 10
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pipeline.Run, Path]:
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[beamline.Run, Path]:
     """spoken_digits.yaml on 10 clips per digit and 3 epochs: every step of the pipeline."""
     root = tmp_path_factory.mktemp("spoken_digits")
     shutil.copy(PIPELINE_FILE, root / PIPELINE_FILE.name)
@@ -37,7 +36,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pipeline.Run, 
         "steps.train.early_stopping": 0,
         "steps.evaluate.thresholds": {},
     }
-    result = pipeline.run(root / PIPELINE_FILE.name, overrides, runs_dir=root / "runs")
+    result = beamline.run(root / PIPELINE_FILE.name, overrides, runs_dir=root / "runs")
     assert [r.status for r in result.records] == ["ran"] * 5
     return result.run, root
 
@@ -77,7 +76,7 @@ def test_export_on_stored_wav_bytes_equals_the_evaluator(digits_run) -> None:
 
 @pytest.mark.slow
 def test_pipeline_predict_reads_the_original_wav_files(digits_run) -> None:
-    from plugins.keras.predict import predict_files
+    from beamline_plugins.keras.predict import predict_files
 
     run, root = digits_run
     evaluated = [
@@ -93,7 +92,7 @@ def test_pipeline_predict_reads_the_original_wav_files(digits_run) -> None:
         [e["scores"] for e in evaluated],
         atol=1e-5,
     )
-    command = [sys.executable, "-m", "pipeline", "predict", str(run.artifact("export").path)]
+    command = [sys.executable, "-m", "beamline", "predict", str(run.artifact("export").path)]
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     out = subprocess.run(
         [*command, *files[:2], "--json"], capture_output=True, text=True, env=env, timeout=120
@@ -104,15 +103,15 @@ def test_pipeline_predict_reads_the_original_wav_files(digits_run) -> None:
 
 @pytest.mark.slow
 def test_predict_names_a_file_at_another_sample_rate(digits_run, tmp_path) -> None:
-    from plugins.audio.wav import encode_wav
-    from plugins.keras.predict import predict_files
+    from beamline_plugins.audio.wav import encode_wav
+    from beamline_plugins.keras.predict import predict_files
 
     run, _ = digits_run
     wrong = tmp_path / "sixteen_khz.wav"
     wrong.write_bytes(encode_wav(np.zeros(16000), 16000))
     # predict.py keeps the first line of the TF error ("Graph execution error:"); the file is named
     with pytest.raises(
-        pipeline.PipelineError, match="sixteen_khz.wav: cannot be read by the model"
+        beamline.PipelineError, match="sixteen_khz.wav: cannot be read by the model"
     ):
         predict_files(run.artifact("export").path, [wrong])
 
@@ -127,9 +126,8 @@ def test_predict_names_a_file_at_another_sample_rate(digits_run, tmp_path) -> No
 )
 def test_audio_models_build_for_the_spectrogram_settings(model, input_kwargs, shape) -> None:
     import tensorflow as tf
-
-    from plugins.audio.features import SpectrogramSettings, spectrogram
-    from plugins.audio.models import AudioCnn
+    from beamline_plugins.audio.features import SpectrogramSettings, spectrogram
+    from beamline_plugins.audio.models import AudioCnn
 
     settings = SpectrogramSettings(sample_rate=8000, samples=8000, **_settings(input_kwargs))
     waves = tf.random.stateless_normal([2, 8000], seed=[1, 2]) * 0.1

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pipeline.ingest import META_KEY, Reject
-from plugins.audio import ops
-from plugins.audio.resample import resample
-from plugins.audio.wav import WavError, encode_pcm16, encode_wav, read_wav
+from beamline.ingest import META_KEY, Reject
+from beamline_plugins.audio import ops
+from beamline_plugins.audio.resample import resample
+from beamline_plugins.audio.wav import WavError, encode_pcm16, encode_wav, read_wav
 
 PROJECT = Path(__file__).resolve().parents[1]
 FSDD = PROJECT.parent / "shared" / "data" / "fsdd"
@@ -35,7 +34,7 @@ def peak_hz(x: np.ndarray, rate: int) -> float:
 
 def test_importing_the_plugin_imports_no_heavy_library() -> None:
     code = (
-        "import sys, plugins.audio; "
+        "import sys, beamline_plugins.audio; "
         "print(sorted(m for m in ('tensorflow', 'keras', 'apache_beam', 'numpy') "
         "if m in sys.modules))"
     )
@@ -180,8 +179,7 @@ def test_stages_reject_with_reasons_naming_the_problem() -> None:
 
 def test_tensorflow_waveform_matches_the_beam_fix_length() -> None:
     import tensorflow as tf
-
-    from plugins.audio.features import waveform
+    from beamline_plugins.audio.features import waveform
 
     samples = read_wav(A_CLIP.read_bytes()).samples
     for target in (len(samples) - 301, len(samples) + 301):

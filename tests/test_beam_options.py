@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from pipeline.beam_options import beam_args, pipeline_options
-from pipeline.errors import SpecError
-from pipeline.spec import RunnerSettings
+from beamline.beam_options import beam_args, pipeline_options
+from beamline.errors import SpecError
+from beamline.spec import RunnerSettings
 
 
 def test_direct_names_the_in_process_fn_api_runner():

@@ -23,7 +23,7 @@ steps:
 def cli(*args, cwd=PROJECT_DIR):
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        [sys.executable, "-m", "beamline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pipeline import PipelineError
-from plugins.generative.models import DcganDiscriminator, DcganGenerator
-from plugins.generative.scores import evenness, inception_score, score
+from beamline import PipelineError
+from beamline_plugins.generative.models import DcganDiscriminator, DcganGenerator
+from beamline_plugins.generative.scores import evenness, inception_score, score
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def test_importing_the_plugin_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, plugins.generative\n"
+        "import sys, beamline_plugins.generative\n"
         "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -8,10 +8,9 @@ import math
 import shutil
 from pathlib import Path
 
+import beamline
 import pytest
-
-import pipeline
-from pipeline.reporting import Reporter
+from beamline.progress import Reporter
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILE = PROJECT / "pipelines" / "digits_gan.yaml"
@@ -54,9 +53,9 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gan_run(digits_subset: Path, runs_dir: Path) -> pipeline.Run:
+def gan_run(digits_subset: Path, runs_dir: Path) -> beamline.Run:
     """One reduced run of digits_gan.yaml."""
-    result = pipeline.run(PIPELINE_FILE, reduced(digits_subset), runs_dir=runs_dir)
+    result = beamline.run(PIPELINE_FILE, reduced(digits_subset), runs_dir=runs_dir)
     assert [r.step for r in result.records] == [
         "ingest",
         "train_classifier",
@@ -67,7 +66,7 @@ def gan_run(digits_subset: Path, runs_dir: Path) -> pipeline.Run:
 
 
 @pytest.mark.slow
-def test_gan_trainer_writes_models_history_and_sample_grids(gan_run: pipeline.Run) -> None:
+def test_gan_trainer_writes_models_history_and_sample_grids(gan_run: beamline.Run) -> None:
     train = gan_run.artifact("train_gan")
     assert train.file("generator.keras").is_file() and train.file("discriminator.keras").is_file()
     history = json.loads(train.file("report", "history.json").read_text())
@@ -87,7 +86,7 @@ def test_gan_trainer_writes_models_history_and_sample_grids(gan_run: pipeline.Ru
 
 
 @pytest.mark.slow
-def test_evaluator_writes_scores_baselines_grid_and_blessing(gan_run: pipeline.Run) -> None:
+def test_evaluator_writes_scores_baselines_grid_and_blessing(gan_run: beamline.Run) -> None:
     evaluate = gan_run.artifact("evaluate_gan")
     details = json.loads(evaluate.file("metrics.json").read_text())
     metrics = details["metrics"]
@@ -110,7 +109,7 @@ def test_evaluator_writes_scores_baselines_grid_and_blessing(gan_run: pipeline.R
 
 @pytest.mark.slow
 def test_real_digits_are_classified_more_confidently_and_evenly_than_noise(
-    gan_run: pipeline.Run,
+    gan_run: beamline.Run,
 ) -> None:
     metrics = json.loads(gan_run.artifact("evaluate_gan").file("metrics.json").read_text())
     metrics = metrics["metrics"]
@@ -134,15 +133,15 @@ class StopAfterEpoch(Reporter):
 
 @pytest.mark.slow
 def test_an_interrupted_conditional_gan_resumes_after_its_last_epoch(
-    gan_run: pipeline.Run, digits_subset: Path, runs_dir: Path
+    gan_run: beamline.Run, digits_subset: Path, runs_dir: Path
 ) -> None:
     overrides = reduced(digits_subset, epochs=4, conditional=True)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run(PIPELINE_FILE, overrides, runs_dir=runs_dir, reporter=StopAfterEpoch(2))
+        beamline.run(PIPELINE_FILE, overrides, runs_dir=runs_dir, reporter=StopAfterEpoch(2))
     (state,) = (runs_dir / "digits_gan" / ".scratch").glob("train_gan-*/state.json")
     assert json.loads(state.read_text())["epoch"] == 2
 
-    result = pipeline.run(PIPELINE_FILE, overrides, runs_dir=runs_dir)
+    result = beamline.run(PIPELINE_FILE, overrides, runs_dir=runs_dir)
     status = {r.step: r.status for r in result.records}
     assert status == {
         "ingest": "reused",

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from beamline import PipelineError, examples
 from ingest_helpers import DIGITS, SIGNS, copy_images, ingest, pipeline_file, split_examples
 from PIL import Image
-
-from pipeline import PipelineError, examples
 
 ALL_SPLITS = ("train", "eval", "test")
 

@@ -10,7 +10,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline import PipelineError, examples
+from beamline.ingest import content_hash, shard_of, split_of
 from ingest_helpers import (
     DIGITS,
     SMS,
@@ -24,10 +27,6 @@ from ingest_helpers import (
     split_examples,
 )
 from PIL import Image
-
-import pipeline
-from pipeline import PipelineError, examples
-from pipeline.ingest import content_hash, shard_of, split_of
 
 DIGIT_STEP = {
     "component": "image_folder",
@@ -231,7 +230,7 @@ def test_example_codec_round_trips_every_dtype() -> None:
 
 def test_loading_the_plugins_imports_no_heavy_library() -> None:
     code = (
-        "import sys, plugins.images, plugins.tables, pipeline.ingest, pipeline.examples\n"
+        "import sys, beamline_plugins.images, beamline_plugins.tables, beamline.ingest, beamline.examples\n"
         "heavy = [m for m in ('tensorflow', 'apache_beam', 'PIL') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
@@ -308,4 +307,4 @@ def test_predefined_splits_skip_splits_the_data_does_not_name(tmp_path: Path) ->
 
     step["split"] = {"from_feature": "part", "group_by": "label"}
     with pytest.raises(PipelineError, match="from_feature cannot be combined"):
-        pipeline.run(pipeline_file(tmp_path, step), runs_dir=tmp_path / "runs2")
+        beamline.run(pipeline_file(tmp_path, step), runs_dir=tmp_path / "runs2")

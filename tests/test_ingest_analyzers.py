@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+import beamline
 from conftest import TESTS_DIR
 from ingest_helpers import DIGITS, copy_images
-
-import pipeline
 
 
 def test_analyzer_sees_only_the_train_split_and_writes_its_asset(tmp_path, monkeypatch):
@@ -23,7 +22,7 @@ def test_analyzer_sees_only_the_train_split_and_writes_its_asset(tmp_path, monke
         "    transforms: [decode_image, count_labels]\n"
         "    split: {train: 0.5, eval: 0.25, test: 0.25}\n"
     )
-    result = pipeline.run(path, runs_dir=tmp_path / "runs")
+    result = beamline.run(path, runs_dir=tmp_path / "runs")
     artifact = result.run.artifact("ingest")
     counts = json.loads(artifact.file("assets", "label_counts.json").read_text())
     assert sum(counts.values()) == artifact.counts["written_train"]

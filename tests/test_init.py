@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import beamline
 import pytest
 import yaml
+from beamline import examples
+from beamline.cli import main
 from conftest import PROJECT_DIR, heavy_imports
 from ingest_helpers import DATA, DIGITS, SMS, copy_images, csv_rows, need
-
-import pipeline
-from pipeline import examples
-from pipeline.cli import main
 
 COMPONENT = "acme_text_clean_text"
 TEMPLATE_DATA = {
@@ -43,11 +42,11 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 
 def cli(*args: str, site: Path, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m pipeline`` with ``site`` (where the plugin is installed) on the path."""
+    """Run ``python -m beamline`` with ``site`` (where the plugin is installed) on the path."""
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("PIPELINE_PLUGINS", None)
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        [sys.executable, "-m", "beamline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -64,7 +63,7 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     found by the entry points of that folder once it is on the path."""
     root = tmp_path_factory.mktemp("init_plugin")
     made = subprocess.run(
-        [sys.executable, "-m", "pipeline", "init", "plugin", "acme-text", "--dir", str(root)]
+        [sys.executable, "-m", "beamline", "init", "plugin", "acme-text", "--dir", str(root)]
         + ["--json"],
         capture_output=True,
         text=True,
@@ -246,7 +245,7 @@ def test_each_pipeline_template_loads_and_plans(template, tmp_path, capsys) -> N
     text = path.read_text()
     assert "$" not in text
     assert text.count("\n  # ") >= 5  # every step is explained by a comment
-    spec, _ = pipeline.load(path)  # the project's own spec loader
+    spec, _ = beamline.load(path)  # the project's own spec loader
     source, data_param, input_pipeline, model = EXPECTED[template]
     assert spec.name == f"my_{template}"
     assert spec.step_names == ["ingest", "validate", "train", "evaluate", "export"]
@@ -316,8 +315,8 @@ def test_unknown_template_and_bad_pipeline_name_are_usage_errors(tmp_path, capsy
 
 
 def test_table_template_fails_clearly_when_table_input_is_not_registered(tmp_path, capsys):
-    from pipeline.plugins import load_plugins
-    from pipeline.scaffold import ScaffoldError, create_pipeline
+    from beamline.plugins import load_plugins
+    from beamline.scaffold import ScaffoldError, create_pipeline
 
     plugins = load_plugins(entry_points=False)
     del plugins.registry.components["table_input"]  # as before the keras plugin provided it
@@ -354,7 +353,7 @@ def test_images_template_runs_end_to_end_on_a_small_copy_of_digits(tmp_path, cap
     )  # fmt: skip
     assert code == 0, err
     path = tmp_path / "pipelines" / "small_digits.yaml"
-    result = pipeline.run(
+    result = beamline.run(
         path,
         {"steps.train.epochs": 3, "steps.evaluate.thresholds": {}},
         runs_dir=tmp_path / "runs",

@@ -6,13 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline import Artifact
+from beamline_plugins.keras.inputs import ImageInput
+from beamline_plugins.keras.models import Cnn, LogisticRegression, Mlp
 from keras_support import DIGITS, SIGN_DIGITS, python_env, write_examples, write_pipeline
-
-import pipeline
-from pipeline import Artifact
-from plugins.keras.inputs import ImageInput
-from plugins.keras.models import Cnn, LogisticRegression, Mlp
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Artifact, dict[str
 
 
 def test_importing_the_plugin_does_not_import_tensorflow() -> None:
-    code = "import sys, plugins.keras; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = "import sys, beamline_plugins.keras; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=python_env(), check=True
     )
@@ -45,7 +44,7 @@ def test_declared_sizes_and_counts_are_used_and_missing_counts_are_counted(
     import json
     import shutil
 
-    from plugins.keras.inputs import split_size
+    from beamline_plugins.keras.inputs import split_size
 
     examples, files = digits
     shutil.copytree(examples.path, tmp_path / "copy")
@@ -165,14 +164,14 @@ def test_an_unknown_activation_is_reported_with_its_line(tmp_path) -> None:
     )
     path = write_pipeline(tmp_path, tmp_path, steps)
     with pytest.raises(
-        pipeline.SpecError,
+        beamline.SpecError,
         match=r"kdigits.yaml:10: steps.train.model.activation: .*'relu'.*'swish'",
     ):
-        pipeline.load(path, plugins=[], disable_plugins=[])
+        beamline.load(path, plugins=[], disable_plugins=[])
 
 
 def test_thresholds_reach_per_class_metrics_by_dotted_name():
-    from plugins.keras.evaluator import metric_value
+    from beamline_plugins.keras.evaluator import metric_value
 
     metrics = {"accuracy": 0.9, "per_class": {"spam": {"f1": 0.93}}}
     assert metric_value(metrics, "per_class.spam.f1") == 0.93

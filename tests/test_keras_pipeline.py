@@ -1,15 +1,14 @@
-"""Train, evaluate and export digit classifiers through ``pipeline.run``, then predict raw files."""
+"""Train, evaluate and export digit classifiers through ``beamline.run``, then predict raw files."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline import Artifact
 from keras_support import DIGITS, TESTS, write_examples, write_pipeline
-
-import pipeline
-from pipeline import Artifact
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,11 +45,11 @@ def digits_examples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory, digits_examples) -> pipeline.Run:
+def digits_run(tmp_path_factory: pytest.TempPathFactory, digits_examples) -> beamline.Run:
     """One run of data -> train -> evaluate -> export."""
     folder = tmp_path_factory.mktemp("pipeline")
     path = write_pipeline(folder, digits_examples[0], STEPS)
-    result = pipeline.run(path, runs_dir=folder / "runs")
+    result = beamline.run(path, runs_dir=folder / "runs")
     assert [r.status for r in result.records] == ["ran"] * 4
     return result.run
 
@@ -103,8 +102,7 @@ def test_evaluator_writes_per_class_metrics_confusion_matrix_and_blessing(
 @pytest.mark.slow
 def test_export_predicts_on_raw_files_what_the_evaluator_predicted(digits_run) -> None:
     import numpy as np
-
-    from plugins.keras.predict import predict_files
+    from beamline_plugins.keras.predict import predict_files
 
     lines = digits_run.artifact("evaluate").file("predictions.jsonl").read_text().splitlines()
     evaluated = [json.loads(line) for line in lines]
@@ -122,9 +120,8 @@ def test_export_predicts_on_raw_files_what_the_evaluator_predicted(digits_run) -
 @pytest.mark.slow
 def test_predict_command_prints_label_and_scores_per_file(digits_run) -> None:
     import click
+    from beamline.plugins import load_plugins
     from click.testing import CliRunner
-
-    from pipeline.plugins import load_plugins
 
     cli = click.Group("pipeline")
     load_plugins().manager.hook.register_commands(cli=cli)
@@ -153,13 +150,13 @@ def test_a_worse_model_is_not_blessed_against_the_last_blessed_and_not_exported(
 ) -> None:
     runs_dir = digits_run.path.parent.parent
     path = Path(digits_run.info["pipeline_file"])
-    again = pipeline.run(path, runs_dir=runs_dir)
+    again = beamline.run(path, runs_dir=runs_dir)
     assert [r.status for r in again.records] == ["reused"] * 4
 
     worse = {"steps.train.model": {"component": "logistic_regression"}, "steps.train.epochs": 1}
-    with pytest.raises(pipeline.GateFailed, match="did not bless the model: accuracy .* below"):
-        pipeline.run(path, worse, runs_dir=runs_dir)
-    failed = pipeline.open_run("kdigits", runs_dir=runs_dir)
+    with pytest.raises(beamline.GateFailed, match="did not bless the model: accuracy .* below"):
+        beamline.run(path, worse, runs_dir=runs_dir)
+    failed = beamline.open_run("kdigits", runs_dir=runs_dir)
     blessing = json.loads(failed.artifact("evaluate").file("blessing.json").read_text())
     assert not blessing["blessed"]
     assert blessing["baseline"]["run"] == again.run.run_id  # the latest blessed, reused or not
@@ -185,7 +182,7 @@ def test_early_stopping_stops_and_mixed_precision_computes_in_bfloat16(
     mixed_precision: true
 """
     path = write_pipeline(tmp_path, digits_examples[0], steps)
-    run = pipeline.run(path, runs_dir=tmp_path / "runs").run
+    run = beamline.run(path, runs_dir=tmp_path / "runs").run
     train: Artifact = run.artifact("train")
     history = json.loads(train.file("report", "history.json").read_text())
     assert history["stopped_early"] and len(history["epochs"]) < 30

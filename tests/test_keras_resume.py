@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 
+import beamline
 import pytest
 from keras_support import DIGITS, TESTS, python_env, run_script, write_examples, write_pipeline
-
-import pipeline
 
 EPOCHS = 8
 STEPS = f"""\
@@ -50,17 +49,17 @@ def test_a_killed_fit_resumes_after_its_last_completed_epoch(tmp_path, monkeypat
     (state_file,) = scratch.glob("train-*/state.json")
     done = json.loads(state_file.read_text())["epoch"]
     assert 1 <= done < EPOCHS, f"killed after epoch {done}: too late to test resuming"
-    assert pipeline.open_run("kdigits", runs_dir=runs).status == "interrupted"
+    assert beamline.open_run("kdigits", runs_dir=runs).status == "interrupted"
 
     messages: list[str] = []
 
-    class Recorder(pipeline.reporting.Reporter):
+    class Recorder(beamline.progress.Reporter):
         """Keeps the messages steps tell the user."""
 
         def step_message(self, step: str, message: str) -> None:
             messages.append(message)
 
-    result = pipeline.run(path, runs_dir=runs, reporter=Recorder())
+    result = beamline.run(path, runs_dir=runs, reporter=Recorder())
     assert [r.status for r in result.records] == ["reused", "ran"]
     history = json.loads(result.run.artifact("train").file("report", "history.json").read_text())
     assert history["resumed_from_epoch"] == done

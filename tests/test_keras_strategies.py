@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import beamline
 import pytest
 from keras_support import DIGITS, python_env, run_script, write_examples, write_pipeline
-
-import pipeline
 
 
 def _steps(strategy: str, extra: str = "") -> str:
@@ -40,7 +39,7 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _history(runs: Path) -> dict:
-    run = pipeline.open_run("kdigits", runs_dir=runs)
+    run = beamline.open_run("kdigits", runs_dir=runs)
     return json.loads(run.artifact("train").file("report", "history.json").read_text())
 
 
@@ -109,7 +108,7 @@ def test_two_workers_train_one_model_and_end_with_equal_weights(tmp_path, exampl
         assert history["strategy"] == "multi_worker" and history["replicas"] == 2
         _assert_learned(history)
         model_file = (
-            pipeline.open_run("kdigits", runs_dir=runs).artifact("train").file("model.keras")
+            beamline.open_run("kdigits", runs_dir=runs).artifact("train").file("model.keras")
         )
         weights.append(keras.saving.load_model(model_file, compile=False).get_weights())
     assert len(weights[0]) == len(weights[1])

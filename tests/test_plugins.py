@@ -8,10 +8,9 @@ import sys
 import textwrap
 
 import pytest
+from beamline.errors import PluginError
+from beamline.plugins import load_plugins
 from conftest import PROJECT_DIR
-
-from pipeline.errors import PluginError
-from pipeline.plugins import load_plugins
 
 
 def write_module(directory, name, text):
@@ -20,7 +19,7 @@ def write_module(directory, name, text):
 
 def cli(*args, env=None, cwd=PROJECT_DIR):
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        [sys.executable, "-m", "beamline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -30,7 +29,7 @@ def cli(*args, env=None, cwd=PROJECT_DIR):
 
 
 GOOD = """
-    from pipeline import Model, hookimpl
+    from beamline import Model, hookimpl
 
     class Tiny(Model):
         '''A tiny model.'''
@@ -44,7 +43,7 @@ GOOD = """
 
 def test_builtin_plugins_load_and_register_through_the_public_hooks():
     plugins = load_plugins(entry_points=False)
-    from plugins import BUILTIN_PLUGINS
+    from beamline_plugins import BUILTIN_PLUGINS
 
     assert set(BUILTIN_PLUGINS) <= set(plugins.sources) | set(plugins.failed)
     assert all(plugins.sources[name] == "built-in" for name in plugins.sources)
@@ -65,7 +64,7 @@ def test_misspelt_hook_is_reported_by_plugin_name(tmp_path, monkeypatch):
         tmp_path,
         "typo_plugin",
         """
-        from pipeline import hookimpl
+        from beamline import hookimpl
 
         @hookimpl
         def register_model(register):
@@ -83,7 +82,7 @@ def test_hook_with_wrong_arguments_is_reported(tmp_path, monkeypatch):
         tmp_path,
         "args_plugin",
         """
-        from pipeline import hookimpl
+        from beamline import hookimpl
 
         @hookimpl
         def register_models(registry):
@@ -111,7 +110,7 @@ def test_component_without_docstring_or_of_wrong_kind_is_refused(tmp_path, monke
         tmp_path,
         "nodoc_plugin",
         """
-        from pipeline import Model, hookimpl
+        from beamline import Model, hookimpl
 
         class Bare(Model):
             name = "bare"
@@ -129,7 +128,7 @@ def test_component_without_docstring_or_of_wrong_kind_is_refused(tmp_path, monke
         GOOD.format(suffix="k").replace("register_models", "register_sources"),
     )
     with pytest.raises(
-        PluginError, match="plugin 'kind_plugin'.*not a subclass of pipeline.Source"
+        PluginError, match="plugin 'kind_plugin'.*not a subclass of beamline.Source"
     ):
         load_plugins(["kind_plugin"])
 
@@ -145,14 +144,14 @@ def test_disable_plugin_and_environment_variable(tmp_path, monkeypatch):
 
 
 def test_pipeline_file_plugins_list_loads_modules(fixtures_plugin, write_pipeline):
-    import pipeline
+    import beamline
 
     path = write_pipeline("""
         plugins: [core_fixtures]
         steps:
           data: {component: numbers}
     """)
-    spec, plugins = pipeline.load(path)
+    spec, plugins = beamline.load(path)
     assert plugins.sources["core_fixtures"] == "pipeline file p.yaml"
 
 
@@ -175,7 +174,7 @@ def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
     )
     (dist / "acme_plugin" / "__init__.py").write_text(
         textwrap.dedent("""
-        from pipeline import Source, StepResult, hookimpl, param
+        from beamline import Source, StepResult, hookimpl, param
 
         class Greeting(Source):
             '''Writes a greeting: a third-party source.'''
@@ -229,7 +228,7 @@ def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):
 
 def test_plugin_raising_while_adding_commands_is_reported_and_cli_still_works(tmp_path):
     (tmp_path / "bad_commands.py").write_text(
-        "from pipeline import hookimpl\n\n"
+        "from beamline import hookimpl\n\n"
         "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('boom')\n"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "HOME": str(tmp_path)}

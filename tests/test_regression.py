@@ -1,7 +1,7 @@
 """Regression end to end: ``table_input``, ``linear_regression``/``mlp``, ``keras_trainer``,
 ``regression_evaluator``, the exporter and ``pipeline predict`` on table rows.
 
-The fast tests build examples artifacts by hand (``pipeline.examples`` codec) from generated
+The fast tests build examples artifacts by hand (``beamline.examples`` codec) from generated
 tables whose true coefficients are known; the slow test runs ``pipelines/diabetes.yaml``.
 """
 
@@ -11,14 +11,13 @@ import json
 import math
 from pathlib import Path
 
+import beamline
 import numpy as np
 import pytest
+from beamline.examples import encode_example, write_tfrecords
+from beamline_plugins.keras.regression import check_thresholds, lower_is_better, regression_metrics
 from click.testing import CliRunner
 from keras_support import TESTS, write_pipeline
-
-import pipeline
-from pipeline.examples import encode_example, write_tfrecords
-from plugins.keras.regression import check_thresholds, lower_is_better, regression_metrics
 
 PROJECT = TESTS.parent
 COEFFICIENTS = {"x1": 3.0, "x2": -2.0, "x3": 0.5}
@@ -101,11 +100,11 @@ LINEAR_STEPS = """\
 
 
 @pytest.fixture(scope="module")
-def linear_run(tmp_path_factory: pytest.TempPathFactory, linear_examples) -> pipeline.Run:
+def linear_run(tmp_path_factory: pytest.TempPathFactory, linear_examples) -> beamline.Run:
     """data -> train (linear_regression) -> evaluate -> export, once for the module."""
     folder = tmp_path_factory.mktemp("pipeline")
     path = write_pipeline(folder, linear_examples[0], LINEAR_STEPS, name="linear")
-    result = pipeline.run(path, runs_dir=folder / "runs")
+    result = beamline.run(path, runs_dir=folder / "runs")
     assert [r.status for r in result.records] == ["ran"] * 4
     return result.run
 
@@ -116,8 +115,8 @@ def linear_run(tmp_path_factory: pytest.TempPathFactory, linear_examples) -> pip
 def test_table_input_normalisation_and_vocabulary_come_from_the_train_split_only(
     tmp_path,
 ) -> None:
-    from pipeline import Artifact
-    from plugins.keras.table_input import TableInput
+    from beamline import Artifact
+    from beamline_plugins.keras.table_input import TableInput
 
     train = [{"a": float(v), "c": "red", "n": v, "y": 2.0 * v} for v in range(1, 11)]
     train[3]["a"] = None  # a missing value is left out of the statistics
@@ -150,20 +149,20 @@ def test_table_input_normalisation_and_vocabulary_come_from_the_train_split_only
 
 
 def test_regression_rejects_a_text_label_and_classification_losses(tmp_path) -> None:
-    from pipeline import Artifact
-    from plugins.keras.table_input import TableInput
-    from plugins.keras.trainer import resolve_loss
+    from beamline import Artifact
+    from beamline_plugins.keras.table_input import TableInput
+    from beamline_plugins.keras.trainer import resolve_loss
 
     rows = {"train": [{"a": 1.0, "y": "big"}]}
     folder = write_table_examples(tmp_path, rows, {"a": "float", "y": "bytes"}, "y")
-    with pytest.raises(pipeline.PipelineError, match="needs a numeric label"):
+    with pytest.raises(beamline.PipelineError, match="needs a numeric label"):
         TableInput().label_name(Artifact(folder, {}))
     assert resolve_loss("auto", "regression") == "mse"
     assert resolve_loss("auto", "classification") == "crossentropy"
     assert resolve_loss("huber", "regression") == "huber"
-    with pytest.raises(pipeline.PipelineError, match="does not fit a regression"):
+    with pytest.raises(beamline.PipelineError, match="does not fit a regression"):
         resolve_loss("crossentropy", "regression")
-    with pytest.raises(pipeline.PipelineError, match="does not fit a classification"):
+    with pytest.raises(beamline.PipelineError, match="does not fit a classification"):
         resolve_loss("mse", "classification")
 
 
@@ -202,7 +201,7 @@ def test_thresholds_are_minimums_for_r2_and_maximums_for_errors() -> None:
     assert "mae 0.125 > 0.1" in refused[1]
     assert lower_is_better("mae") and lower_is_better("baseline.rmse") and lower_is_better("loss")
     assert not lower_is_better("r2")
-    with pytest.raises(pipeline.PipelineError, match="unknown metric 'accuracy'"):
+    with pytest.raises(beamline.PipelineError, match="unknown metric 'accuracy'"):
         check_thresholds(metrics, {"accuracy": 0.9})
 
 
@@ -265,8 +264,8 @@ def test_evaluator_metrics_equal_numpy_on_its_predictions_and_the_model_is_bless
 def test_export_takes_named_raw_columns_and_predicts_what_the_evaluator_predicted(
     linear_run, linear_examples, tmp_path
 ) -> None:
-    from plugins.keras.predict import predict_command as cli
-    from plugins.keras.predict import predict_rows
+    from beamline_plugins.keras.predict import predict_command as cli
+    from beamline_plugins.keras.predict import predict_rows
 
     _, rows = linear_examples
     export = linear_run.artifact("export").path
@@ -312,12 +311,12 @@ def test_a_failed_threshold_and_a_worse_model_are_not_blessed_nor_exported(linea
     runs_dir = linear_run.path.parent.parent
     path = Path(linear_run.info["pipeline_file"])
     strict = {"steps.evaluate.thresholds": {"r2": 0.99, "mae": 1e-6}}
-    with pytest.raises(pipeline.GateFailed, match=r"did not bless the model: mae .* > 1e-06"):
-        pipeline.run(path, strict, runs_dir=runs_dir)
+    with pytest.raises(beamline.GateFailed, match=r"did not bless the model: mae .* > 1e-06"):
+        beamline.run(path, strict, runs_dir=runs_dir)
     worse = {"steps.train.epochs": 1, "steps.train.learning_rate": 0.001}
-    with pytest.raises(pipeline.GateFailed, match="worse than the last blessed model's"):
-        pipeline.run(path, worse, runs_dir=runs_dir)
-    failed = pipeline.open_run("linear", runs_dir=runs_dir)
+    with pytest.raises(beamline.GateFailed, match="worse than the last blessed model's"):
+        beamline.run(path, worse, runs_dir=runs_dir)
+    failed = beamline.open_run("linear", runs_dir=runs_dir)
     blessing = json.loads(failed.artifact("evaluate").file("blessing.json").read_text())
     assert blessing["baseline"]["run"] == linear_run.run_id and "export" not in failed.steps()
 
@@ -354,7 +353,7 @@ def test_mlp_fits_a_regression_with_a_categorical_column_and_huber_loss(tmp_path
     thresholds: {r2: 0.9}
 """
     path = write_pipeline(tmp_path, folder, steps, name="curve")
-    run = pipeline.run(path, runs_dir=tmp_path / "runs").run
+    run = beamline.run(path, runs_dir=tmp_path / "runs").run
     metrics = json.loads(run.artifact("evaluate").file("metrics.json").read_text())
     assert metrics["r2"] > 0.9 > metrics["baseline"]["r2"]  # a curve and groups: not linear
     info = json.loads(run.artifact("train").file("model.json").read_text())
@@ -364,10 +363,10 @@ def test_mlp_fits_a_regression_with_a_categorical_column_and_huber_loss(tmp_path
 
 @pytest.mark.slow
 def test_diabetes_pipeline_trains_evaluates_exports_and_predicts_csv_rows(tmp_path) -> None:
-    from plugins.keras.predict import predict_rows, read_csv_rows
+    from beamline_plugins.keras.predict import predict_rows, read_csv_rows
 
     overrides = {"steps.train.epochs": 8, "steps.evaluate.thresholds": {"r2": 0.1}}
-    result = pipeline.run(
+    result = beamline.run(
         PROJECT / "pipelines" / "diabetes.yaml", overrides, runs_dir=tmp_path / "runs"
     )
     assert [r.status for r in result.records] == ["ran"] * 5
@@ -392,7 +391,7 @@ def test_diabetes_pipeline_trains_evaluates_exports_and_predicts_csv_rows(tmp_pa
 
 
 def test_table_classification_reuses_the_label_classes_and_exports_labels(tmp_path) -> None:
-    from plugins.keras.predict import predict_rows
+    from beamline_plugins.keras.predict import predict_rows
 
     rng = np.random.default_rng(7)
 
@@ -431,7 +430,7 @@ def test_table_classification_reuses_the_label_classes_and_exports_labels(tmp_pa
     blessing: evaluate
 """
     path = write_pipeline(tmp_path, folder, steps, name="tableclass")
-    run = pipeline.run(path, runs_dir=tmp_path / "runs").run
+    run = beamline.run(path, runs_dir=tmp_path / "runs").run
     assert run.artifact("evaluate").metrics["accuracy"] >= 0.9
     history = json.loads(run.artifact("train").file("report", "history.json").read_text())
     assert "accuracy" in history["epochs"][-1] and "mae" not in history["epochs"][-1]
@@ -444,7 +443,7 @@ def test_table_classification_reuses_the_label_classes_and_exports_labels(tmp_pa
 
 
 def test_streaming_column_statistics_equal_numpy_over_many_batches() -> None:
-    from plugins.keras.table_input import ColumnStats
+    from beamline_plugins.keras.table_input import ColumnStats
 
     rng = np.random.default_rng(3)
     values = rng.normal(1e4, 3.0, 10_000)  # a large mean: a naive sum of squares loses digits

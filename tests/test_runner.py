@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline import StepFailed
+from beamline.errors import AccountingError
 from conftest import PROJECT_DIR, events
-
-import pipeline
-from pipeline import StepFailed
-from pipeline.errors import AccountingError
 
 PIPELINE = """
 name: numbers
@@ -36,7 +35,7 @@ steps:
 
 
 def run(path, tmp_path, overrides=(), **kwargs):
-    return pipeline.run(path, list(overrides), runs_dir=tmp_path / "runs", **kwargs)
+    return beamline.run(path, list(overrides), runs_dir=tmp_path / "runs", **kwargs)
 
 
 def test_run_writes_each_step_with_meta_and_accounting(fixtures_plugin, write_pipeline, tmp_path):
@@ -84,7 +83,7 @@ def test_lost_records_fail_the_step(fixtures_plugin, write_pipeline, tmp_path):
     path = write_pipeline(PIPELINE)
     with pytest.raises(AccountingError, match=r"step 'data'.*lost records: read 6, written 3"):
         run(path, tmp_path, ["steps.data.lose=1"])
-    failed = pipeline.open_run("numbers", tmp_path / "runs")
+    failed = beamline.open_run("numbers", tmp_path / "runs")
     assert failed.status == "failed" and failed.steps() == []
 
 
@@ -95,7 +94,7 @@ def test_failing_step_names_step_plugin_and_run_dir_and_keeps_finished_steps(
     with pytest.raises(StepFailed) as err:
         run(path, tmp_path, ["steps.train.fail=true"])
     message = str(err.value)
-    failed = pipeline.open_run("numbers", tmp_path / "runs")
+    failed = beamline.open_run("numbers", tmp_path / "runs")
     assert "step 'train' (component 'fit' of plugin 'core_fixtures') failed" in message
     assert "ValueError: the fixture was asked to fail" in message
     assert str(failed.path) in message
@@ -145,7 +144,7 @@ def test_killed_run_resumes_without_redoing_finished_steps(
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "beamline",
             "--runs-dir",
             str(runs),
             "run",
@@ -168,7 +167,7 @@ def test_killed_run_resumes_without_redoing_finished_steps(
     finally:
         if child.poll() is None:
             child.kill()
-    killed = pipeline.open_run("numbers", runs)
+    killed = beamline.open_run("numbers", runs)
     assert killed.status == "interrupted" and killed.steps() == ["data"]
     assert [e for e in events(fixtures_plugin) if e.startswith("run ")] == ["run data", "run train"]
 
@@ -177,9 +176,9 @@ def test_killed_run_resumes_without_redoing_finished_steps(
     assert [r.status for r in resumed.records] == ["reused", "ran", "ran"]
     assert events(fixtures_plugin).count("run data") == 1
     assert not (killed.path / ".partial").exists()
-    assert pipeline.open_run(killed.path).status == "interrupted"
+    assert beamline.open_run(killed.path).status == "interrupted"
 
-    fresh = pipeline.run(
+    fresh = beamline.run(
         path, [f"steps.train.wait_for={hold}"], runs_dir=tmp_path / "fresh", force=True
     )
     for step in ("data", "train", "again"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import beamline
 import pytest
-
-import pipeline
-from pipeline import SpecError
+from beamline import SpecError
 
 PIPELINE = """
 name: numbers
@@ -22,7 +21,7 @@ steps:
 
 
 def load(path, overrides=()):
-    spec, _ = pipeline.load(path, overrides)
+    spec, _ = beamline.load(path, overrides)
     return spec
 
 
@@ -132,7 +131,7 @@ def test_non_step_component_cannot_be_a_step(fixtures_plugin, write_pipeline):
 def test_runner_from_file_or_option(fixtures_plugin, write_pipeline):
     path = write_pipeline(PIPELINE.replace("steps:", "runner: {name: local, workers: 2}\nsteps:"))
     assert load(path).runner.name == "local"
-    spec, _ = pipeline.load(path, runner="direct")
+    spec, _ = beamline.load(path, runner="direct")
     assert spec.runner.name == "direct" and spec.runner.workers == 2
     with pytest.raises(SpecError, match="expected one of .*got 'lokal'; did you mean 'local'"):
         load(write_pipeline(PIPELINE.replace("steps:", "runner: lokal\nsteps:")))

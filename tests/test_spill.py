@@ -7,9 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+from beamline import examples, ingest_stages, spill
 from ingest_helpers import SMS, csv_rows, ingest, pipeline_file, shard_contents
-
-from pipeline import examples, ingest_stages, spill
 
 
 def test_run_writer_orders_runs_by_bucket_and_groups_keep_buckets_whole(tmp_path: Path) -> None:

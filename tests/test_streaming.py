@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipeline import GateFailed, SpecError, api
-from pipeline.examples import feature_spec, iter_examples, rejected_records
-from plugins.streaming.watch import FolderWatch, StopRule, watch_polls
-from plugins.streaming.windows import window_name
+from beamline import GateFailed, SpecError, api
+from beamline.examples import feature_spec, iter_examples, rejected_records
+from beamline_plugins.streaming.watch import FolderWatch, StopRule, watch_polls
+from beamline_plugins.streaming.windows import window_name
 
 DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sklearn_digits_png"
 
@@ -100,7 +99,7 @@ def test_replay_writes_one_folder_of_shards_per_event_time_window(write_pipeline
     assert sorted(p.name for p in (art / "rejected").iterdir()) == [f"{W0}.jsonl"]
 
     # Windowed statistics, one TFDV proto per window.
-    from plugins.validation.stats import load_statistics, num_examples
+    from beamline_plugins.validation.stats import load_statistics, num_examples
 
     assert {
         p.stem: num_examples(load_statistics(p)) for p in (art / "statistics").glob("*.pb")

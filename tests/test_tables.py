@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from beamline import PipelineError, examples
 from ingest_helpers import SENTIMENT, SMS, csv_rows, ingest, pipeline_file, split_examples
-
-from pipeline import PipelineError, examples
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]], extra: str = "") -> Path:

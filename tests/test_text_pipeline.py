@@ -1,16 +1,15 @@
-"""The shipped text pipelines, reduced (few epochs, small models), end to end via pipeline.run."""
+"""The shipped text pipelines, reduced (few epochs, small models), end to end via beamline.run."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline.examples import iter_examples
+from beamline_plugins.text.tokens import tokenize
 from text_support import PIPELINES
-
-import pipeline
-from pipeline.examples import iter_examples
-from plugins.text.tokens import tokenize
 
 
 @pytest.fixture(autouse=True)
@@ -18,15 +17,15 @@ def _importable_support(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
 
 
-def _run(name: str, folder: Path, overrides: dict) -> pipeline.Run:
+def _run(name: str, folder: Path, overrides: dict) -> beamline.Run:
     overrides = {"steps.validate.schema": str(folder / f"{name}.schema.pbtxt"), **overrides}
-    result = pipeline.run(PIPELINES / f"{name}.yaml", overrides, runs_dir=folder / "runs")
+    result = beamline.run(PIPELINES / f"{name}.yaml", overrides, runs_dir=folder / "runs")
     assert [r.status for r in result.records] == ["ran"] * 5
     return result.run
 
 
 @pytest.fixture(scope="module")
-def sms_run(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Run:
+def sms_run(tmp_path_factory: pytest.TempPathFactory) -> beamline.Run:
     """pipelines/sms_spam.yaml on the full data with a small GRU trained for two epochs."""
     return _run(
         "sms_spam",
@@ -40,7 +39,7 @@ def sms_run(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Run:
     )  # fmt: skip
 
 
-def _split_texts(examples: pipeline.Artifact) -> dict[str, list[str]]:
+def _split_texts(examples: beamline.Artifact) -> dict[str, list[str]]:
     return {
         split: [e["text"][0].decode("utf-8") for e in iter_examples(examples, split)]
         for split in ("train", "eval", "test")
@@ -48,7 +47,7 @@ def _split_texts(examples: pipeline.Artifact) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_no_sms_text_appears_in_two_splits(sms_run: pipeline.Run) -> None:
+def test_no_sms_text_appears_in_two_splits(sms_run: beamline.Run) -> None:
     examples = sms_run.artifact("ingest")
     texts = _split_texts(examples)
     train, eval_, test = (set(texts[s]) for s in ("train", "eval", "test"))
@@ -61,7 +60,7 @@ def test_no_sms_text_appears_in_two_splits(sms_run: pipeline.Run) -> None:
 
 
 @pytest.mark.slow
-def test_vocabulary_is_computed_from_the_train_split_only(sms_run: pipeline.Run) -> None:
+def test_vocabulary_is_computed_from_the_train_split_only(sms_run: beamline.Run) -> None:
     examples = sms_run.artifact("ingest")
     vocab = json.loads(examples.file("assets", "vocabulary", "text.json").read_text())
     assert vocab["records"] == examples.counts["written_train"]
@@ -79,7 +78,7 @@ def test_vocabulary_is_computed_from_the_train_split_only(sms_run: pipeline.Run)
 
 
 @pytest.mark.slow
-def test_exported_model_takes_raw_strings_and_matches_the_evaluator(sms_run: pipeline.Run) -> None:
+def test_exported_model_takes_raw_strings_and_matches_the_evaluator(sms_run: beamline.Run) -> None:
     import numpy as np
     import tensorflow as tf
 
@@ -162,22 +161,22 @@ def test_language_model_beats_the_unigram_baseline_and_writes_samples(tmp_path: 
 
 @pytest.mark.slow
 def test_vocabulary_is_recomputed_identically_when_the_asset_is_missing(
-    sms_run: pipeline.Run, tmp_path: Path
+    sms_run: beamline.Run, tmp_path: Path
 ) -> None:
     import shutil
 
-    from plugins.text.vocabulary import load_vocabulary
+    from beamline_plugins.text.vocabulary import load_vocabulary
 
     examples = sms_run.artifact("ingest")
     saved = json.loads(examples.file("assets", "vocabulary", "text.json").read_text())
     copy = tmp_path / "ingest"
     shutil.copytree(examples.path, copy)
     shutil.rmtree(copy / "assets")
-    assert load_vocabulary(pipeline.Artifact.open(copy), "text") == saved
+    assert load_vocabulary(beamline.Artifact.open(copy), "text") == saved
 
 
 @pytest.mark.slow
-def test_predict_cli_takes_text_strings_and_text_files(sms_run: pipeline.Run, tmp_path: Path):
+def test_predict_cli_takes_text_strings_and_text_files(sms_run: beamline.Run, tmp_path: Path):
     import subprocess
     import sys
 
@@ -192,7 +191,7 @@ def test_predict_cli_takes_text_strings_and_text_files(sms_run: pipeline.Run, tm
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "beamline",
             "predict",
             str(sms_run.artifact("export").path),
             str(text_file),
@@ -214,7 +213,7 @@ def test_predict_cli_takes_text_strings_and_text_files(sms_run: pipeline.Run, tm
             round(s, 4) for s in first["scores"]
         ]
     missing = subprocess.run(
-        [sys.executable, "-m", "pipeline", "predict", str(sms_run.artifact("export").path)],
+        [sys.executable, "-m", "beamline", "predict", str(sms_run.artifact("export").path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -242,7 +241,7 @@ def test_a_killed_language_model_fit_resumes_after_its_last_epoch(tmp_path: Path
     }
     runs = tmp_path / "runs"
     file = PIPELINES / "text_generation.yaml"
-    script = f"import pipeline\npipeline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})"
+    script = f"import beamline\nbeamline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})"
     child = subprocess.Popen(
         [sys.executable, "-c", script],
         env=python_env(),
@@ -263,7 +262,7 @@ def test_a_killed_language_model_fit_resumes_after_its_last_epoch(tmp_path: Path
     done = json.loads(state_file.read_text())["epoch"]
     assert 1 <= done < epochs, f"killed after epoch {done}: too late to test resuming"
 
-    result = pipeline.run(file, overrides, runs_dir=runs)
+    result = beamline.run(file, overrides, runs_dir=runs)
     statuses = {r.step: r.status for r in result.records}
     assert statuses["ingest"] == "reused" and statuses["train"] == "ran"
     history = json.loads(result.run.artifact("train").file("report", "history.json").read_text())
@@ -292,15 +291,15 @@ def test_language_model_trains_mirrored_over_two_logical_cpus(tmp_path: Path) ->
     runs = tmp_path / "runs"
     file = PIPELINES / "text_generation.yaml"
     script = (
-        "import pipeline, tensorflow as tf\n"
-        f"pipeline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})\n"
+        "import beamline, tensorflow as tf\n"
+        f"beamline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})\n"
         "print('logical cpus', len(tf.config.list_logical_devices('CPU')))\n"
     )
     command = [sys.executable, "-c", script]
     done = subprocess.run(command, env=python_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "logical cpus 2" in done.stdout
-    run = pipeline.open_run("text_generation", runs_dir=runs)
+    run = beamline.open_run("text_generation", runs_dir=runs)
     history = json.loads(run.artifact("train").file("report", "history.json").read_text())
     losses = [e["loss"] for e in history["epochs"]]
     assert len(losses) == 2 and losses[1] < losses[0]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline.examples import feature_spec, iter_examples, rejected_records
 from text_support import ingest_pipeline, write_bytes_lines, write_jsonl
-
-import pipeline
-from pipeline.examples import feature_spec, iter_examples, rejected_records
 
 
 @pytest.fixture(autouse=True)
@@ -17,16 +16,16 @@ def _importable_support(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
 
 
-def _texts(artifact: pipeline.Artifact) -> dict[str, list[str]]:
+def _texts(artifact: beamline.Artifact) -> dict[str, list[str]]:
     out = {}
     for split in feature_spec(artifact)["splits"]:
         out[split] = [e["text"][0].decode("utf-8") for e in iter_examples(artifact, split)]
     return out
 
 
-def _ingest(tmp_path: Path, source: str) -> pipeline.Artifact:
+def _ingest(tmp_path: Path, source: str) -> beamline.Artifact:
     path = ingest_pipeline(tmp_path, source)
-    result = pipeline.run(path, runs_dir=tmp_path / "runs")
+    result = beamline.run(path, runs_dir=tmp_path / "runs")
     return result.run.artifact("ingest")
 
 
@@ -140,7 +139,7 @@ split: {{train: 1.0, eval: 0.0, test: 0.0}}
 
 
 def test_normalisation_makes_unicode_variants_duplicates() -> None:
-    from plugins.text.ops import normalize_record
+    from beamline_plugins.text.ops import normalize_record
 
     record = {"text": "\ufb01ne  Ｃafé\u00a0\tnow", "__source__": "x"}
     out = normalize_record(record, "text", "NFKC", True, True)
@@ -154,7 +153,7 @@ def test_importing_the_text_plugin_imports_no_heavy_library() -> None:
     import sys
 
     code = (
-        "import sys, plugins.text\n"
+        "import sys, beamline_plugins.text\n"
         "print([m for m in ('tensorflow', 'keras', 'apache_beam') if m in sys.modules])"
     )
     project = Path(__file__).resolve().parents[1]

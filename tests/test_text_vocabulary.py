@@ -7,11 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-
-from pipeline.beam_options import pipeline_options
-from pipeline.spec import RunnerSettings
-from plugins.text.tokens import tokenize
-from plugins.text.vocabulary import run_analyzer, vocabulary_analyzer
+from beamline.beam_options import pipeline_options
+from beamline.spec import RunnerSettings
+from beamline_plugins.text.tokens import tokenize
+from beamline_plugins.text.vocabulary import run_analyzer, vocabulary_analyzer
 
 RECORDS = [
     {"text": "the cat sat on the mat", "label": "a", "__source__": "r1"},
@@ -63,8 +62,7 @@ def test_character_vocabulary_counts_code_points(tmp_path: Path) -> None:
 @pytest.mark.parametrize("level", ["word", "char"])
 def test_tensorflow_tokeniser_matches_the_python_one(level: str) -> None:
     import tensorflow as tf
-
-    from plugins.text.tf_ops import TokenEncoder, tf_tokenize
+    from beamline_plugins.text.tf_ops import TokenEncoder, tf_tokenize
 
     texts = [
         "Free entry!! Txt WIN to 87121 (std rate) T&C's",
@@ -88,9 +86,8 @@ def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() ->
     import unicodedata
 
     import tensorflow as tf
+    from beamline_plugins.text.tf_ops import CharNormalizer
     from ingest_helpers import SMS, csv_rows
-
-    from plugins.text.tf_ops import CharNormalizer
 
     texts = [row["text"] for row in csv_rows(SMS, 300)]
     texts += ["ＦＲＥＥ ﬁnal\u00a0offer", "①②③ ㎏ ½ ™", "Ｃａｆé résumé", "ǅungla", "x²ʰ"]
@@ -102,8 +99,7 @@ def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() ->
 
 def test_token_encoder_applies_the_ingest_normal_form_before_lowercasing() -> None:
     import tensorflow as tf
-
-    from plugins.text.tf_ops import TokenEncoder
+    from beamline_plugins.text.tf_ops import TokenEncoder
 
     vocabulary = ["[PAD]", "[UNK]", "free", "final", "offer"]
     plain = TokenEncoder(vocabulary, "word", lowercase=True)

@@ -2,7 +2,7 @@
 
 Examples artifacts are written with TensorFlow from ``../shared/data`` (SMS spam rows, digit
 PNGs) in the layout of ``pipeline/examples.py``; the test source ``prepared_examples`` copies
-one into a run so that the validator runs behind it through ``pipeline.run``.
+one into a run so that the validator runs behind it through ``beamline.run``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import beamline
 import pytest
+from beamline.errors import GateFailed, SpecError
 from click.testing import CliRunner
 from conftest import PROJECT_DIR, TESTS_DIR
-
-import pipeline
-from pipeline.errors import GateFailed, SpecError
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +87,7 @@ def test_first_run_infers_and_saves_schema_later_run_validates_against_it(sms_pi
     schema_file = sms_pipeline.with_suffix(".schema.pbtxt")
     assert not schema_file.exists()
 
-    first = pipeline.run(sms_pipeline, runs_dir=runs)
+    first = beamline.run(sms_pipeline, runs_dir=runs)
 
     assert schema_file.is_file()
     assert 'name: "label"' in schema_file.read_text()
@@ -115,7 +114,7 @@ def test_first_run_infers_and_saves_schema_later_run_validates_against_it(sms_pi
     assert "validate/report/feature_label.svg" in report
     assert _result(first)["schema"].startswith("inferred")
 
-    second = pipeline.run(sms_pipeline, runs_dir=runs)
+    second = beamline.run(sms_pipeline, runs_dir=runs)
 
     assert _record(second).status == "ran"  # the saved schema is new input: no reuse
     result = _result(second)
@@ -128,32 +127,32 @@ def test_first_run_infers_and_saves_schema_later_run_validates_against_it(sms_pi
 
 def test_unknown_label_in_new_data_stops_the_run_naming_the_feature(sms_pipeline, tmp_path, data):
     runs = tmp_path / "runs"
-    pipeline.run(sms_pipeline, runs_dir=runs)
+    beamline.run(sms_pipeline, runs_dir=runs)
 
     with pytest.raises(GateFailed) as caught:
-        pipeline.run(
+        beamline.run(
             sms_pipeline, {"steps.ingest.folder": str(data["sms_unknown_label"])}, runs_dir=runs
         )
 
     message = str(caught.value)
     assert "feature 'label'" in message and "maybe" in message
     assert caught.value.exit_code == 3
-    assert pipeline.open_run("sms", runs_dir=runs).status == "failed"
+    assert beamline.open_run("sms", runs_dir=runs).status == "failed"
 
 
 def test_drifted_label_distribution_fails_unless_fail_on_excludes_drift(
     sms_pipeline, tmp_path, data
 ):
     runs = tmp_path / "runs"
-    pipeline.run(sms_pipeline, {"steps.validate.drift": {"label": 0.2}}, runs_dir=runs)
+    beamline.run(sms_pipeline, {"steps.validate.drift": {"label": 0.2}}, runs_dir=runs)
     spammy = {"steps.ingest.folder": str(data["sms_spammy"]), "steps.validate.drift.label": 0.2}
 
     with pytest.raises(GateFailed) as caught:
-        pipeline.run(sms_pipeline, spammy, runs_dir=runs)
+        beamline.run(sms_pipeline, spammy, runs_dir=runs)
     assert "feature 'label'" in str(caught.value)
     assert "Linfty distance between current and previous" in str(caught.value)
 
-    passed = pipeline.run(
+    passed = beamline.run(
         sms_pipeline, {**spammy, "steps.validate.fail_on": ["schema", "skew"]}, runs_dir=runs
     )
     record = _record(passed)
@@ -165,7 +164,7 @@ def test_drifted_label_distribution_fails_unless_fail_on_excludes_drift(
 
 def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_pipeline, data):
     monkeypatch.syspath_prepend(str(TESTS_DIR))
-    from plugins.validation.stats import load_statistics
+    from beamline_plugins.validation.stats import load_statistics
 
     path = write_pipeline(
         f"""
@@ -178,8 +177,8 @@ def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_p
         name="digits.yaml",
     )
     runs = path.parent / "runs"
-    in_memory = pipeline.run(path, runs_dir=runs)
-    beam = pipeline.run(path, {"steps.validate.in_memory_max_examples": 0}, runs_dir=runs)
+    in_memory = beamline.run(path, runs_dir=runs)
+    beam = beamline.run(path, {"steps.validate.in_memory_max_examples": 0}, runs_dir=runs)
 
     assert set(_result(in_memory)["statistics"].values()) == {"in_memory"}
     assert set(_result(beam)["statistics"].values()) == {"beam"}
@@ -210,8 +209,7 @@ def test_records_read_without_tensorflow_equal_tf_data_and_corruption_names_the_
     data, tmp_path
 ):
     import tensorflow as tf
-
-    from plugins.validation.stats import read_records
+    from beamline_plugins.validation.stats import read_records
 
     files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
     expected = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
@@ -234,9 +232,8 @@ def test_in_memory_statistics_of_shards_equal_those_of_all_records_and_skip_empt
     data, tmp_path
 ):
     import tensorflow as tf
-
-    from pipeline.examples import feature_spec
-    from plugins.validation import stats as S
+    from beamline.examples import feature_spec
+    from beamline_plugins.validation import stats as S
 
     files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
     empty = tmp_path / "part-empty.tfrecord.gz"
@@ -252,12 +249,11 @@ def test_in_memory_statistics_of_shards_equal_those_of_all_records_and_skip_empt
 def test_beam_statistics_of_all_splits_in_one_pass_equal_tfdv_per_split(data, tmp_path):
     import apache_beam as beam
     import tensorflow_data_validation as tfdv
+    from beamline.beam_options import pipeline_options
+    from beamline.examples import example_files, feature_spec
+    from beamline.spec import RunnerSettings
+    from beamline_plugins.validation import stats as S
     from tfx_bsl.public import tfxio
-
-    from pipeline.beam_options import pipeline_options
-    from pipeline.examples import example_files, feature_spec
-    from pipeline.spec import RunnerSettings
-    from plugins.validation import stats as S
 
     folder = data["digits"]
     files = {split: example_files(folder, split) for split in ("train", "eval", "test")}
@@ -285,9 +281,8 @@ def test_beam_statistics_of_all_splits_in_one_pass_equal_tfdv_per_split(data, tm
 
 def test_numeric_feature_plot_is_an_svg_histogram_of_each_split(tmp_path):
     import pandas as pd
-
-    from plugins.validation import stats as S
-    from plugins.validation.report import write_report
+    from beamline_plugins.validation import stats as S
+    from beamline_plugins.validation.report import write_report
 
     statistics = {
         split: S.statistics_of_dataframe(
@@ -311,12 +306,12 @@ def test_numeric_feature_plot_is_an_svg_histogram_of_each_split(tmp_path):
 
 def test_unknown_fail_on_class_is_rejected_when_the_file_is_read(sms_pipeline):
     with pytest.raises(SpecError, match="unknown anomaly class 'sometimes'"):
-        pipeline.load(sms_pipeline, ["steps.validate.fail_on=[schema, sometimes]"])
+        beamline.load(sms_pipeline, ["steps.validate.fail_on=[schema, sometimes]"])
 
 
 def test_threshold_for_unknown_feature_names_the_feature(sms_pipeline, tmp_path):
     with pytest.raises(SpecError, match="unknown feature.*'lable'"):
-        pipeline.run(sms_pipeline, {"steps.validate.skew.lable": 0.1}, runs_dir=tmp_path / "r")
+        beamline.run(sms_pipeline, {"steps.validate.skew.lable": 0.1}, runs_dir=tmp_path / "r")
 
 
 # --- pipeline validate -----------------------------------------------------------------------
@@ -324,8 +319,8 @@ def test_threshold_for_unknown_feature_names_the_feature(sms_pipeline, tmp_path)
 
 def _invoke(*args: str):
     """Run ``pipeline ARGS`` in-process with the plugins' commands added, as ``main`` does."""
-    from pipeline.cli import cli
-    from pipeline.plugins import load_plugins
+    from beamline.cli import cli
+    from beamline.plugins import load_plugins
 
     loaded = load_plugins()
     loaded.manager.hook.register_commands(cli=cli)
@@ -399,8 +394,8 @@ def test_validate_names_a_missing_or_unreadable_file(tmp_path):
 
 def test_plugin_and_cli_import_without_tensorflow_or_tfdv():
     code = (
-        "import sys, plugins.validation, pipeline.cli; "
-        "plugins.validation.register_commands(pipeline.cli.cli); "
+        "import sys, beamline_plugins.validation, beamline.cli; "
+        "beamline_plugins.validation.register_commands(beamline.cli.cli); "
         "print(sorted(m for m in ('tensorflow', 'tensorflow_data_validation', 'apache_beam', "
         "'matplotlib') if m in sys.modules))"
     )
@@ -413,8 +408,7 @@ def test_plugin_and_cli_import_without_tensorflow_or_tfdv():
 def test_inferred_schema_allows_new_values_of_id_features():
     import pandas as pd
     import tensorflow_data_validation as tfdv
-
-    from plugins.validation.stats import infer_schema
+    from beamline_plugins.validation.stats import infer_schema
 
     frame = pd.DataFrame({"speaker": ["ann", "bob", "ann"], "label": ["a", "b", "a"]})
     stats = tfdv.generate_statistics_from_dataframe(frame)

@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline import Source, StepContext, StepResult, hookimpl, param
-from pipeline.examples import EXAMPLES_DIR, FEATURES_FILE
-from pipeline.fingerprint import files_digest
+from beamline import Source, StepContext, StepResult, hookimpl, param
+from beamline.examples import EXAMPLES_DIR, FEATURES_FILE
+from beamline.fingerprint import files_digest
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SMS_CSV = DATA / "sms_spam" / "sms_spam.csv"

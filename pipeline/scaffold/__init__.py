@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..plugins import Plugins
 
 #: Top-level packages of the framework itself: a plugin with one of these names would hide it.
-FRAMEWORK_PACKAGES = ("pipeline", "plugins", "bench", "tests")
+FRAMEWORK_PACKAGES = ("beamline", "beamline_plugins", "pipeline", "plugins", "bench", "tests")
 _ALLOWED = re.compile(r"[A-Za-z0-9_.-]")
 _SEPARATORS = re.compile(r"[-_.]+")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -170,7 +170,7 @@ def create_plugin(name: str, directory: str | Path = ".") -> Created:
     """Write an installable plugin package ``NAME`` in ``directory`` and return what was written.
 
     The package (src layout) declares an entry point in the group ``pipeline``, registers one
-    documented transform (``<package>_clean_text``, built with ``pipeline.ingest.record_stage``)
+    documented transform (``<package>_clean_text``, built with ``beamline.ingest.record_stage``)
     and ships a README and a pytest module. An existing folder is never overwritten."""
     names = plugin_names(name)
     parent = Path(directory)

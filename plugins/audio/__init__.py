@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import hookimpl
+from beamline import hookimpl
 
 from .inputs import AudioInput
 from .models import AudioCnn

@@ -1,8 +1,8 @@
 """The ``audio_input`` input pipeline: an examples artifact -> batches of spectrograms.
 
-It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
 ``serving``), so ``keras_trainer``, ``classification_evaluator`` and ``saved_model_exporter`` use
-it unchanged. Training, evaluation and serving all go through ``plugins.audio.features``:
+it unchanged. Training, evaluation and serving all go through ``beamline_plugins.audio.features``:
 ``waveform`` (WAV bytes -> fixed-length mono float waveform) and ``spectrogram`` (waveforms ->
 log-mel or MFCC features). The exported signature therefore takes raw WAV bytes. Augmentation
 (random time shift, additive noise) acts on the waveform, for training only.
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pipeline import Artifact, InputPipeline, param
-from pipeline.errors import PipelineError
-from pipeline.examples import feature_spec
+from beamline import Artifact, InputPipeline, param
+from beamline.errors import PipelineError
+from beamline.examples import feature_spec
 
 from .features import SpectrogramSettings
 
@@ -33,7 +33,7 @@ class AudioInput(InputPipeline):
     the spectrogram. The exported model runs the same TensorFlow function on raw WAV bytes."""
 
     name = "audio_input"
-    code_modules = ("plugins.audio.features",)
+    code_modules = ("beamline_plugins.audio.features",)
 
     feature: str = param("", help="audio feature to read; default: the feature of modality audio")
     features: Literal["log_mel", "mfcc"] = param("log_mel", help="log_mel spectrogram or mfcc")
@@ -143,8 +143,7 @@ class AudioInput(InputPipeline):
 
         The order depends on ``seed`` only; training data is reshuffled every epoch."""
         import tensorflow as tf
-
-        from plugins.keras.records import labelled_parser, read_records
+        from beamline_plugins.keras.records import labelled_parser, read_records
 
         from .features import spectrogram, waveform
 

@@ -2,15 +2,15 @@
 
 ``inputs`` is what ``audio_input.model_inputs`` returned: one input of modality ``audio`` shaped
 ``[frames, bins, 1]``. The output layer computes in float32 so that mixed precision keeps a stable
-softmax, as the models of ``plugins.keras.models`` do.
+softmax, as the models of ``beamline_plugins.keras.models`` do.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pipeline import Model, param
-from pipeline.errors import PipelineError
+from beamline import Model, param
+from beamline.errors import PipelineError
 
 
 def _audio_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, list[int]]:

@@ -1,7 +1,7 @@
 """Audio operations on records, run inside Beam workers: decode, mono, resample, fix the length.
 
 Each ``*_record`` function takes a record and returns a new one, or raises
-``pipeline.ingest.Reject`` with a reason a user can act on. Between stages the audio feature
+``beamline.ingest.Reject`` with a reason a user can act on. Between stages the audio feature
 holds WAV bytes, PCM 16-bit (what ``tf.audio.decode_wav`` reads), and ``__meta__`` records its
 ``format``, ``encoding``, ``sample_rate``, ``channels`` and ``samples`` (summarised into
 features.json). numpy is imported inside the functions so that loading the plugin stays cheap.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.ingest import Reject, with_meta
+from beamline.ingest import Reject, with_meta
 
 from .wav import Wav, WavError, encode_pcm16, read_wav
 
@@ -109,7 +109,7 @@ def fix_length(samples: np.ndarray, target: int, align: str) -> np.ndarray:
 
     ``center`` pads ``(target - n) // 2`` zeros before (the rest after) and trims
     ``(n - target) // 2`` samples from the start; ``left`` keeps the start and pads at the end.
-    ``plugins.audio.features.waveform`` does the same in TensorFlow."""
+    ``beamline_plugins.audio.features.waveform`` does the same in TensorFlow."""
     import numpy as np
 
     n = samples.shape[0]

@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline import Source, SpecError, StepContext, param
-from pipeline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
-from pipeline.ingest import create_source
+from beamline import Source, SpecError, StepContext, param
+from beamline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
+from beamline.ingest import create_source
 
 DEFAULT_EXTENSIONS = [".wav"]
 
@@ -36,9 +36,9 @@ class AudioFolder(Source):
 
     name = "audio_folder"
     code_modules: ClassVar[tuple[str, ...]] = (
-        "plugins.audio.ops",
-        "plugins.audio.wav",
-        "pipeline.files",
+        "beamline_plugins.audio.ops",
+        "beamline_plugins.audio.wav",
+        "beamline.files",
     )
 
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar, Literal
 
-from pipeline import SpecError, StepContext, Transform, param
-from pipeline.ingest import record_stage
+from beamline import SpecError, StepContext, Transform, param
+from beamline.ingest import record_stage
 
 from . import ops
 
@@ -30,7 +30,10 @@ class DecodeAudio(Transform):
     TensorFlow input pipeline and the exported model decode."""
 
     name = "decode_audio"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.audio.ops", "plugins.audio.wav")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "beamline_plugins.audio.ops",
+        "beamline_plugins.audio.wav",
+    )
 
     feature: str = param("audio", help="the feature holding WAV bytes")
     min_seconds: float = param(0.0, help="reject clips shorter than this (seconds)")
@@ -55,7 +58,10 @@ class ToMono(Transform):
     """Mix multi-channel audio down to one channel (the mean of the channels, or one of them)."""
 
     name = "to_mono"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.audio.ops", "plugins.audio.wav")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "beamline_plugins.audio.ops",
+        "beamline_plugins.audio.wav",
+    )
 
     channel: int = param(-1, help="keep only this channel (0-based); -1: average all channels")
     feature: str = param("audio", help="the feature holding WAV bytes")
@@ -78,9 +84,9 @@ class Resample(Transform):
 
     name = "resample"
     code_modules: ClassVar[tuple[str, ...]] = (
-        "plugins.audio.ops",
-        "plugins.audio.wav",
-        "plugins.audio.resample",
+        "beamline_plugins.audio.ops",
+        "beamline_plugins.audio.wav",
+        "beamline_plugins.audio.resample",
     )
 
     rate: int = param(16000, help="target sample rate in Hz")
@@ -107,7 +113,10 @@ class FixLength(Transform):
     """Trim or zero-pad every clip to a fixed duration, centred or aligned to the start."""
 
     name = "fix_length"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.audio.ops", "plugins.audio.wav")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "beamline_plugins.audio.ops",
+        "beamline_plugins.audio.wav",
+    )
 
     seconds: float = param(1.0, help="duration of every clip after this stage")
     align: Align = param("center", help="center: trim/pad both ends equally; left: keep the start")

@@ -2,7 +2,7 @@
 
 Artifact::
 
-    metrics.json                  the scores (``plugins.generative.scores``) of the generated
+    metrics.json                  the scores (``beamline_plugins.generative.scores``) of the generated
                                   images and of two baselines: real images of a split and
                                   uniform random-noise images; for a conditional GAN also
                                   ``label_agreement`` (classifier agrees with the class asked for)
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import Evaluator, Input, StepContext, StepResult, param
-from pipeline.artifacts import Artifact, write_json_atomic
-from pipeline.errors import PipelineError
+from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline.artifacts import Artifact, write_json_atomic
+from beamline.errors import PipelineError
 
 from .scores import SCORES
 
@@ -40,12 +40,12 @@ class GanEvaluator(Evaluator):
 
     name = "gan_evaluator"
     code_modules = (
-        "plugins.generative.trainer",
-        "plugins.generative.scores",
-        "plugins.generative.images",
-        "plugins.keras.trainer",
-        "plugins.keras.inputs",
-        "plugins.keras.report",
+        "beamline_plugins.generative.trainer",
+        "beamline_plugins.generative.scores",
+        "beamline_plugins.generative.images",
+        "beamline_plugins.keras.trainer",
+        "beamline_plugins.keras.inputs",
+        "beamline_plugins.keras.report",
     )
 
     generator: Input = param(help="the gan_trainer step whose generator to score")
@@ -68,8 +68,7 @@ class GanEvaluator(Evaluator):
     def run(self, ctx: StepContext) -> StepResult:
         """Generate, classify, score against the baselines, bless, and write the artifact."""
         import numpy as np
-
-        from plugins.keras.trainer import load_keras_model, trained_model
+        from beamline_plugins.keras.trainer import load_keras_model, trained_model
 
         from .images import plot_class_histograms, plot_labelled_grid
         from .scores import score

@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar, Literal
 
-from pipeline import Model, param
-from pipeline.errors import PipelineError
+from beamline import Model, param
+from beamline.errors import PipelineError
 
 NOISE = "noise"
 LABEL = "label"

@@ -12,7 +12,7 @@ Artifact::
     report/losses.png               the curves of history.json
 
 Resume works as in ``keras_trainer`` (and uses its scratch folder,
-``plugins.keras.trainer.scratch_dir``): every completed epoch saves a ``tf.train.Checkpoint``
+``beamline_plugins.keras.trainer.scratch_dir``): every completed epoch saves a ``tf.train.Checkpoint``
 of both models, both optimizers and the noise generator's state, plus ``state.json`` (history)
 and that epoch's sample grid; a run killed mid-epoch continues after the last completed epoch,
 and the folder is removed once the step completes. Batches are read from ``image_input`` (the
@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
-from pipeline.artifacts import Artifact, write_json_atomic
-from pipeline.errors import PipelineError
-from pipeline.examples import example_files, feature_spec
-from pipeline.fingerprint import plain
-from plugins.keras.inputs import ImageInput, decode_image
-from plugins.keras.strategy import StrategyName
-from plugins.keras.trainer import read_state
+from beamline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from beamline.artifacts import Artifact, write_json_atomic
+from beamline.errors import PipelineError
+from beamline.examples import example_files, feature_spec
+from beamline.fingerprint import plain
+from beamline_plugins.keras.inputs import ImageInput, decode_image
+from beamline_plugins.keras.strategy import StrategyName
+from beamline_plugins.keras.trainer import read_state
 
 from .models import DcganDiscriminator, DcganGenerator, check_role
 
@@ -55,12 +55,12 @@ class GanTrainer(Trainer):
 
     name = "gan_trainer"
     code_modules = (
-        "plugins.generative.loop",
-        "plugins.generative.images",
-        "plugins.keras.inputs",
-        "plugins.keras.strategy",
-        "plugins.keras.trainer",
-        "plugins.keras.report",
+        "beamline_plugins.generative.loop",
+        "beamline_plugins.generative.images",
+        "beamline_plugins.keras.inputs",
+        "beamline_plugins.keras.strategy",
+        "beamline_plugins.keras.trainer",
+        "beamline_plugins.keras.report",
     )
 
     examples: Input = param(help="the step whose examples artifact holds the training images")
@@ -162,9 +162,8 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     import keras
     import numpy as np
     import tensorflow as tf
-
-    from plugins.keras.strategy import is_chief, make_strategy, worker_index
-    from plugins.keras.trainer import scratch_dir
+    from beamline_plugins.keras.strategy import is_chief, make_strategy, worker_index
+    from beamline_plugins.keras.trainer import scratch_dir
 
     from .images import plot_losses, save_grid
     from .loop import make_gan_step, run_gan_epoch

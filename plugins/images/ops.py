@@ -1,7 +1,7 @@
 """Image operations on records, run inside Beam workers: decode checks, resizing, modes, encoding.
 
 Each ``*_record`` function takes a record and returns a new one, or raises
-``pipeline.ingest.Reject`` with a reason a user can act on. Pillow is imported inside the
+``beamline.ingest.Reject`` with a reason a user can act on. Pillow is imported inside the
 functions so that loading the plugin stays cheap.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from pipeline.ingest import META_KEY, Reject, with_meta
+from beamline.ingest import META_KEY, Reject, with_meta
 
 if TYPE_CHECKING:
     from PIL import Image

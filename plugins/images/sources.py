@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pipeline import Source, StepContext, param
-from pipeline.files import FileListing, read_listed_file, shared_listing
-from pipeline.ingest import create_source
+from beamline import Source, StepContext, param
+from beamline.files import FileListing, read_listed_file, shared_listing
+from beamline.ingest import create_source
 
 DEFAULT_EXTENSIONS = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"]
 
@@ -26,7 +26,7 @@ class ImageFolder(Source):
     reported as a warning."""
 
     name = "image_folder"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.images.ops", "pipeline.files")
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops", "beamline.files")
 
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     manifest: str = param("", help="CSV of path,label[,group] relative to root; '' = sub-folders")

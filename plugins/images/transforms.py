@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar, Literal
 
-from pipeline import SpecError, StepContext, Transform, param
-from pipeline.ingest import record_stage
+from beamline import SpecError, StepContext, Transform, param
+from beamline.ingest import record_stage
 
 from . import ops
 
@@ -45,7 +45,7 @@ class DecodeImage(Transform):
     stay gray (1 channel); every other mode becomes RGB (3 channels)."""
 
     name = "decode_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.images.ops",)
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
 
     feature: str = param("image", help="the feature holding encoded image bytes")
     format: Literal["png", "jpeg"] = param("png", help="encoding written: png (lossless) or jpeg")
@@ -76,7 +76,7 @@ class ResizeImage(Transform):
     keeps it and makes the image fit inside the size (sizes then vary)."""
 
     name = "resize_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.images.ops",)
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
 
     size: int | list[int] = param(help="output size: N (N x N) or [height, width]")
     fit: Literal["stretch", "pad", "keep_aspect"] = param("stretch", help="how to fit the size")
@@ -126,7 +126,7 @@ class ImageMode(Transform):
     """Convert images to grayscale (1 channel) or RGB (3 channels)."""
 
     name = "image_mode"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.images.ops",)
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
 
     mode: Literal["grayscale", "rgb"] = param(help="grayscale or rgb")
     feature: str = param("image", help="the feature holding encoded image bytes")
@@ -150,7 +150,7 @@ class EncodeImage(Transform):
     """Re-encode images as PNG (lossless) or JPEG with a quality."""
 
     name = "encode_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.images.ops",)
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
 
     format: Literal["png", "jpeg"] = param("png", help="png or jpeg")
     quality: int = param(90, help="JPEG quality (1-95)")

@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline import Evaluator, Input, StepContext, StepResult, param
-from pipeline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
-from pipeline.errors import PipelineError
+from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
+from beamline.errors import PipelineError
 
 from .records import label_info
 
@@ -35,7 +35,11 @@ class ClassificationEvaluator(Evaluator):
     last blessed model of this step in earlier runs (minus ``tolerance``)."""
 
     name = "classification_evaluator"
-    code_modules = ("plugins.keras.trainer", "plugins.keras.inputs", "plugins.keras.report")
+    code_modules = (
+        "beamline_plugins.keras.trainer",
+        "beamline_plugins.keras.inputs",
+        "beamline_plugins.keras.report",
+    )
 
     model: Input = param(help="the trainer step whose model to evaluate")
     examples: Input = param(help="the step whose examples artifact to evaluate on")

@@ -10,7 +10,7 @@ Artifact::
     export.json    task, inputs and their modality and dtype, classes, signature, output names
 
 The signature applies the input pipeline's own serving preprocessing, which calls the same
-TensorFlow function as training (``plugins.keras.inputs.decode_image``): no train/serve skew.
+TensorFlow function as training (``beamline_plugins.keras.inputs.decode_image``): no train/serve skew.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline import Exporter, Input, StepContext, StepResult, param
-from pipeline.artifacts import write_json_atomic
-from pipeline.errors import GateFailed
+from beamline import Exporter, Input, StepContext, StepResult, param
+from beamline.artifacts import write_json_atomic
+from beamline.errors import GateFailed
 
 SAVED_MODEL_DIR = "saved_model"
 EXPORT_INFO = "export.json"
@@ -35,7 +35,11 @@ class SavedModelExporter(Exporter):
     value). Given ``blessing`` (an evaluator step), only a blessed model is exported."""
 
     name = "saved_model_exporter"
-    code_modules = ("plugins.keras.trainer", "plugins.keras.inputs", "plugins.keras.table_input")
+    code_modules = (
+        "beamline_plugins.keras.trainer",
+        "beamline_plugins.keras.inputs",
+        "beamline_plugins.keras.table_input",
+    )
 
     model: Input = param(help="the trainer step whose model to export")
     blessing: Input | None = param(None, help="an evaluator step that must have blessed the model")

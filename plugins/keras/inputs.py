@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pipeline import Artifact, InputPipeline, param
-from pipeline.errors import PipelineError
-from pipeline.examples import example_files, feature_spec
+from beamline import Artifact, InputPipeline, param
+from beamline.errors import PipelineError
+from beamline.examples import example_files, feature_spec
 
 from .records import labelled_parser, read_records
 

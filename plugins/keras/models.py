@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pipeline import Model, param
-from pipeline.errors import PipelineError
+from beamline import Model, param
+from beamline.errors import PipelineError
 
 Activation = Literal["relu", "sigmoid", "tanh"]
 

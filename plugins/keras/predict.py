@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from pipeline.errors import PipelineError
-from pipeline.files import csv_rows
-from pipeline.ingest import Reject
+from beamline.errors import PipelineError
+from beamline.files import csv_rows
+from beamline.ingest import Reject
 
 BATCH = 64
 TABLE_MODALITIES = ("numeric", "categorical")

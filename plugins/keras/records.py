@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline import Artifact
-from pipeline.errors import PipelineError
-from pipeline.examples import example_files, feature_spec
+from beamline import Artifact
+from beamline.errors import PipelineError
+from beamline.examples import example_files, feature_spec
 
 
 def label_info(examples: Artifact) -> tuple[str, list[str]]:

@@ -19,9 +19,9 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline import Evaluator, Input, StepContext, StepResult, param
-from pipeline.artifacts import write_json_atomic
-from pipeline.errors import PipelineError
+from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline.artifacts import write_json_atomic
+from beamline.errors import PipelineError
 
 from .evaluator import (
     BLESSING_FILE,
@@ -110,10 +110,10 @@ class RegressionEvaluator(Evaluator):
 
     name = "regression_evaluator"
     code_modules = (
-        "plugins.keras.trainer",
-        "plugins.keras.evaluator",
-        "plugins.keras.table_input",
-        "plugins.keras.report",
+        "beamline_plugins.keras.trainer",
+        "beamline_plugins.keras.evaluator",
+        "beamline_plugins.keras.table_input",
+        "beamline_plugins.keras.report",
     )
 
     model: Input = param(help="the trainer step whose model to evaluate")

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Literal
 
-from pipeline.errors import PipelineError
+from beamline.errors import PipelineError
 
 StrategyName = Literal["auto", "default", "mirrored", "multi_worker", "tpu"]
 

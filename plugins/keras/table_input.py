@@ -1,6 +1,6 @@
 """The ``table_input`` input pipeline: rows of a table (``csv_table``, ``jsonl_table``) for Keras.
 
-It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
 ``serving``) and adds what a regression needs: ``task`` and ``target_stats``.
 
 What is learnt from data is learnt from the ``stats_split`` (train) only and written into the
@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipeline import Artifact, InputPipeline, param
-from pipeline.errors import PipelineError
-from pipeline.examples import feature_spec
+from beamline import Artifact, InputPipeline, param
+from beamline.errors import PipelineError
+from beamline.examples import feature_spec
 
 from .records import id_features, label_indexer, label_info, read_records
 
@@ -53,7 +53,7 @@ class TableInput(InputPipeline):
     exactly as the image, text and audio input pipelines do."""
 
     name = "table_input"
-    code_modules = ("plugins.keras.records",)
+    code_modules = ("beamline_plugins.keras.records",)
 
     task: Task = param("regression", help="regression (numeric label) or classification")
     label: str = param("", help="label column; default: the label of the examples artifact")

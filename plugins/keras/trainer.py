@@ -25,7 +25,7 @@ resumes after the last completed epoch; the folder is removed once the step comp
 multi-worker cluster every worker saves (collective reads), non-chief workers into
 ``worker-<index>/`` of the folder.
 
-The fit is a custom loop (``plugins.keras.loop``) because Keras 3.15 ``fit`` fails under
+The fit is a custom loop (``beamline_plugins.keras.loop``) because Keras 3.15 ``fit`` fails under
 ``MultiWorkerMirroredStrategy`` on TF 2.16; the loop is the same under every strategy.
 """
 
@@ -39,10 +39,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
-from pipeline.artifacts import Artifact, write_json_atomic
-from pipeline.errors import PipelineError, SpecError
-from pipeline.fingerprint import plain
+from beamline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from beamline.artifacts import Artifact, write_json_atomic
+from beamline.errors import PipelineError, SpecError
+from beamline.fingerprint import plain
 
 from .inputs import ImageInput, split_size
 from .records import label_info
@@ -63,12 +63,12 @@ class KerasTrainer(Trainer):
 
     name = "keras_trainer"
     code_modules = (
-        "plugins.keras.loop",
-        "plugins.keras.strategy",
-        "plugins.keras.inputs",
-        "plugins.keras.report",
-        "plugins.keras.models",
-        "plugins.keras.records",
+        "beamline_plugins.keras.loop",
+        "beamline_plugins.keras.strategy",
+        "beamline_plugins.keras.inputs",
+        "beamline_plugins.keras.report",
+        "beamline_plugins.keras.models",
+        "beamline_plugins.keras.records",
     )
 
     examples: Input = param(help="the step whose examples artifact to train on")
@@ -377,7 +377,7 @@ def _epoch_metrics(metrics: Any, task: str) -> dict[str, float]:
 def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
     if not trainer.eval_split:
         return False
-    from pipeline.examples import example_files
+    from beamline.examples import example_files
 
     try:
         example_files(examples, trainer.eval_split)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import hookimpl
+from beamline import hookimpl
 
 from .sources import ReplayStream, WatchFolder
 

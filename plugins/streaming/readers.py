@@ -1,7 +1,7 @@
 """Per-file record readers for streaming sources: the default one and ``module:function`` ones.
 
 A reader turns one arrived file into records (dicts with ``__source__``), yielding or raising
-``pipeline.ingest.Reject`` for a file it cannot read, exactly like a batch source's reader; the
+``beamline.ingest.Reject`` for a file it cannot read, exactly like a batch source's reader; the
 records then go through the same transforms (``decode_image``, ``resize_image``, ...)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline import SpecError
-from pipeline.ingest import SOURCE_KEY, Reject
+from beamline import SpecError
+from beamline.ingest import SOURCE_KEY, Reject
 
 
 def read_labelled_file(path: str, root: str, feature: str, label: str) -> Iterator[Any]:

@@ -8,14 +8,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline import PipelineError, Source, SpecError, StepContext, StepResult, param
-from pipeline.components import Split
-from pipeline.fingerprint import files_digest
+from beamline import PipelineError, Source, SpecError, StepContext, StepResult, param
+from beamline.components import Split
+from beamline.fingerprint import files_digest
 
 from .readers import load_reader, read_labelled_file
 from .watch import MAX_POLL_INTERVAL, FolderWatch, StopRule
 
-_CODE = ("plugins.streaming.stream", "plugins.streaming.windows", "plugins.streaming.readers")
+_CODE = (
+    "beamline_plugins.streaming.stream",
+    "beamline_plugins.streaming.windows",
+    "beamline_plugins.streaming.readers",
+)
 
 
 class _StreamingSource(Source):

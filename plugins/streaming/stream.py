@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import GateFailed, SpecError, StepContext, StepResult
-from pipeline import examples as ex
-from pipeline.ingest import (
+from beamline import GateFailed, SpecError, StepContext, StepResult
+from beamline import examples as ex
+from beamline.ingest import (
     TARGET_SHARD_BYTES,
     apply_transforms,
     content_hash,
@@ -45,7 +45,7 @@ from pipeline.ingest import (
 
 from . import windows as W
 
-LOG = logging.getLogger("pipeline.streaming")
+LOG = logging.getLogger("beamline.streaming")
 STATISTICS_DIR = "statistics"
 SCHEMA_FILE = "schema.pbtxt"
 WINDOWS_FILE = "windows.json"
@@ -145,7 +145,7 @@ def _write_window(
     window: Any,
 ) -> None:
     """Write one window: its shards, its TFDV statistics and (with a schema) its alarms."""
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     start, end, name = _bounds(window)
     items = sorted(item[1], key=lambda pair: pair[0])
@@ -194,8 +194,7 @@ def run_streaming_ingest(source: Any, ctx: StepContext, plan: StreamPlan) -> Ste
     rejected over all windows); raises ``GateFailed`` on alarms when ``fail_on_alarm``."""
     import apache_beam as beam
     from apache_beam.transforms import window as beam_window
-
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     out = Path(ctx.output_dir)
     work = out / _WORK
@@ -273,7 +272,7 @@ def _per_window(fn: Any, *args: Any) -> Any:
 def _load_schema(path: Path | None) -> Any:
     if path is None:
         return None
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     try:
         return S.load_schema(path)
@@ -303,7 +302,7 @@ def _finish(
     stats_schema: Any,
     work: Path,
 ) -> StepResult:
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     out = Path(ctx.output_dir)
     windows = _entries(work / "windows")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.ingest import META_KEY, visible
+from beamline.ingest import META_KEY, visible
 
 ALARMS_FILE = "alarms.jsonl"
 WINDOW_PREFIX = "window-"
@@ -162,7 +162,7 @@ def features_json(
 
 def schema_alarms(stats: Any, schema: Any, window: str) -> list[dict[str, str]]:
     """The alarms of one window's statistics checked against ``schema`` (TFDV anomalies)."""
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     anomalies = S.validate(stats, S.without_comparators(schema))
     return [_alarm(p, window) for p in S.problems(anomalies, window, "schema")]
@@ -172,7 +172,7 @@ def drift_alarms(
     stats: Any, previous: Any, schema: Any, thresholds: dict[str, float], window: str
 ) -> list[dict[str, str]]:
     """Alarms where ``window`` drifted from the window before it beyond ``thresholds``."""
-    from plugins.validation import stats as S
+    from beamline_plugins.validation import stats as S
 
     drift_schema = S.with_comparators(schema, "drift", thresholds, measure_all=False)
     anomalies = S.validate(stats, drift_schema, previous=previous)

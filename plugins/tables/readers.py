@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipeline import examples
-from pipeline.files import csv_rows, decoded_text
-from pipeline.ingest import SOURCE_KEY, Reject
+from beamline import examples
+from beamline.files import csv_rows, decoded_text
+from beamline.ingest import SOURCE_KEY, Reject
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")

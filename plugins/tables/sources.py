@@ -7,9 +7,9 @@ import glob
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pipeline import PipelineError, Source, SpecError, StepContext, param
-from pipeline.fingerprint import files_digest
-from pipeline.ingest import MAIN, REJECTED, create_source, record_stage
+from beamline import PipelineError, Source, SpecError, StepContext, param
+from beamline.fingerprint import files_digest
+from beamline.ingest import MAIN, REJECTED, create_source, record_stage
 
 from . import readers
 
@@ -34,7 +34,7 @@ class _TableSource(Source):
     """Shared parameters and helpers of the table sources (not registered)."""
 
     name = "table_source"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.tables.readers", "pipeline.files")
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.tables.readers", "beamline.files")
 
     path: str = param(help="file or glob pattern (relative to the pipeline file)")
     label: str = param("", help="the label column/feature ('' = none)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline import hookimpl
+from beamline import hookimpl
 
 from .inputs import TextInput
 from .lm_input import LmInput

@@ -1,9 +1,9 @@
 """The ``text_input`` input pipeline: an examples artifact -> batches of token ids and labels.
 
-It follows the contract of ``plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
+It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
 ``serving``). ``model_inputs`` carries the vocabulary, so the trainer stores it in
 ``model.json`` and the exported model holds it as constants. Training, evaluation and serving
-call the same ``TokenEncoder`` (``plugins.text.tf_ops``): raw string -> Unicode form of ingest's
+call the same ``TokenEncoder`` (``beamline_plugins.text.tf_ops``): raw string -> Unicode form of ingest's
 ``normalize_text`` (per character) -> lowercase (when ingest lowercased) -> tokens -> ids ->
 padded to ``max_length``.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pipeline import Artifact, InputPipeline, param
-from pipeline.errors import PipelineError
-from pipeline.examples import feature_spec
-from plugins.keras.records import read_records
+from beamline import Artifact, InputPipeline, param
+from beamline.errors import PipelineError
+from beamline.examples import feature_spec
+from beamline_plugins.keras.records import read_records
 
 
 def text_feature(examples: Artifact, feature: str, component: str) -> str:
@@ -77,9 +77,9 @@ class TextInput(InputPipeline):
 
     name = "text_input"
     code_modules: ClassVar[tuple[str, ...]] = (
-        "plugins.text.tf_ops",
-        "plugins.text.tokens",
-        "plugins.text.vocabulary",
+        "beamline_plugins.text.tf_ops",
+        "beamline_plugins.text.tokens",
+        "beamline_plugins.text.vocabulary",
     )
 
     feature: str = param("", help="text feature to read; default: the feature of modality text")
@@ -112,8 +112,7 @@ class TextInput(InputPipeline):
     ) -> Any:
         """Batches of ``({text: ids}, label index)`` (plus ids, the raw text among them)."""
         import tensorflow as tf
-
-        from plugins.keras.records import labelled_parser
+        from beamline_plugins.keras.records import labelled_parser
 
         inputs = inputs or self.model_inputs(examples)
         ((name, spec),) = inputs.items()

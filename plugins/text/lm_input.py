@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pipeline import Artifact, InputPipeline, param
-from pipeline.errors import PipelineError
-from plugins.keras.records import read_records
+from beamline import Artifact, InputPipeline, param
+from beamline.errors import PipelineError
+from beamline_plugins.keras.records import read_records
 
 from .inputs import encoder_of, text_feature, text_spec
 
@@ -29,10 +29,10 @@ class LmInput(InputPipeline):
 
     name = "lm_input"
     code_modules: ClassVar[tuple[str, ...]] = (
-        "plugins.text.inputs",
-        "plugins.text.tf_ops",
-        "plugins.text.tokens",
-        "plugins.text.vocabulary",
+        "beamline_plugins.text.inputs",
+        "beamline_plugins.text.tf_ops",
+        "beamline_plugins.text.tokens",
+        "beamline_plugins.text.vocabulary",
     )
 
     feature: str = param("", help="text feature to read; default: the feature of modality text")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pipeline import Model, param
-from pipeline.errors import PipelineError
+from beamline import Model, param
+from beamline.errors import PipelineError
 
 
 def text_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Record functions of the text stages, run inside Beam workers (standard library only).
 
-Each takes a record and returns a new one, or raises ``pipeline.ingest.Reject`` with a reason.
+Each takes a record and returns a new one, or raises ``beamline.ingest.Reject`` with a reason.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
-from pipeline.ingest import Reject
+from beamline.ingest import Reject
 
 from .tokens import WHITESPACE, Level, count_tokens
 

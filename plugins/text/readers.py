@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import csv_rows
-from pipeline.ingest import SOURCE_KEY, Reject
+from beamline.files import csv_rows
+from beamline.ingest import SOURCE_KEY, Reject
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pipeline import PipelineError, Source, StepContext, param
-from pipeline.files import FileListing, LabelledFile
-from pipeline.fingerprint import files_digest
-from pipeline.ingest import create_source
+from beamline import PipelineError, Source, StepContext, param
+from beamline.files import FileListing, LabelledFile
+from beamline.fingerprint import files_digest
+from beamline.ingest import create_source
 
 from . import readers
 
@@ -33,7 +33,7 @@ class TextTable(Source):
     not valid UTF-8, their text is empty, their label is missing or the row is malformed."""
 
     name = "text_table"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers", "pipeline.files")
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.readers", "beamline.files")
 
     path: str = param(help="the CSV or JSONL file (relative to the pipeline file)")
     format: Literal["auto", "csv", "jsonl"] = param("auto", help="auto: from the file extension")
@@ -90,7 +90,7 @@ class TextFolder(Source):
     not valid UTF-8 or that hold no text are rejected with the reason."""
 
     name = "text_folder"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.readers", "pipeline.files")
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.readers", "beamline.files")
 
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     extensions: list[str] = param([".txt"], help="file extensions read (any case)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar, Literal
 
-from pipeline import SpecError, StepContext, Transform, param
-from pipeline.fingerprint import plain
-from pipeline.ingest import record_stage
+from beamline import SpecError, StepContext, Transform, param
+from beamline.fingerprint import plain
+from beamline.ingest import record_stage
 
 from . import ops
 from .tokens import Level
@@ -25,7 +25,7 @@ class NormalizeText(Transform):
     lowercasing to raw input."""
 
     name = "normalize_text"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.ops",)
+    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.ops",)
 
     feature: str = param("text", help="the text feature")
     form: NormalForm = param("NFKC", help="Unicode normal form (NFKC, NFC, NFKD, NFD or none)")
@@ -50,7 +50,10 @@ class FilterLength(Transform):
     Shorter or longer texts are rejected with their length and the bound in the reason."""
 
     name = "filter_length"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.ops", "plugins.text.tokens")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "beamline_plugins.text.ops",
+        "beamline_plugins.text.tokens",
+    )
 
     feature: str = param("text", help="the text feature")
     unit: Literal["chars", "tokens"] = param("chars", help="count characters or tokens")
@@ -96,7 +99,10 @@ class TextVocabulary(Transform):
     ``assets/vocabulary/<feature>.json`` and ``.txt``. ``text_input`` and ``lm_input`` read it."""
 
     name = "text_vocabulary"
-    code_modules: ClassVar[tuple[str, ...]] = ("plugins.text.vocabulary", "plugins.text.tokens")
+    code_modules: ClassVar[tuple[str, ...]] = (
+        "beamline_plugins.text.vocabulary",
+        "beamline_plugins.text.tokens",
+    )
 
     feature: str = param("text", help="the text feature")
     level: Level = param("word", help="word or char tokens")

@@ -1,7 +1,7 @@
 """The vocabulary analyzer: token counts of the train split in Beam, written as an asset.
 
 ``vocabulary_analyzer(...)`` is a Beam ``PTransform`` from records (dicts) to ``(relative path,
-bytes)`` pairs, the analyzer contract of ``pipeline.ingest``: ingest applies a transform's
+bytes)`` pairs, the analyzer contract of ``beamline.ingest``: ingest applies a transform's
 ``analyze(ctx)`` to the train split only and writes the pairs under ``assets/`` of the examples
 artifact. Two files per feature::
 
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import PipelineError
+from beamline.errors import PipelineError
 
 from .tokens import OOV_TOKEN, PAD_TOKEN, Level, tokenize
 
@@ -180,9 +180,9 @@ def load_vocabulary(examples: Any, feature: str) -> dict[str, Any]:
     path = examples.path / ASSETS_DIR / asset_path(feature)
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    from pipeline.beam_options import pipeline_options
-    from pipeline.examples import iter_examples
-    from pipeline.spec import RunnerSettings
+    from beamline.beam_options import pipeline_options
+    from beamline.examples import iter_examples
+    from beamline.spec import RunnerSettings
 
     params, settings = _recorded_transform(examples, feature)
     analyzer = vocabulary_analyzer(

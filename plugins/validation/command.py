@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from pipeline.errors import GateFailed
+from beamline.errors import GateFailed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 TFRECORD_PATTERNS = ("*.tfrecord", "*.tfrecord.gz", "*.tfrecord-*", "*.tfrecords", "*.tfr")
@@ -108,7 +107,7 @@ def validate_data(
     outcome = Outcome(data=data, kind=target.kind)
     spec = None
     if target.kind == "examples":
-        from pipeline.examples import feature_spec
+        from beamline.examples import feature_spec
 
         spec = feature_spec(target.path)
     if target.kind == "csv":
@@ -159,7 +158,7 @@ def _detect(data: str) -> Target:
             return Target("csv", path)
         return Target("tfrecord", path, {"data": [str(path)]})
     if (path / "features.json").is_file():
-        from pipeline.examples import example_files, splits
+        from beamline.examples import example_files, splits
 
         try:
             names = splits(path)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import (
+from beamline import (
     GateFailed,
     Input,
     PipelineError,
@@ -18,7 +18,7 @@ from pipeline import (
     Validator,
     param,
 )
-from pipeline.examples import example_files, feature_spec
+from beamline.examples import example_files, feature_spec
 
 STATISTICS_DIR = "statistics"
 ANOMALIES_DIR = "anomalies"
@@ -113,7 +113,7 @@ class Tfdv(Validator):
 
         artifact = ctx.input("examples")
         spec = feature_spec(artifact)
-        names = list(spec.get("splits", {}))  # what pipeline.examples.splits reads, read once
+        names = list(spec.get("splits", {}))  # what beamline.examples.splits reads, read once
         if not names:
             raise PipelineError(f"{artifact.path}: the examples artifact has no splits")
         schema_file = self.schema_path(ctx)

@@ -1,7 +1,7 @@
 """The validation report: an SVG plot per feature and an HTML fragment (``report/summary.html``).
 
 Plots are small SVG files written by hand (bars, axes, ticks, a legend): no plotting library is
-imported and a feature costs well under a millisecond. The run report (``pipeline.report``)
+imported and a feature costs well under a millisecond. The run report (``beamline.run_report``)
 embeds the fragment and shows every plot of ``report/`` itself, so the fragment holds tables only.
 """
 

@@ -160,7 +160,7 @@ def _crc32c() -> Any:
 
         return google_crc32c.value
     except ImportError:  # pragma: no cover - the pure Python fallback of the codec
-        from pipeline.examples import crc32c
+        from beamline.examples import crc32c
 
         return crc32c
 
@@ -292,9 +292,8 @@ def statistics_with_beam(
 def keyed_batches(shard: tuple[str, str], batch_size: int) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(split, Arrow batch)`` pairs of a ``(split, TFRecord file)`` pair, ``batch_size``
     examples each, read as a stream (checksums verified)."""
+    from beamline.examples import read_tfrecords
     from tfx_bsl.coders import example_coder
-
-    from pipeline.examples import read_tfrecords
 
     split, file = shard
     decoder = example_coder.ExamplesToRecordBatchDecoder()

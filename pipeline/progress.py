@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("pipeline")
+log = logging.getLogger("beamline")
 
 
 @dataclass

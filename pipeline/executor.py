@@ -26,8 +26,8 @@ from .context import StepContext
 from .errors import AccountingError, PipelineError, StepFailed
 from .fingerprint import plain, step_fingerprint
 from .plugins import Plugins
-from .report import REPORT_FILE, write_run_report
-from .reporting import Reporter, StepRecord
+from .progress import Reporter, StepRecord
+from .run_report import REPORT_FILE, write_run_report
 from .spec import PipelineSpec, Step
 
 PARTIAL_DIR = ".partial"
