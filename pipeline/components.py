@@ -170,14 +170,6 @@ class Source(StepComponent):
     (see ``beamline.ingest``)."""
 
     kind: ClassVar[str] = "source"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline.ingest",
-        "beamline.ingest_stages",
-        "beamline.spill",
-        "beamline.feature_stats",
-        "beamline.examples",
-    )
-
     transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
     deduplicate: bool = param(True, help="drop exact duplicate records before splitting")
     split: Split = param(Split(), help="how records are split into train, eval and test")

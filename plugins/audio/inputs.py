@@ -33,8 +33,6 @@ class AudioInput(InputPipeline):
     the spectrogram. The exported model runs the same TensorFlow function on raw WAV bytes."""
 
     name = "audio_input"
-    code_modules = ("beamline_plugins.audio.features",)
-
     feature: str = param("", help="audio feature to read; default: the feature of modality audio")
     features: Literal["log_mel", "mfcc"] = param("log_mel", help="log_mel spectrogram or mfcc")
     window_ms: float = param(25.0, help="analysis window length in milliseconds")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from beamline import Source, SpecError, StepContext, param
 from beamline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
@@ -35,12 +35,6 @@ class AudioFolder(Source):
     the files."""
 
     name = "audio_folder"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.audio.ops",
-        "beamline_plugins.audio.wav",
-        "beamline.files",
-    )
-
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     manifest: str = param("", help="CSV of path,label[,group] relative to root; '' = sub-folders")
     group_column: str = param("group", help="manifest column read into the 'group' feature")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from beamline import SpecError, StepContext, Transform, param
 from beamline.ingest import record_stage
@@ -30,11 +30,6 @@ class DecodeAudio(Transform):
     TensorFlow input pipeline and the exported model decode."""
 
     name = "decode_audio"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.audio.ops",
-        "beamline_plugins.audio.wav",
-    )
-
     feature: str = param("audio", help="the feature holding WAV bytes")
     min_seconds: float = param(0.0, help="reject clips shorter than this (seconds)")
     max_seconds: float = param(0.0, help="reject clips longer than this (seconds; 0: no limit)")
@@ -58,11 +53,6 @@ class ToMono(Transform):
     """Mix multi-channel audio down to one channel (the mean of the channels, or one of them)."""
 
     name = "to_mono"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.audio.ops",
-        "beamline_plugins.audio.wav",
-    )
-
     channel: int = param(-1, help="keep only this channel (0-based); -1: average all channels")
     feature: str = param("audio", help="the feature holding WAV bytes")
 
@@ -83,12 +73,6 @@ class Resample(Transform):
     new Nyquist frequency is filtered out rather than folded back (no aliasing)."""
 
     name = "resample"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.audio.ops",
-        "beamline_plugins.audio.wav",
-        "beamline_plugins.audio.resample",
-    )
-
     rate: int = param(16000, help="target sample rate in Hz")
     quality: int = param(16, help="filter zero crossings each side (higher: sharper, slower)")
     feature: str = param("audio", help="the feature holding WAV bytes")
@@ -113,11 +97,6 @@ class FixLength(Transform):
     """Trim or zero-pad every clip to a fixed duration, centred or aligned to the start."""
 
     name = "fix_length"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.audio.ops",
-        "beamline_plugins.audio.wav",
-    )
-
     seconds: float = param(1.0, help="duration of every clip after this stage")
     align: Align = param("center", help="center: trim/pad both ends equally; left: keep the start")
     feature: str = param("audio", help="the feature holding WAV bytes")

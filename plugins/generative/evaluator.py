@@ -39,15 +39,6 @@ class GanEvaluator(Evaluator):
     classified more confidently than noise."""
 
     name = "gan_evaluator"
-    code_modules = (
-        "beamline_plugins.generative.trainer",
-        "beamline_plugins.generative.scores",
-        "beamline_plugins.generative.images",
-        "beamline_plugins.keras.trainer",
-        "beamline_plugins.keras.inputs",
-        "beamline_plugins.keras.report",
-    )
-
     generator: Input = param(help="the gan_trainer step whose generator to score")
     classifier: Input = param(help="a keras_trainer step trained on the same kind of images")
     examples: Input | None = param(

@@ -54,15 +54,6 @@ class GanTrainer(Trainer):
     GAN on the examples' labels. Writes both models, history.json and the sample grids."""
 
     name = "gan_trainer"
-    code_modules = (
-        "beamline_plugins.generative.loop",
-        "beamline_plugins.generative.images",
-        "beamline_plugins.keras.inputs",
-        "beamline_plugins.keras.strategy",
-        "beamline_plugins.keras.trainer",
-        "beamline_plugins.keras.report",
-    )
-
     examples: Input = param(help="the step whose examples artifact holds the training images")
     generator: Model = param(DcganGenerator(), help="the generator model component")
     discriminator: Model = param(DcganDiscriminator(), help="the discriminator model component")

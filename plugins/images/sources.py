@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from beamline import Source, StepContext, param
 from beamline.files import FileListing, read_listed_file, shared_listing
@@ -26,8 +26,6 @@ class ImageFolder(Source):
     reported as a warning."""
 
     name = "image_folder"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops", "beamline.files")
-
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     manifest: str = param("", help="CSV of path,label[,group] relative to root; '' = sub-folders")
     extensions: list[str] = param(DEFAULT_EXTENSIONS, help="file extensions read (any case)")

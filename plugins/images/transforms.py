@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from beamline import SpecError, StepContext, Transform, param
 from beamline.ingest import record_stage
@@ -45,8 +45,6 @@ class DecodeImage(Transform):
     stay gray (1 channel); every other mode becomes RGB (3 channels)."""
 
     name = "decode_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
-
     feature: str = param("image", help="the feature holding encoded image bytes")
     format: Literal["png", "jpeg"] = param("png", help="encoding written: png (lossless) or jpeg")
     quality: int = param(90, help="JPEG quality (1-95), used when format is jpeg")
@@ -76,8 +74,6 @@ class ResizeImage(Transform):
     keeps it and makes the image fit inside the size (sizes then vary)."""
 
     name = "resize_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
-
     size: int | list[int] = param(help="output size: N (N x N) or [height, width]")
     fit: Literal["stretch", "pad", "keep_aspect"] = param("stretch", help="how to fit the size")
     resample: Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"] = param(
@@ -126,8 +122,6 @@ class ImageMode(Transform):
     """Convert images to grayscale (1 channel) or RGB (3 channels)."""
 
     name = "image_mode"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
-
     mode: Literal["grayscale", "rgb"] = param(help="grayscale or rgb")
     feature: str = param("image", help="the feature holding encoded image bytes")
 
@@ -150,8 +144,6 @@ class EncodeImage(Transform):
     """Re-encode images as PNG (lossless) or JPEG with a quality."""
 
     name = "encode_image"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.images.ops",)
-
     format: Literal["png", "jpeg"] = param("png", help="png or jpeg")
     quality: int = param(90, help="JPEG quality (1-95)")
     feature: str = param("image", help="the feature holding encoded image bytes")

@@ -35,12 +35,6 @@ class ClassificationEvaluator(Evaluator):
     last blessed model of this step in earlier runs (minus ``tolerance``)."""
 
     name = "classification_evaluator"
-    code_modules = (
-        "beamline_plugins.keras.trainer",
-        "beamline_plugins.keras.inputs",
-        "beamline_plugins.keras.report",
-    )
-
     model: Input = param(help="the trainer step whose model to evaluate")
     examples: Input = param(help="the step whose examples artifact to evaluate on")
     split: str = param("test", help="split to evaluate")

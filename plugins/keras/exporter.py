@@ -35,12 +35,6 @@ class SavedModelExporter(Exporter):
     value). Given ``blessing`` (an evaluator step), only a blessed model is exported."""
 
     name = "saved_model_exporter"
-    code_modules = (
-        "beamline_plugins.keras.trainer",
-        "beamline_plugins.keras.inputs",
-        "beamline_plugins.keras.table_input",
-    )
-
     model: Input = param(help="the trainer step whose model to export")
     blessing: Input | None = param(None, help="an evaluator step that must have blessed the model")
 

@@ -109,13 +109,6 @@ class RegressionEvaluator(Evaluator):
     more than ``tolerance``). Writes a predicted-vs-actual scatter and a residual histogram."""
 
     name = "regression_evaluator"
-    code_modules = (
-        "beamline_plugins.keras.trainer",
-        "beamline_plugins.keras.evaluator",
-        "beamline_plugins.keras.table_input",
-        "beamline_plugins.keras.report",
-    )
-
     model: Input = param(help="the trainer step whose model to evaluate")
     examples: Input = param(help="the step whose examples artifact to evaluate on")
     split: str = param("test", help="split to evaluate")

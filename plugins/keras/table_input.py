@@ -53,8 +53,6 @@ class TableInput(InputPipeline):
     exactly as the image, text and audio input pipelines do."""
 
     name = "table_input"
-    code_modules = ("beamline_plugins.keras.records",)
-
     task: Task = param("regression", help="regression (numeric label) or classification")
     label: str = param("", help="label column; default: the label of the examples artifact")
     features: list[str] = param(

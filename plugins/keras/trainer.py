@@ -62,15 +62,6 @@ class KerasTrainer(Trainer):
     precision. An interrupted fit resumes from its last completed epoch."""
 
     name = "keras_trainer"
-    code_modules = (
-        "beamline_plugins.keras.loop",
-        "beamline_plugins.keras.strategy",
-        "beamline_plugins.keras.inputs",
-        "beamline_plugins.keras.report",
-        "beamline_plugins.keras.models",
-        "beamline_plugins.keras.records",
-    )
-
     examples: Input = param(help="the step whose examples artifact to train on")
     model: Model = param(help="the model component to build and fit")
     input: InputPipeline = param(ImageInput(), help="the input pipeline component")

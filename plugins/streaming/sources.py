@@ -6,7 +6,7 @@ import functools
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from beamline import PipelineError, Source, SpecError, StepContext, StepResult, param
 from beamline.components import Split
@@ -15,17 +15,9 @@ from beamline.fingerprint import files_digest
 from .readers import load_reader, read_labelled_file
 from .watch import MAX_POLL_INTERVAL, FolderWatch, StopRule
 
-_CODE = (
-    "beamline_plugins.streaming.stream",
-    "beamline_plugins.streaming.windows",
-    "beamline_plugins.streaming.readers",
-)
-
 
 class _StreamingSource(Source):
     """Shared parameters of the streaming sources (not registered)."""
-
-    code_modules: ClassVar[tuple[str, ...]] = _CODE
 
     feature: str = param("image", help="the feature holding each file's bytes (default reader)")
     label: str = param(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import glob
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from beamline import PipelineError, Source, SpecError, StepContext, param
 from beamline.fingerprint import files_digest
@@ -34,8 +34,6 @@ class _TableSource(Source):
     """Shared parameters and helpers of the table sources (not registered)."""
 
     name = "table_source"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.tables.readers", "beamline.files")
-
     path: str = param(help="file or glob pattern (relative to the pipeline file)")
     label: str = param("", help="the label column/feature ('' = none)")
     modalities: dict[str, str] = param(

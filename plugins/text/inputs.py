@@ -11,7 +11,7 @@ padded to ``max_length``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from beamline import Artifact, InputPipeline, param
 from beamline.errors import PipelineError
@@ -76,12 +76,6 @@ class TextInput(InputPipeline):
     a raw string and applies the very same TensorFlow function."""
 
     name = "text_input"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.text.tf_ops",
-        "beamline_plugins.text.tokens",
-        "beamline_plugins.text.vocabulary",
-    )
-
     feature: str = param("", help="text feature to read; default: the feature of modality text")
     max_length: int = param(64, help="tokens kept per text (the rest is cut)")
     bucket_boundaries: list[int] = param(

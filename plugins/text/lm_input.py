@@ -10,7 +10,7 @@ prompt to ``[EOS] + ids`` with the same ``TokenEncoder`` as training.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from beamline import Artifact, InputPipeline, param
 from beamline.errors import PipelineError
@@ -28,13 +28,6 @@ class LmInput(InputPipeline):
     that separates texts; a text longer than ``sequence_length`` gives several windows."""
 
     name = "lm_input"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.text.inputs",
-        "beamline_plugins.text.tf_ops",
-        "beamline_plugins.text.tokens",
-        "beamline_plugins.text.vocabulary",
-    )
-
     feature: str = param("", help="text feature to read; default: the feature of modality text")
     sequence_length: int = param(128, help="tokens per training window")
     shuffle_buffer: int = param(10000, help="shuffle buffer of training windows")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from beamline import PipelineError, Source, StepContext, param
 from beamline.files import FileListing, LabelledFile
@@ -33,8 +33,6 @@ class TextTable(Source):
     not valid UTF-8, their text is empty, their label is missing or the row is malformed."""
 
     name = "text_table"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.readers", "beamline.files")
-
     path: str = param(help="the CSV or JSONL file (relative to the pipeline file)")
     format: Literal["auto", "csv", "jsonl"] = param("auto", help="auto: from the file extension")
     text_column: str = param("text", help="column (or JSON key) holding the text")
@@ -90,8 +88,6 @@ class TextFolder(Source):
     not valid UTF-8 or that hold no text are rejected with the reason."""
 
     name = "text_folder"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.readers", "beamline.files")
-
     root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
     extensions: list[str] = param([".txt"], help="file extensions read (any case)")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from beamline import SpecError, StepContext, Transform, param
 from beamline.fingerprint import plain
@@ -25,8 +25,6 @@ class NormalizeText(Transform):
     lowercasing to raw input."""
 
     name = "normalize_text"
-    code_modules: ClassVar[tuple[str, ...]] = ("beamline_plugins.text.ops",)
-
     feature: str = param("text", help="the text feature")
     form: NormalForm = param("NFKC", help="Unicode normal form (NFKC, NFC, NFKD, NFD or none)")
     lowercase: bool = param(False, help="lowercase the text")
@@ -50,11 +48,6 @@ class FilterLength(Transform):
     Shorter or longer texts are rejected with their length and the bound in the reason."""
 
     name = "filter_length"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.text.ops",
-        "beamline_plugins.text.tokens",
-    )
-
     feature: str = param("text", help="the text feature")
     unit: Literal["chars", "tokens"] = param("chars", help="count characters or tokens")
     level: Level = param("word", help="token level when unit is tokens: word or char")
@@ -99,11 +92,6 @@ class TextVocabulary(Transform):
     ``assets/vocabulary/<feature>.json`` and ``.txt``. ``text_input`` and ``lm_input`` read it."""
 
     name = "text_vocabulary"
-    code_modules: ClassVar[tuple[str, ...]] = (
-        "beamline_plugins.text.vocabulary",
-        "beamline_plugins.text.tokens",
-    )
-
     feature: str = param("text", help="the text feature")
     level: Level = param("word", help="word or char tokens")
     max_tokens: int = param(20000, help="most tokens kept (besides [PAD] and [UNK])")
