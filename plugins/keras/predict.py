@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from beamline.errors import PipelineError
 from beamline.files import csv_rows
 from beamline.ingest import Reject
@@ -34,6 +35,27 @@ def find_saved_model(export: Path) -> tuple[Path, dict[str, Any]]:
         f"{export}: no SavedModel here (expected saved_model.pb or saved_model/saved_model.pb; "
         "pass the folder of an exporter step)"
     )
+
+
+def export_folder(ref: str | Path, runs_dir: str | Path | None = None) -> Path:
+    """The folder to load for ``ref``: an export (or SavedModel) folder, or a run's exporter step.
+
+    A run is named as ``pipeline show`` takes it (folder, ``PIPELINE/RUN_ID``, run id, or a
+    pipeline name for its latest run); its exporter step is the one whose ``meta.json`` says
+    ``kind: exporter`` (the last one if there are several)."""
+    from beamline.artifacts import open_run
+
+    folder = Path(ref)
+    if folder.is_dir() and not (folder / "run.json").is_file():
+        return folder
+    run = open_run(ref, runs_dir)
+    exports = [s for s in run.steps() if run.artifact(s).meta.get("kind") == "exporter"]
+    if not exports:
+        raise PipelineError(
+            f"run {run.pipeline}/{run.run_id} has no completed exporter step "
+            f"(steps: {', '.join(run.steps()) or 'none'}); run the pipeline to its export step"
+        )
+    return run.path / exports[-1]
 
 
 def predict_files(export: str | Path, files: list[str | Path]) -> list[dict[str, Any]]:
@@ -187,7 +209,7 @@ def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
 
 
 @click.command("predict")
-@click.argument("export", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("export", metavar="EXPORT")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--text",
@@ -204,8 +226,10 @@ def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
     help="a table row to predict (repeatable), for table exports: age=59,sex=2,...",
 )
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list for scripts")
+@click.pass_context
 def predict_command(
-    export: Path,
+    ctx: click.Context,
+    export: str,
     files: tuple[Path, ...],
     texts: tuple[str, ...],
     rows: tuple[str, ...],
@@ -213,12 +237,15 @@ def predict_command(
 ) -> None:
     """Predict raw FILES (images, WAV, text files, CSV rows), --text strings or --row rows.
 
-    EXPORT is the folder of an exporter step (or a SavedModel folder). For an image, audio or
-    text model each file is one input; for a table model each FILE is a CSV file with a header
-    whose every row is one input (other columns, such as the label, are ignored)."""
+    EXPORT is the folder of an exporter step or a SavedModel folder, or a run (its folder,
+    PIPELINE/RUN_ID, a run id, or a pipeline name for its latest run) whose exporter step is used.
+    For an image, audio or text model each file is one input; for a table model each FILE is a
+    CSV file with a header whose every row is one input (other columns, such as the label, are
+    ignored)."""
     if not files and not texts and not rows:
         raise click.UsageError("give FILES to predict, --text STRING or --row NAME=VALUE,...")
     try:
+        export = export_folder(export, getattr(ctx.find_root().obj, "runs_dir", None))
         _, info = find_saved_model(export)
         if is_table_export(info):
             if texts:
