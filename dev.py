@@ -7,13 +7,22 @@
 Needs only Python 3.11 and pip. The environment is the locked one (uv.lock), installed by uv,
 which resolves this stack in seconds where pip backtracks for minutes. Re-running is cheap:
 an up-to-date environment is left as it is.
+
+The sync is inexact (``uv sync --inexact``): it installs and upgrades what uv.lock holds but
+removes nothing, so plugins you ``pip install -e`` into .venv survive a re-run. To get back
+the exact locked environment, delete .venv and run this again.
+
+It prints one line per phase (environment, uv, sync, command); when a phase fails, the output
+of the tool that failed follows.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -23,10 +32,34 @@ UV_VERSION = "0.9.30"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
-def sh(*args: str | Path, **kwargs) -> int:
-    """Run a command from the project root, echoing it."""
-    print("+", " ".join(str(a) for a in args), flush=True)
-    return subprocess.call([str(a) for a in args], cwd=ROOT, **kwargs)
+def phase(message: str) -> None:
+    """Print one progress line of the set-up."""
+    print(f"dev.py: {message}", flush=True)
+
+
+def quiet(*args: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run a command from the project root, capturing its output (shown only on failure)."""
+    out = subprocess.run(
+        [str(a) for a in args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout + out.stderr)
+    return out
+
+
+def sync_summary(uv_output: str) -> str:
+    """``3 packages installed or upgraded`` from uv's messages, or the size of an unchanged one."""
+    installed = re.search(r"^Installed (\d+) package", uv_output, re.M)
+    if installed:
+        return f"{installed.group(1)} packages installed or upgraded"
+    # A set: lib64 may be a link to lib.
+    found = len({p.name for p in VENV.glob("[Ll]ib*/**/site-packages/*.dist-info")})
+    return f"already up to date ({found} packages)"
 
 
 def ensure_environment() -> None:
@@ -34,28 +67,38 @@ def ensure_environment() -> None:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"Python 3.11 is required (TFDV 1.16 has no wheel for {sys.version.split()[0]})")
     if not (BIN / "python").exists():
+        phase(f"creating the environment {VENV.relative_to(ROOT)}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     uv = BIN / "uv"
     if not uv.exists():
-        if sh(BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}") != 0:
+        phase(f"installing uv {UV_VERSION} into it")
+        pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        if quiet(*pip, f"uv=={UV_VERSION}").returncode != 0:
             sys.exit("could not install uv into .venv")
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
     # Bytecode compiled at install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
     # set Python never caches it, so every process would recompile TensorFlow and Beam (Beam's
     # import took 4-6 s instead of 1.4 s, and each Beam worker process pays it again).
-    sync = [uv, "sync", "--frozen", "--extra", "test", "--compile-bytecode"]
-    if sh(*sync, "--python", BIN / "python", env=env) != 0:
+    # --inexact: keep what the user installed into .venv (their plugins) instead of removing it.
+    sync = [uv, "sync", "--frozen", "--inexact", "--extra", "test", "--compile-bytecode"]
+    started = time.perf_counter()
+    out = quiet(*sync, "--python", BIN / "python", env=env)
+    if out.returncode != 0:
         sys.exit("could not install the locked environment (uv sync failed)")
+    seconds = time.perf_counter() - started
+    phase(f"synced .venv with uv.lock: {sync_summary(out.stderr + out.stdout)} ({seconds:.1f} s)")
 
 
 def demo(args: list[str]) -> int:
     """Run the default pipeline on the shipped demo data."""
-    return sh(BIN / "pipeline", "run", "pipelines/digits.yaml", *args)
+    phase("running pipelines/digits.yaml")
+    return subprocess.call([str(BIN / "pipeline"), "run", "pipelines/digits.yaml", *args], cwd=ROOT)
 
 
 def test(args: list[str]) -> int:
     """Run the test suite; 'no tests ran' (pytest exit 5) is a failure."""
-    code = sh(BIN / "python", "-m", "pytest", *args)
+    phase("running the tests" + (f" ({' '.join(args)})" if args else ""))
+    code = subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
     if code == 5:
         print("pytest collected no tests: treating that as a failure", file=sys.stderr)
         return 1
