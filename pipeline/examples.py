@@ -55,24 +55,26 @@ Components may describe their features with an optional ``feature_info`` method:
 "warnings": [...]}`` and ``Transform.feature_info(ctx, info) -> info`` (returns the updated
 description). A source may also define ``location(ctx) -> str`` (the path it reads) for messages.
 
-This module also holds a small, dependency-free codec for ``tf.train.Example`` and TFRecord
-files (``encode_example``, ``decode_example``, ``write_tfrecords``, ``read_tfrecords``,
-``iter_examples``), so that Beam workers and tests need not import TensorFlow. Its output parses
-with ``tf.io.parse_example`` and ``tf.data.TFRecordDataset(..., compression_type="GZIP")``.
+This module also holds a small, dependency-free codec for ``tf.train.Example``
+(``encode_example``, ``decode_example``) and, with the TFRecord files of ``beamline.tfrecord``
+(``write_tfrecords``, ``read_tfrecords``, re-exported here), ``iter_examples``, so that Beam
+workers and tests need not import TensorFlow. Its output parses with ``tf.io.parse_example`` and
+``tf.data.TFRecordDataset(..., compression_type="GZIP")``.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
 import json
-import os
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .artifacts import Artifact
+from .tfrecord import crc32c as crc32c  # re-exported: the TFRecord files of the artifact
+from .tfrecord import read_tfrecords as read_tfrecords
+from .tfrecord import write_tfrecords as write_tfrecords
 
 EXAMPLES_DIR = "examples"
 ASSETS_DIR = "assets"
@@ -265,102 +267,6 @@ def decode_example(data: bytes) -> dict[str, tuple[str, list[Any]]]:
                     feature = bytes(value)
             out[name] = _decode_feature(feature)
     return out
-
-
-# --- TFRecord files -------------------------------------------------------------------------------
-
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE: list[int] = []
-
-
-def crc32c(data: bytes) -> int:
-    """The CRC-32C (Castagnoli) checksum TFRecord files use (C speed with ``google_crc32c``)."""
-    try:
-        import google_crc32c
-
-        return int(google_crc32c.value(data))
-    except ImportError:  # pragma: no cover - the pure Python fallback
-        if not _CRC_TABLE:
-            _CRC_TABLE.extend(_crc32c_table())
-        crc = 0xFFFFFFFF
-        for byte in data:
-            crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-        return crc ^ 0xFFFFFFFF
-
-
-def _masked_crc(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def write_tfrecords(path: str | Path, records: Iterable[bytes], *, compress: bool = True) -> int:
-    """Write ``records`` to a TFRecord file (GZIP unless ``compress`` is False); return the count.
-
-    The file is written under a temporary name and renamed, and its GZIP header carries no time or
-    name, so equal records give byte-identical files."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    count = 0
-    with open(tmp, "wb") as raw:
-        stream: BinaryIO = (
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-            if compress
-            else raw
-        )
-        for record in records:
-            length = struct.pack("<Q", len(record))
-            stream.write(length + struct.pack("<I", _masked_crc(length)))
-            stream.write(record + struct.pack("<I", _masked_crc(record)))
-            count += 1
-        if compress:
-            stream.close()
-    os.replace(tmp, path)
-    return count
-
-
-def read_tfrecords(path: str | Path, *, compression: str = "auto") -> Iterator[bytes]:
-    """Yield the records of a TFRecord file; ``compression`` is ``auto``, ``gzip`` or ``none``.
-
-    Raises ``ValueError`` naming the file and record number on a truncated or corrupt file."""
-    with open(path, "rb") as raw:
-        head = raw.read(2)
-        raw.seek(0)
-        gzipped = compression == "gzip" or (compression == "auto" and head == b"\x1f\x8b")
-        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
-        index = 0
-        while True:
-            try:
-                header = stream.read(12)
-            except (OSError, EOFError) as exc:
-                raise ValueError(f"{path}: record {index + 1}: {exc}") from exc
-            if not header:
-                return
-            index += 1
-            try:
-                if len(header) < 12:
-                    raise ValueError("truncated record header")
-                (length,) = struct.unpack("<Q", header[:8])
-                if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
-                    raise ValueError("corrupt record length (checksum mismatch)")
-                body = stream.read(length + 4)
-                if len(body) < length + 4:
-                    raise ValueError("truncated record")
-                data = body[:length]
-                if struct.unpack("<I", body[length:])[0] != _masked_crc(data):
-                    raise ValueError("corrupt record data (checksum mismatch)")
-            except (OSError, EOFError, ValueError) as exc:
-                raise ValueError(f"{path}: record {index}: {exc}") from exc
-            yield data
 
 
 def iter_examples(artifact: Artifact | str | Path, split: str) -> Iterator[dict[str, list[Any]]]:
