@@ -8,9 +8,10 @@ concatenated GZIP members). ``write_tfrecords`` writes byte-identical files for 
 The reader decompresses with ``zlib`` in chunks of ``CHUNK_BYTES`` and cuts records out of the
 decompressed bytes in Python, checking both checksums as TensorFlow's reader does, with
 ``google_crc32c`` (C) computing them. Memory is one chunk plus one record, and it is as fast as
-reading and decompressing a whole file at once (the validation step's former reader): on the
-digits train split (1,443 PNG examples, 1 shard) 6.4 ms against 6.5 ms whole-file and 13.7 ms
-for the former ``gzip.GzipFile`` stream.
+reading and decompressing a whole file at once (the validation step's former reader) and faster
+than a ``gzip.GzipFile`` stream (the codec's former reader): best of 15 reads, the digits train
+shard (1,443 PNG examples) 1.4 ms against 1.6 ms whole-file and 2.9 ms ``GzipFile``; 30,000
+records of 11.2 MB, 50 ms against 55 ms and 79 ms.
 """
 
 from __future__ import annotations
