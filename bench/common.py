@@ -26,9 +26,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
-DATA = Path(os.environ.get("BENCH_DATA", "/work/shared/data"))
-SIGN_PHOTOS = DATA / "sign_language_digits"
-DIGITS_PNG = DATA / "sklearn_digits_png"
+#: The folder of real data sets that the benchmark data is made from: ``$BENCH_DATA``, or else
+#: ``shared/data`` beside the repository. It holds ``sign_language_digits/`` and
+#: ``sklearn_digits_png/`` (copies of ``pipelines/data/sign_digits`` and ``pipelines/data/digits``).
+DATA = Path(os.environ.get("BENCH_DATA") or ROOT.parent / "shared" / "data")
+SIGN_PHOTOS = "sign_language_digits"
+DIGITS_PNG = "sklearn_digits_png"
 #: Variations made of each real photo: 500 photos x 100 = 50,000 distinct photos at most.
 VARIANTS_PER_PHOTO = 100
 
@@ -195,9 +198,20 @@ def row(
 # --- data sets -------------------------------------------------------------------------------
 
 
+def data_set(name: str) -> Path:
+    """The folder ``name`` of the benchmark data (``DATA``); a clear error when it is missing."""
+    path = DATA / name
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"benchmark data not found: {path}. Set BENCH_DATA to a folder that holds "
+            f"{SIGN_PHOTOS}/ and {DIGITS_PNG}/ (by default: shared/data beside the repository)."
+        )
+    return path
+
+
 def _real_photos() -> list[tuple[str, Path]]:
     photos = []
-    for folder in sorted(p for p in SIGN_PHOTOS.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in data_set(SIGN_PHOTOS).iterdir() if p.is_dir()):
         photos.extend(
             (folder.name, f)
             for f in sorted(folder.iterdir())
@@ -292,7 +306,7 @@ def digits_table(rows: int) -> Path:
 
     files = sorted(
         (folder.name, f)
-        for folder in DIGITS_PNG.iterdir()
+        for folder in data_set(DIGITS_PNG).iterdir()
         if folder.is_dir()
         for f in folder.iterdir()
         if f.suffix.lower() == ".png"

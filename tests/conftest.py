@@ -1,4 +1,14 @@
-"""Shared fixtures: a runs folder, a pipeline-file writer and the core fixtures plugin."""
+"""Fixtures shared by every test module (nothing imports this file: request a fixture by name).
+
+How the tests share code:
+
+- fixtures here, in ``conftest.py``;
+- ``data_paths.py``: every path the tests read, named once (all of it ships in the repository);
+- ``<area>_support.py``: helper functions of one area's tests (``ingest_support``,
+  ``keras_support``, ``text_support``, ``validation_support``);
+- ``<name>_plugin.py``: pipeline plugins that test pipeline files load through ``plugins: [...]``
+  (``core_plugin``, ``analyzer_plugin``, ``examples_plugin``).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +17,34 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-TESTS_DIR = Path(__file__).parent
-PROJECT_DIR = TESTS_DIR.parent
-SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+from data_paths import PROJECT_DIR, TESTS_DIR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "keras")
+#: The libraries that must not be imported by a plugin's registration path or a listing command.
+HEAVY = ("tensorflow", "keras", "apache_beam", "tensorflow_data_validation")
 
 
-def heavy_imports(args: list[str]) -> list[str]:
-    """The heavy libraries (``HEAVY``) a ``pipeline ARGS`` command imported (it must succeed)."""
-    probe = (
-        "import sys, runpy\n"
-        f"sys.argv = ['pipeline', *{args!r}]\n"
-        "try:\n    runpy.run_module('beamline', run_name='__main__')\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])\n"
-    )
+def _heavy_imports(
+    code: str = "", *, command: list[str] | None = None, also: tuple[str, ...] = ()
+) -> list[str]:
+    """The modules of ``HEAVY + also`` that a fresh Python process imported.
+
+    The process runs ``code`` (Python statements), or the ``pipeline COMMAND`` command in-process
+    (which must exit 0)."""
+    if command is not None:
+        code = (
+            "import runpy\n"
+            f"sys.argv = ['pipeline', *{command!r}]\n"
+            "try:\n    runpy.run_module('beamline', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        )
+    watched = (*HEAVY, *also)
+    probe = f"import sys\n{code}\nprint('HEAVY', [m for m in {watched!r} if m in sys.modules])\n"
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120
     )
@@ -38,8 +54,15 @@ def heavy_imports(args: list[str]) -> list[str]:
 
 
 @pytest.fixture
+def heavy_imports() -> Callable[..., list[str]]:
+    """The heavy-import probe: ``heavy_imports("import beamline_plugins.audio", also=("numpy",))``
+    or ``heavy_imports(command=["plugins", "--json"])`` returns the heavy modules imported."""
+    return _heavy_imports
+
+
+@pytest.fixture
 def fixtures_plugin(monkeypatch, tmp_path):
-    """Make ``core_fixtures`` importable and log its step runs to a file; return the log path."""
+    """Make ``core_plugin`` importable and log its step runs to a file; return the log path."""
     monkeypatch.syspath_prepend(str(TESTS_DIR))
     log = tmp_path / "events.log"
     monkeypatch.setenv("CORE_FIXTURES_LOG", str(log))
@@ -57,8 +80,3 @@ def write_pipeline(tmp_path):
         return path
 
     return write
-
-
-def events(log: Path) -> list[str]:
-    """The lines the fixtures plugin logged."""
-    return log.read_text().splitlines() if log.exists() else []

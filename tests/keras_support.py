@@ -1,6 +1,6 @@
 """Test support for the keras plugin: real examples artifacts and a source that copies one.
 
-``write_examples`` turns a class-per-folder image dataset from ``../shared/data`` into an examples
+``write_examples`` turns a class-per-folder image dataset (``data_paths``) into an examples
 artifact in the layout of ``beamline.examples`` (GZIP TFRecords of tf.train.Example per split,
 features.json), so these tests do not depend on the ingest step written in parallel. This module
 is also a plugin: pipeline files in the tests name it under ``plugins:`` to get the
@@ -15,15 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from data_paths import TESTS_DIR
+
 from beamline import Source, StepContext, StepResult, hookimpl, param
 from beamline.fingerprint import files_digest
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
-DIGITS = DATA / "sklearn_digits_png"
-SIGN_DIGITS = DATA / "sign_language_digits"
-TESTS = Path(__file__).resolve().parent
+TESTS = TESTS_DIR
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 

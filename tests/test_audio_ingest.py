@@ -7,15 +7,14 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import beamline
 import numpy as np
 import pytest
+from data_paths import SPEECH_COMMANDS as COMMANDS
+from data_paths import SPOKEN_DIGITS as FSDD
+
+import beamline
 from beamline.examples import feature_spec, iter_examples, rejected_records
 from beamline_plugins.audio.wav import encode_wav, read_wav
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-FSDD = DATA / "fsdd"
-COMMANDS = DATA / "speech_commands_sample"
 
 INGEST = """\
 name: audio_ingest

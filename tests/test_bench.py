@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
-from conftest import PROJECT_DIR
+from data_paths import DIGITS, PROJECT_DIR, SIGN_DIGITS
 
 
 def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
+    data = tmp_path / "data"  # the layout of BENCH_DATA, made of the shipped copies
+    data.mkdir()
+    (data / "sign_language_digits").symlink_to(SIGN_DIGITS, target_is_directory=True)
+    (data / "sklearn_digits_png").symlink_to(DIGITS, target_is_directory=True)
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--json", str(tmp_path / "r.json")],
+        env={**os.environ, "BENCH_DATA": str(data)},
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

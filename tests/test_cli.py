@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, TESTS_DIR, heavy_imports
+from data_paths import PROJECT_DIR, TESTS_DIR
 
 PIPELINE = """
 name: numbers
@@ -35,8 +35,8 @@ def cli(*args, cwd=PROJECT_DIR):
 @pytest.mark.parametrize(
     "args", [["--help"], ["plugins"], ["plugins", "--json"], ["run", "--help"]]
 )
-def test_listing_commands_do_not_import_heavy_libraries(args):
-    assert heavy_imports(args) == []
+def test_listing_commands_do_not_import_heavy_libraries(args, heavy_imports):
+    assert heavy_imports(command=args) == []
 
 
 def test_console_script_is_installed():

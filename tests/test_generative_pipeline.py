@@ -8,15 +8,13 @@ import math
 import shutil
 from pathlib import Path
 
-import beamline
 import pytest
+from data_paths import DIGITS, PIPELINES
+
+import beamline
 from beamline.progress import Reporter
 
-PROJECT = Path(__file__).resolve().parents[1]
-PIPELINE_FILE = PROJECT / "pipelines" / "digits_gan.yaml"
-DIGITS = PROJECT / "pipelines" / "data" / "digits"
-if not DIGITS.is_dir():
-    DIGITS = PROJECT.parent / "shared" / "data" / "sklearn_digits_png"
+PIPELINE_FILE = PIPELINES / "digits_gan.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PER_CLASS = 80
 

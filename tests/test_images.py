@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from beamline import PipelineError, examples
-from ingest_helpers import DIGITS, SIGNS, copy_images, ingest, pipeline_file, split_examples
+from data_paths import DIGITS, SIGN_DIGITS
+from ingest_helpers import copy_images, ingest, pipeline_file, split_examples
 from PIL import Image
+
+from beamline import PipelineError, examples
 
 ALL_SPLITS = ("train", "eval", "test")
 
@@ -25,7 +27,7 @@ def _rejections(artifact: Path) -> dict[str, dict[str, str]]:
 
 
 def test_bad_image_files_are_rejected_each_with_its_reason(tmp_path: Path) -> None:
-    data = copy_images(SIGNS, tmp_path / "data", ["3", "4"], 4)
+    data = copy_images(SIGN_DIGITS, tmp_path / "data", ["3", "4"], 4)
     photo = sorted((data / "3").iterdir())[0].read_bytes()
     (data / "3" / "cut.jpg").write_bytes(photo[: len(photo) // 2])
     (data / "3" / "text.png").write_text("hello, I am text", encoding="utf-8")
@@ -75,7 +77,7 @@ def test_empty_class_folder_is_a_warning_not_a_rejection(tmp_path: Path) -> None
 
 
 def test_resize_with_padding_and_grayscale_on_photos(tmp_path: Path) -> None:
-    copy_images(SIGNS, tmp_path / "data", ["0", "1", "2"], 4)
+    copy_images(SIGN_DIGITS, tmp_path / "data", ["0", "1", "2"], 4)
     step = {
         "component": "image_folder",
         "root": "data",
@@ -97,7 +99,7 @@ def test_resize_with_padding_and_grayscale_on_photos(tmp_path: Path) -> None:
 
 def test_mixed_sizes_are_summarised_as_ranges_and_jpeg_encoding(tmp_path: Path) -> None:
     copy_images(DIGITS, tmp_path / "data", ["5"], 3)
-    copy_images(SIGNS, tmp_path / "data", ["5"], 3)
+    copy_images(SIGN_DIGITS, tmp_path / "data", ["5"], 3)
     step = {
         "component": "image_folder",
         "root": "data",
@@ -112,7 +114,7 @@ def test_mixed_sizes_are_summarised_as_ranges_and_jpeg_encoding(tmp_path: Path) 
 
 
 def test_stretch_and_keep_aspect_sizes(tmp_path: Path) -> None:
-    copy_images(SIGNS, tmp_path / "data", ["8"], 3)
+    copy_images(SIGN_DIGITS, tmp_path / "data", ["8"], 3)
     for fit, expected in (("stretch", (10, 20)), ("keep_aspect", (10, 10))):
         resize = {"component": "resize_image", "size": [10, 20], "fit": fit}
         step = {"component": "image_folder", "root": "data", "transforms": ["decode_image", resize]}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from data_paths import DIGITS, TESTS_DIR
+from ingest_helpers import copy_images
+
 import beamline
-from conftest import TESTS_DIR
-from ingest_helpers import DIGITS, copy_images
 
 
 def test_analyzer_sees_only_the_train_split_and_writes_its_asset(tmp_path, monkeypatch):

@@ -9,20 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import beamline
 import pytest
 import yaml
+from data_paths import DIABETES_CSV, DIGITS, PROJECT_DIR, SMS_CSV, SPOKEN_DIGITS
+from ingest_helpers import copy_images, csv_rows
+
+import beamline
 from beamline import examples
 from beamline.cli import main
-from conftest import PROJECT_DIR, heavy_imports
-from ingest_helpers import DATA, DIGITS, SMS, copy_images, csv_rows, need
 
 COMPONENT = "acme_text_clean_text"
 TEMPLATE_DATA = {
     "images": DIGITS,
-    "text": SMS,
-    "audio": DATA / "fsdd",
-    "table": PROJECT_DIR / "pipelines" / "data" / "diabetes" / "diabetes.csv",
+    "text": SMS_CSV,
+    "audio": SPOKEN_DIGITS,
+    "table": DIABETES_CSV,
 }
 EXPECTED = {
     # template: source, its data parameter, input pipeline, model
@@ -119,7 +120,7 @@ def test_generated_component_cleans_and_rejects_sms_in_a_real_ingest(acme, tmp_p
     def clean(text: str) -> str:
         return " ".join(text.split()).lower()
 
-    rows = [(r["text"], r["label"]) for r in csv_rows(SMS, 40) if len(clean(r["text"])) >= 3]
+    rows = [(r["text"], r["label"]) for r in csv_rows(SMS_CSV, 40) if len(clean(r["text"])) >= 3]
     messy = [(f"  {text.upper()}\t\t ", label) for text, label in rows[:10]]
     too_short = [("  ok ", "ham"), ("\tK\t", "ham")]
     with (tmp_path / "sms.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -233,7 +234,7 @@ def test_plugin_name_is_normalised_to_a_package_name(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("template", list(EXPECTED))
 def test_each_pipeline_template_loads_and_plans(template, tmp_path, capsys) -> None:
-    data = need(TEMPLATE_DATA[template])
+    data = TEMPLATE_DATA[template]
     code, out, err = run_main(
         capsys, "init", "pipeline", f"my_{template}", "--template", template,
         "--data", str(data), "--dir", str(tmp_path / "pipelines"), "--json",
@@ -340,8 +341,8 @@ def test_table_template_fails_clearly_when_table_input_is_not_registered(tmp_pat
         ["init", "plugin", "probe-plugin", "--dir", "{tmp}"],
     ],
 )
-def test_init_imports_no_heavy_library(args, tmp_path) -> None:
-    assert heavy_imports([a.replace("{tmp}", str(tmp_path)) for a in args]) == []
+def test_init_imports_no_heavy_library(args, tmp_path, heavy_imports) -> None:
+    assert heavy_imports(command=[a.replace("{tmp}", str(tmp_path)) for a in args]) == []
 
 
 @pytest.mark.slow

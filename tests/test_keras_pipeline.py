@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import beamline
 import pytest
+from data_paths import DIGITS, TESTS_DIR
+from keras_support import write_examples, write_pipeline
+
+import beamline
 from beamline import Artifact
-from keras_support import DIGITS, TESTS, write_examples, write_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,7 +36,7 @@ STEPS = """\
 
 @pytest.fixture(autouse=True)
 def _importable_support(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,7 @@ def test_evaluator_writes_per_class_metrics_confusion_matrix_and_blessing(
 @pytest.mark.slow
 def test_export_predicts_on_raw_files_what_the_evaluator_predicted(digits_run) -> None:
     import numpy as np
+
     from beamline_plugins.keras.predict import predict_files
 
     lines = digits_run.artifact("evaluate").file("predictions.jsonl").read_text().splitlines()
@@ -120,8 +123,9 @@ def test_export_predicts_on_raw_files_what_the_evaluator_predicted(digits_run) -
 @pytest.mark.slow
 def test_predict_command_prints_label_and_scores_per_file(digits_run) -> None:
     import click
-    from beamline.plugins import load_plugins
     from click.testing import CliRunner
+
+    from beamline.plugins import load_plugins
 
     cli = click.Group("pipeline")
     load_plugins().manager.hook.register_commands(cli=cli)

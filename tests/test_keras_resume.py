@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 
-import beamline
 import pytest
-from keras_support import DIGITS, TESTS, python_env, run_script, write_examples, write_pipeline
+from data_paths import DIGITS, TESTS_DIR
+from keras_support import python_env, run_script, write_examples, write_pipeline
+
+import beamline
 
 EPOCHS = 8
 STEPS = f"""\
@@ -25,7 +27,7 @@ STEPS = f"""\
 
 @pytest.mark.slow
 def test_a_killed_fit_resumes_after_its_last_completed_epoch(tmp_path, monkeypatch) -> None:
-    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
     write_examples(tmp_path / "examples", DIGITS, per_class=100)
     path = write_pipeline(tmp_path, tmp_path / "examples", STEPS)
     runs = tmp_path / "runs"

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import beamline
 import pytest
-from keras_support import DIGITS, python_env, run_script, write_examples, write_pipeline
+from data_paths import DIGITS
+from keras_support import python_env, run_script, write_examples, write_pipeline
+
+import beamline
 
 
 def _steps(strategy: str, extra: str = "") -> str:

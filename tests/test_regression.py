@@ -11,15 +11,16 @@ import json
 import math
 from pathlib import Path
 
-import beamline
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from data_paths import DIABETES_CSV, PIPELINES, TESTS_DIR
+from keras_support import write_pipeline
+
+import beamline
 from beamline.examples import encode_example, write_tfrecords
 from beamline_plugins.keras.regression import check_thresholds, lower_is_better, regression_metrics
-from click.testing import CliRunner
-from keras_support import TESTS, write_pipeline
 
-PROJECT = TESTS.parent
 COEFFICIENTS = {"x1": 3.0, "x2": -2.0, "x3": 0.5}
 INTERCEPT = 10.0
 # Very different scales per column: without normalisation a linear fit would crawl.
@@ -28,7 +29,7 @@ SCALES = {"x1": (50.0, 10.0), "x2": (-3.0, 0.5), "x3": (1000.0, 200.0)}
 
 @pytest.fixture(autouse=True)
 def _importable_support(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
 
 
 def write_table_examples(
@@ -366,9 +367,7 @@ def test_diabetes_pipeline_trains_evaluates_exports_and_predicts_csv_rows(tmp_pa
     from beamline_plugins.keras.predict import predict_rows, read_csv_rows
 
     overrides = {"steps.train.epochs": 8, "steps.evaluate.thresholds": {"r2": 0.1}}
-    result = beamline.run(
-        PROJECT / "pipelines" / "diabetes.yaml", overrides, runs_dir=tmp_path / "runs"
-    )
+    result = beamline.run(PIPELINES / "diabetes.yaml", overrides, runs_dir=tmp_path / "runs")
     assert [r.status for r in result.records] == ["ran"] * 5
     run = result.run
     counts = run.artifact("ingest").meta["counts"]
@@ -381,7 +380,7 @@ def test_diabetes_pipeline_trains_evaluates_exports_and_predicts_csv_rows(tmp_pa
         ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
     )
     assert 25 < info["target"]["mean"] < 346
-    rows = read_csv_rows(PROJECT / "pipelines" / "data" / "diabetes" / "diabetes.csv")
+    rows = read_csv_rows(DIABETES_CSV)
     predictions = predict_rows(run.artifact("export").path, rows)
     assert len(predictions) == 442
     values = np.array([p["prediction"] for p in predictions])

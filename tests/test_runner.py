@@ -11,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import beamline
 import pytest
+from data_paths import PROJECT_DIR
+
+import beamline
 from beamline import StepFailed
 from beamline.errors import AccountingError
-from conftest import PROJECT_DIR, events
 
 PIPELINE = """
 name: numbers
@@ -36,6 +37,11 @@ steps:
 
 def run(path, tmp_path, overrides=(), **kwargs):
     return beamline.run(path, list(overrides), runs_dir=tmp_path / "runs", **kwargs)
+
+
+def events(log: Path) -> list[str]:
+    """The lines the core plugin logged."""
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_run_writes_each_step_with_meta_and_accounting(fixtures_plugin, write_pipeline, tmp_path):

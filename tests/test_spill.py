@@ -7,8 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
+from data_paths import SMS_CSV
+from ingest_helpers import csv_rows, ingest, pipeline_file, shard_contents
+
 from beamline import examples, ingest_stages, spill
-from ingest_helpers import SMS, csv_rows, ingest, pipeline_file, shard_contents
 
 
 def test_run_writer_orders_runs_by_bucket_and_groups_keep_buckets_whole(tmp_path: Path) -> None:
@@ -59,7 +61,7 @@ def test_truncated_run_file_is_an_error_naming_it(tmp_path: Path) -> None:
 def test_ingest_through_many_runs_and_groups_writes_the_same_bytes(tmp_path, monkeypatch) -> None:
     """Tiny buffers (a run file every few records, a group per bucket) change nothing written:
     duplicates still meet (they share a bucket) and shards are merged in the same order."""
-    rows = csv_rows(SMS, 600)
+    rows = csv_rows(SMS_CSV, 600)
     rows += rows[:40]  # duplicates that land in other run files than their originals
     with (tmp_path / "sms.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["text", "label"])

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from data_paths import DIGITS
+
 from beamline import GateFailed, SpecError, api
 from beamline.examples import feature_spec, iter_examples, rejected_records
 from beamline_plugins.streaming.watch import FolderWatch, StopRule, watch_polls
 from beamline_plugins.streaming.windows import window_name
-
-DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sklearn_digits_png"
 
 # Event time 0 of the scripts: 2024-01-01T00:00:00Z; windows of 10 s.
 W0 = "window-20240101T000000Z-20240101T000010Z"

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from data_paths import SENTIMENT_CSV, SMS_CSV
+from ingest_helpers import csv_rows, ingest, pipeline_file, split_examples
+
 from beamline import PipelineError, examples
-from ingest_helpers import SENTIMENT, SMS, csv_rows, ingest, pipeline_file, split_examples
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]], extra: str = "") -> Path:
@@ -34,7 +36,7 @@ def _reasons(artifact: Path) -> dict[str, str]:
 def test_csv_types_are_inferred_and_malformed_rows_rejected_by_row(tmp_path: Path) -> None:
     rows = [
         [r["text"], r["label"], r["source"], str(i * 0.5)]
-        for i, r in enumerate(csv_rows(SENTIMENT, 60))
+        for i, r in enumerate(csv_rows(SENTIMENT_CSV, 60))
     ]
     extra = "Too many,1,amazon,2.0,surplus\nNo label here,,yelp,1.0\n"
     _write_csv(tmp_path / "s.csv", ["text", "label", "source", "score"], rows, extra)
@@ -65,7 +67,7 @@ def test_csv_types_are_inferred_and_malformed_rows_rejected_by_row(tmp_path: Pat
 
 
 def test_csv_columns_and_explicit_types(tmp_path: Path) -> None:
-    rows = [[r["text"], r["label"], "7"] for r in csv_rows(SMS, 30)] + [["hello", "ham", "x"]]
+    rows = [[r["text"], r["label"], "7"] for r in csv_rows(SMS_CSV, 30)] + [["hello", "ham", "x"]]
     _write_csv(tmp_path / "sms.csv", ["text", "label", "count"], rows)
     step = {
         "component": "csv_table",
@@ -89,7 +91,7 @@ def test_csv_naming_an_unknown_column_is_an_error_naming_the_file(tmp_path: Path
 
 
 def test_jsonl_rows_with_bad_json_or_nesting_are_rejected(tmp_path: Path) -> None:
-    lines = [json.dumps({"text": r["text"], "label": r["label"]}) for r in csv_rows(SMS, 40)]
+    lines = [json.dumps({"text": r["text"], "label": r["label"]}) for r in csv_rows(SMS_CSV, 40)]
     lines += ['{"text": "cut', '["a list"]', '{"text": "x", "label": "ham", "more": {"a": 1}}']
     lines += ['{"text": "no label"}', "", json.dumps({"text": "ok", "label": "spam", "n": None})]
     (tmp_path / "sms.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -107,7 +109,7 @@ def test_jsonl_rows_with_bad_json_or_nesting_are_rejected(tmp_path: Path) -> Non
 
 
 def test_tfrecord_examples_read_back_an_ingest_and_reject_a_corrupt_file(tmp_path: Path) -> None:
-    rows = [[r["text"], r["label"], str(len(r["text"]))] for r in csv_rows(SMS, 50)]
+    rows = [[r["text"], r["label"], str(len(r["text"]))] for r in csv_rows(SMS_CSV, 50)]
     _write_csv(tmp_path / "sms.csv", ["text", "label", "length"], rows)
     first_step = {"component": "csv_table", "path": "sms.csv", "label": "label"}
     _, first = ingest(pipeline_file(tmp_path, first_step, name="first"), tmp_path / "runs")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import beamline
 import pytest
+from data_paths import PIPELINES
+
+import beamline
 from beamline.examples import iter_examples
 from beamline_plugins.text.tokens import tokenize
-from text_support import PIPELINES
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from beamline.beam_options import pipeline_options
 from beamline.spec import RunnerSettings
 from beamline_plugins.text.tokens import tokenize
@@ -62,6 +63,7 @@ def test_character_vocabulary_counts_code_points(tmp_path: Path) -> None:
 @pytest.mark.parametrize("level", ["word", "char"])
 def test_tensorflow_tokeniser_matches_the_python_one(level: str) -> None:
     import tensorflow as tf
+
     from beamline_plugins.text.tf_ops import TokenEncoder, tf_tokenize
 
     texts = [
@@ -86,10 +88,12 @@ def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() ->
     import unicodedata
 
     import tensorflow as tf
-    from beamline_plugins.text.tf_ops import CharNormalizer
-    from ingest_helpers import SMS, csv_rows
+    from data_paths import SMS_CSV
+    from ingest_helpers import csv_rows
 
-    texts = [row["text"] for row in csv_rows(SMS, 300)]
+    from beamline_plugins.text.tf_ops import CharNormalizer
+
+    texts = [row["text"] for row in csv_rows(SMS_CSV, 300)]
     texts += ["ＦＲＥＥ ﬁnal\u00a0offer", "①②③ ㎏ ½ ™", "Ｃａｆé résumé", "ǅungla", "x²ʰ"]
     out = CharNormalizer("NFKC")(tf.constant(texts)).numpy()
     assert [o.decode() for o in out] == [unicodedata.normalize("NFKC", t) for t in texts]
@@ -99,6 +103,7 @@ def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() ->
 
 def test_token_encoder_applies_the_ingest_normal_form_before_lowercasing() -> None:
     import tensorflow as tf
+
     from beamline_plugins.text.tf_ops import TokenEncoder
 
     vocabulary = ["[PAD]", "[UNK]", "free", "final", "offer"]

@@ -1,15 +1,10 @@
-"""Test support for the text plugin: paths of the shipped text data and small file writers."""
+"""Test support for the text plugin: small file writers and one-step pipeline files."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
-
-PROJECT = Path(__file__).resolve().parents[1]
-PIPELINES = PROJECT / "pipelines"
-SMS_CSV = PIPELINES / "data" / "sms_spam" / "sms_spam.csv"
-SENTIMENT_CSV = PIPELINES / "data" / "sentiment" / "sentiment_sentences.csv"
 
 
 def write_bytes_lines(path: Path, lines: list[bytes]) -> Path:

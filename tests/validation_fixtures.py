@@ -1,7 +1,7 @@
 """Test plugin and data builders for ``tests/test_validation.py``.
 
 The builders write real examples artifacts (GZIP TFRecords of ``tf.train.Example`` in the layout
-of ``pipeline/examples.py``) from the small real data sets in ``../shared/data``. The plugin
+of ``pipeline/examples.py``) from the small real data sets of ``data_paths``. The plugin
 registers ``prepared_examples``, a source step that copies such a folder into its artifact, so a
 pipeline file can put the ``tfdv`` validator behind it without the Beam ingest.
 """
@@ -15,13 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from data_paths import DIGITS, SMS_CSV
+
 from beamline import Source, StepContext, StepResult, hookimpl, param
 from beamline.examples import EXAMPLES_DIR, FEATURES_FILE
 from beamline.fingerprint import files_digest
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SMS_CSV = DATA / "sms_spam" / "sms_spam.csv"
-DIGITS = DATA / "sklearn_digits_png"
 
 
 def split_of(key: str) -> str:
