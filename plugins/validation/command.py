@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from beamline.errors import GateFailed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
