@@ -123,7 +123,7 @@ def test_record_stages_mix_resample_and_fix_length() -> None:
     decoded = ops.decode_record(record, "audio", min_seconds=0.0, max_seconds=0.0)
     assert decoded[META_KEY]["audio"]["channels"] == 2
     mono = ops.mono_record(decoded, "audio", channel=-1)
-    resampled = ops.resample_record(mono, "audio", rate=8000, zero_crossings=16)
+    resampled = ops.resample_record(mono, "audio", rate=8000)
     fixed = ops.fix_length_record(resampled, "audio", seconds=1.0, align="center")
     assert fixed[META_KEY]["audio"] == {
         "format": "wav",
@@ -158,7 +158,7 @@ def test_stages_reject_with_reasons_naming_the_problem() -> None:
     with pytest.raises(Reject, match=r"no channel 3: the file has 2 channel\(s\)"):
         ops.mono_record({**clip, "audio": encode_wav(np.zeros((8, 2)) + 0.1, 8000)}, "audio", 3)
     with pytest.raises(Reject, match=r"not a WAV file.*put decode_audio before resample"):
-        ops.resample_record({**clip, "audio": b"text"}, "audio", rate=8000, zero_crossings=16)
+        ops.resample_record({**clip, "audio": b"text"}, "audio", rate=8000)
     loud = encode_wav(np.full(100, 1.5), 8000, bits=32, fmt="float")
     with pytest.raises(Reject, match="outside \\[-1, 1\\]"):
         ops.decode_record({**clip, "audio": loud}, "audio", min_seconds=0.0, max_seconds=0.0)

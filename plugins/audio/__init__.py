@@ -1,7 +1,7 @@
 """Speech and audio: WAV sources, Beam decode/resample stages, spectrogram input, audio models.
 
-Modules: ``wav`` (read/write WAV without TensorFlow), ``resample`` (a band-limited polyphase
-resampler in numpy), ``ops`` (record functions run by the Beam stages), ``sources``
+Modules: ``wav`` (read/write WAV without TensorFlow), ``resample`` (band-limited resampling
+with soxr), ``ops`` (record functions run by the Beam stages), ``sources``
 (``audio_folder``), ``transforms`` (``decode_audio``, ``to_mono``, ``resample``, ``fix_length``),
 ``features`` (the TensorFlow WAV -> spectrogram function shared by training and serving),
 ``inputs`` (``audio_input``) and ``models`` (``audio_cnn``). Importing this package imports

@@ -92,15 +92,15 @@ def mono_record(record: dict[str, Any], feature: str, channel: int) -> dict[str,
 
 
 def resample_record(
-    record: dict[str, Any], feature: str, rate: int, zero_crossings: int
+    record: dict[str, Any], feature: str, rate: int, quality: int = 16
 ) -> dict[str, Any]:
-    """Resample ``feature`` to ``rate`` Hz with the band-limited polyphase resampler."""
-    from .resample import resample
+    """Resample ``feature`` to ``rate`` Hz with soxr (``quality`` 2..64, see ``resample``)."""
+    from . import resample
 
     wav = _decoded(record, feature, "resample")
     if wav.sample_rate == rate:
         return store(record, feature, wav.samples, rate)
-    out = resample(wav.samples, wav.sample_rate, rate, zero_crossings=zero_crossings)
+    out = resample.resample(wav.samples, wav.sample_rate, rate, quality=quality)
     return store(record, feature, out, rate)
 
 

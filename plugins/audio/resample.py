@@ -1,72 +1,40 @@
-"""A band-limited polyphase resampler in numpy (no SciPy): windowed-sinc, rational ratios.
+"""Band-limited resampling with soxr (libsoxr, the SoX resampler): any pair of integer rates.
 
-Resampling from ``rate_in`` to ``rate_out`` is, conceptually, inserting ``up - 1`` zeros between
-samples (``up / down = rate_out / rate_in`` in lowest terms), low-pass filtering below the lower
-of the two Nyquist frequencies, and keeping every ``down``-th sample. The polyphase form computes
-only the kept outputs: output ``m`` is a dot product of about ``2 * zero_crossings`` input samples
-with one phase of a Kaiser-windowed sinc. The filter's cut-off sits at ``rolloff`` times the lower
-Nyquist frequency, so content above the new Nyquist frequency is removed instead of aliasing.
+Content above the new Nyquist frequency is filtered out instead of aliasing; the pass band is
+flat. soxr replaced a hand-written numpy polyphase filter (windowed sinc, 16 zero crossings):
+on the 960 spoken-digit clips, 8 -> 16 kHz, soxr is about 20x faster per clip and agrees with it
+to ~100 dB below 3 kHz; they differ in the transition band near the old Nyquist frequency,
+where soxr's sharper filter removes more of the images (bench ``libraries`` case).
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
-
-def lowpass(up: int, down: int, zero_crossings: int, rolloff: float, beta: float) -> np.ndarray:
-    """The prototype filter at the upsampled rate: a Kaiser-windowed sinc with gain ``up``."""
-    import numpy as np
-
-    factor = max(up, down)
-    half = zero_crossings * factor
-    cutoff = rolloff * 0.5 / factor  # cycles per sample of the upsampled signal
-    t = np.arange(-half, half + 1, dtype=np.float64)
-    return 2.0 * cutoff * np.sinc(2.0 * cutoff * t) * np.kaiser(2 * half + 1, beta) * up
+#: soxr's quality recipes by the transform's ``quality`` (the filter length it used to name in
+#: zero crossings each side): 2-4 low, 5-8 medium, 9-16 high (the default), 17-64 very high.
+_RECIPES = ((4, "LQ"), (8, "MQ"), (16, "HQ"), (64, "VHQ"))
 
 
-def resample(
-    samples: np.ndarray,
-    rate_in: int,
-    rate_out: int,
-    *,
-    zero_crossings: int = 16,
-    rolloff: float = 0.945,
-    beta: float = 8.6,
-) -> np.ndarray:
+def recipe(quality: int) -> str:
+    """The soxr quality recipe for a ``quality`` of 2..64 (higher: sharper, slower)."""
+    return next((name for limit, name in _RECIPES if quality <= limit), "VHQ")
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int, *, quality: int = 16) -> np.ndarray:
     """Resample ``samples`` ([n] or [n, channels]) from ``rate_in`` to ``rate_out`` Hz.
 
-    Returns float32 of length ``ceil(n * rate_out / rate_in)``; equal rates return a copy."""
+    Returns float32 of about ``n * rate_out / rate_in`` samples (exact for whole seconds);
+    equal rates return a float32 copy."""
     import numpy as np
+    import soxr
 
-    x = np.asarray(samples, dtype=np.float64)
     if rate_in <= 0 or rate_out <= 0:
         raise ValueError(f"sample rates must be positive, got {rate_in} and {rate_out}")
+    x = np.ascontiguousarray(samples, dtype=np.float32)
     if rate_in == rate_out:
-        return x.astype(np.float32)
-    squeeze = x.ndim == 1
-    if squeeze:
-        x = x[:, None]
-    g = math.gcd(int(rate_in), int(rate_out))
-    up, down = rate_out // g, rate_in // g
-    h = lowpass(up, down, zero_crossings, rolloff, beta)
-    half = (len(h) - 1) // 2
-    n = x.shape[0]
-    n_out = -(-n * up // down)  # ceil
-    m = np.arange(n_out, dtype=np.int64) * down  # output positions on the upsampled grid
-    k_first = -((half - m) // up)  # ceil((m - half) / up): first input sample under the filter
-    taps = 2 * half // up + 1
-    y = np.zeros((n_out, x.shape[1]), dtype=np.float64)
-    for j in range(taps):
-        k = k_first + j
-        index = m - k * up + half
-        valid = (index >= 0) & (index <= 2 * half) & (k >= 0) & (k < n)
-        if not valid.any():
-            continue
-        weights = np.where(valid, h[np.clip(index, 0, 2 * half)], 0.0)
-        y += weights[:, None] * x[np.clip(k, 0, n - 1)]
-    out = y.astype(np.float32)
-    return out[:, 0] if squeeze else out
+        return x.copy()
+    return soxr.resample(x, int(rate_in), int(rate_out), quality=recipe(quality))

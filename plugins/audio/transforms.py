@@ -67,14 +67,14 @@ class ToMono(Transform):
 
 
 class Resample(Transform):
-    """Resample audio to a target rate with a band-limited (windowed-sinc polyphase) filter.
+    """Resample audio to a target rate with a band-limited filter (soxr, the SoX resampler).
 
     Works for any pair of integer rates (8000 -> 16000, 44100 -> 16000, ...). Content above the
     new Nyquist frequency is filtered out rather than folded back (no aliasing)."""
 
     name = "resample"
     rate: int = param(16000, help="target sample rate in Hz")
-    quality: int = param(16, help="filter zero crossings each side (higher: sharper, slower)")
+    quality: int = param(16, help="2-4 low, 5-8 medium, 9-16 high, 17-64 very high (slower)")
     feature: str = param("audio", help="the feature holding WAV bytes")
 
     def stage(self, ctx: StepContext) -> Any:
@@ -84,7 +84,7 @@ class Resample(Transform):
         if not 2 <= self.quality <= 64:
             raise SpecError(f"{self.name}: quality must be between 2 and 64, got {self.quality}")
         fn = functools.partial(
-            ops.resample_record, feature=self.feature, rate=self.rate, zero_crossings=self.quality
+            ops.resample_record, feature=self.feature, rate=self.rate, quality=self.quality
         )
         return record_stage(self.name, fn)
 

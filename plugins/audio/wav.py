@@ -102,10 +102,28 @@ def _format(fmt: bytes) -> tuple[int, int, int, int, int]:
     return tag, channels, rate, block, bits
 
 
-def read_wav(data: bytes) -> Wav:
-    """Decode WAV bytes; raise ``WavError`` for empty, non-WAV, compressed or truncated data."""
-    import numpy as np
+@dataclass(frozen=True)
+class Layout:
+    """What a WAV header says, checked against the file: where the samples are and their form."""
 
+    tag: int  # PCM (1) or IEEE_FLOAT (3)
+    channels: int
+    sample_rate: int
+    bits: int
+    offset: int  # of the data chunk's first sample
+    frames: int  # whole frames the data chunk holds
+
+    @property
+    def encoding(self) -> str:
+        """``pcm`` or ``float``."""
+        return "float" if self.tag == IEEE_FLOAT else "pcm"
+
+
+def inspect_wav(data: bytes) -> Layout:
+    """Check a WAV file's header against its size; raise ``WavError`` saying what is wrong.
+
+    Only the header is read: empty, non-WAV, big-endian, compressed and truncated files, odd
+    sample sizes and an empty data chunk are refused here, before any sample is decoded."""
     chunks = _chunks(data)
     tag, channels, rate, block, bits = _format(chunks[b"fmt "])  # type: ignore[arg-type]
     if tag in COMPRESSED:
@@ -125,8 +143,7 @@ def read_wav(data: bytes) -> Wav:
     if bits not in allowed:
         kind = "PCM" if tag == PCM else "float"
         raise WavError(f"unsupported {kind} sample size: {bits} bits (supported: {allowed})")
-    width = bits // 8
-    if block != width * channels:
+    if block != bits // 8 * channels:
         raise WavError(
             f"malformed WAV: block align {block} does not match {channels} x {bits}-bit samples"
         )
@@ -137,15 +154,36 @@ def read_wav(data: bytes) -> Wav:
             f"truncated WAV: the data chunk declares {declared} bytes but the file holds "
             f"{max(available, 0)}"
         )
-    raw = data[offset : offset + declared]
-    frames = len(raw) // block
+    frames = declared // block
     if frames == 0:
         raise WavError("no audio samples: the data chunk is empty")
-    raw = raw[: frames * block]
-    if tag == IEEE_FLOAT:
+    return Layout(tag, channels, rate, bits, offset, frames)
+
+
+def read_wav(data: bytes) -> Wav:
+    """Decode WAV bytes; raise ``WavError`` for empty, non-WAV, compressed or truncated data."""
+    layout = inspect_wav(data)
+    values = decode_samples(data, layout)
+    if layout.tag == IEEE_FLOAT and not _finite(values):
+        raise WavError("float WAV holds NaN or infinite samples")
+    return Wav(values, layout.sample_rate, layout.bits, layout.encoding)
+
+
+def _finite(values: np.ndarray) -> bool:
+    import numpy as np
+
+    return bool(np.all(np.isfinite(values)))
+
+
+def decode_samples(data: bytes, layout: Layout) -> np.ndarray:
+    """The samples of a checked file as float32 ``[frames, channels]`` (numpy, no copy kept)."""
+    import numpy as np
+
+    width = layout.bits // 8
+    raw = data[layout.offset : layout.offset + layout.frames * layout.channels * width]
+    bits = layout.bits
+    if layout.tag == IEEE_FLOAT:
         values = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
-        if not np.all(np.isfinite(values)):
-            raise WavError("float WAV holds NaN or infinite samples")
     elif bits == 8:
         values = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif bits == 24:
@@ -156,8 +194,7 @@ def read_wav(data: bytes) -> Wav:
     else:
         dtype = "<i2" if bits == 16 else "<i4"
         values = (np.frombuffer(raw, dtype=dtype) / float(1 << (bits - 1))).astype(np.float32)
-    encoding = "float" if tag == IEEE_FLOAT else "pcm"
-    return Wav(values.reshape(frames, channels), int(rate), int(bits), encoding)
+    return values.reshape(layout.frames, layout.channels)
 
 
 def encode_pcm16(samples: np.ndarray, sample_rate: int) -> bytes:
