@@ -6,11 +6,13 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 
 import pytest
+from data_paths import PROJECT_DIR
+
 from beamline.errors import PluginError
 from beamline.plugins import load_plugins
-from conftest import PROJECT_DIR
 
 
 def write_module(directory, name, text):
@@ -45,8 +47,14 @@ def test_builtin_plugins_load_and_register_through_the_public_hooks():
     plugins = load_plugins(entry_points=False)
     from beamline_plugins import BUILTIN_PLUGINS
 
-    assert set(BUILTIN_PLUGINS) <= set(plugins.sources) | set(plugins.failed)
-    assert all(plugins.sources[name] == "built-in" for name in plugins.sources)
+    assert plugins.failed == {}  # a built-in that fails to import names its error here
+    assert {name: plugins.sources.get(name) for name in BUILTIN_PLUGINS} == dict.fromkeys(
+        BUILTIN_PLUGINS, "built-in"
+    )
+    registered = Counter(c.plugin for c in plugins.registry.components.values())
+    assert {name: registered[name] > 0 for name in BUILTIN_PLUGINS} == dict.fromkeys(
+        BUILTIN_PLUGINS, True
+    )
 
 
 def test_plugin_that_fails_to_import_is_named_and_others_still_load(tmp_path, monkeypatch):
