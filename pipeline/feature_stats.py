@@ -11,22 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .examples import META_KEY
+from .records import META_KEY, is_hidden
 
 #: Distinct label values beyond which ``classes`` is null (a regression target, an id).
 MAX_CLASSES = 10_000
 _MAX_META_VALUES = 1_000
 _KIND_OF_TYPE = {bool: "bool", int: "int", float: "float", str: "str", bytes: "bytes"}
-
-
-def is_hidden(name: str) -> bool:
-    """Whether a record key is hidden (``__source__``, ``__meta__``): never written."""
-    return name.startswith("__")
-
-
-def visible(record: dict[str, Any]) -> dict[str, Any]:
-    """The features of ``record`` that are written: hidden keys and missing values dropped."""
-    return {k: v for k, v in record.items() if not is_hidden(k) and v is not None}
 
 
 def value_list(value: Any) -> list[Any]:

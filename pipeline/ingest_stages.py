@@ -1,6 +1,8 @@
-"""The Beam stages of ingest after the transforms: spill, deduplicate + encode, write shards.
+"""The element functions of the ingest engine: spill, deduplicate + encode, write shards.
 
-Imported only when an ingest runs (it imports Apache Beam). Records never pass through a Beam
+``beamline.ingest_engine`` wires them into named composite stages; each function here handles
+one element (a record, a report, a group of buckets, a shard) and is small enough to test on its
+own. Imported only when an ingest runs (it imports Apache Beam). Records never pass through a Beam
 ``GroupByKey``: they travel through the local files of ``beamline.spill`` and Beam carries only
 file names, byte ranges and small summaries, so memory stays bounded on every runner.
 
@@ -17,11 +19,12 @@ file names, byte ranges and small summaries, so memory stays bounded on every ru
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -30,22 +33,15 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from . import examples as ex
 from . import spill
-from .components import Split
+from .atomic import atomic_write, write_json
+from .errors import PipelineError
 from .feature_stats import FeatureStats, dtype_of, merge_kinds, record_kinds
-from .ingest import (
-    META_KEY,
-    REJECTED,
-    content_hash,
-    encode_record,
-    natural_key,
-    predefined_split,
-    record_source,
-    shard_name,
-    shard_of,
-    split_key,
-    split_of,
-    write_json,
-)
+from .records import META_KEY, REJECTED, content_hash, natural_key, record_source, rejected
+from .shards import SHARD_SUFFIX, encode_record, shard_name, shard_of, shard_plan
+from .splits import predefined_split, split_key, split_of
+
+if TYPE_CHECKING:
+    from .components import Split
 
 #: Buckets of the content-hash space; a group of records read back together is whole buckets.
 BUCKETS = 256
@@ -81,9 +77,7 @@ class SpillRecords(beam.DoFn):
         if self.split.from_feature:
             named = predefined_split(record, self.split.from_feature)
             if isinstance(named, str):
-                yield pvalue.TaggedOutput(
-                    REJECTED, ex.rejected(record_source(record), "split", named)
-                )
+                yield pvalue.TaggedOutput(REJECTED, rejected(record_source(record), "split", named))
                 return
             split, record = named
             digest = content_hash(record)
@@ -92,7 +86,7 @@ class SpillRecords(beam.DoFn):
             key = split_key(record, digest, self.split)
             if isinstance(key, str):
                 where = record_source(record)
-                yield pvalue.TaggedOutput(REJECTED, ex.rejected(where, "split", key))
+                yield pvalue.TaggedOutput(REJECTED, rejected(where, "split", key))
                 return
             split = split_of(key, self.shares, self.split.salt)
         record_kinds(record, self.kinds, f"{record_source(record)}: ")
@@ -162,7 +156,7 @@ def dedupe_and_encode(
             for _, other in entries[1:]:
                 reason = f"duplicate of {kept}"
                 yield pvalue.TaggedOutput(
-                    REJECTED, ex.rejected(record_source(other), "deduplicate", reason)
+                    REJECTED, rejected(record_source(other), "deduplicate", reason)
                 )
             entries = entries[:1]
         for split, record in entries:
@@ -190,9 +184,73 @@ def write_shard(
     (split, shard), paths = item
     folder = Path(examples_dir) / split
     folder.mkdir(parents=True, exist_ok=True)
-    name = shard_name(shard, plan[split]["shards"], ".tfrecord.gz")
+    name = shard_name(shard, plan[split]["shards"], SHARD_SUFFIX)
     fragments = [p for p in paths if p is not None]
     count = ex.write_tfrecords(folder / name, spill.merge_fragments(fragments))
     for path in fragments:
         os.remove(path)
-    write_json(Path(counts_dir) / f"{split}-{shard:05d}.json", {"split": split, "count": count})
+    save_json({"split": split, "count": count}, str(Path(counts_dir) / f"{split}-{shard:05d}.json"))
+
+
+def write_rejected(item: tuple[int, Iterable[dict[str, str]]], folder: str, counts: str) -> None:
+    """Write every rejected-record entry, sorted, to ``folder``'s one JSONL file; save the count."""
+    _, entries = item
+    lines = sorted(json.dumps(e, sort_keys=True, ensure_ascii=False) for e in entries)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(folder) / shard_name(0, 1, ".jsonl"), "".join(line + "\n" for line in lines))
+    save_json({"count": len(lines)}, counts)
+
+
+def write_asset(item: tuple[str, bytes], folder: str) -> None:
+    """Write one analyzer asset ``(relative path, bytes)`` under ``folder`` (``assets/``)."""
+    relative, data = item
+    target = (Path(folder) / relative).resolve()
+    if Path(folder).resolve() not in target.parents:
+        raise PipelineError(f"an analyzer asset path leaves assets/: {relative!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data if isinstance(data, bytes) else str(data).encode("utf-8"))
+
+
+# --- small functions of the counting and planning steps -------------------------------------------
+
+
+def one(_: Any) -> int:
+    """1 for any element (counting)."""
+    return 1
+
+
+def key_zero(value: Any) -> tuple[int, Any]:
+    """``(0, value)``: everything under one key (one rejected file)."""
+    return 0, value
+
+
+def save_json(value: Any, path: str) -> None:
+    """Write ``value`` as JSON to ``path`` (a count, a summary) atomically."""
+    write_json(path, value, default=_json_default)
+
+
+def save_schema(stats: FeatureStats, path: str) -> None:
+    """Write the written form of the feature statistics to ``path``."""
+    save_json(stats.schema(), path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def plan_of(
+    manifest: dict[str, Any], names: list[str], shards: int, skip_empty: bool
+) -> dict[str, dict[str, int]]:
+    """The shard plan of the manifest's split sizes."""
+    return shard_plan(manifest["sizes"], names, shards, skip_empty)
+
+
+def all_shards(plan: dict[str, dict[str, int]]) -> Iterator[tuple[Any, None]]:
+    """``((split, shard), None)`` for every planned shard: empty shards are written too."""
+    for split, entry in plan.items():
+        for shard in range(entry["shards"]):
+            yield (split, shard), None

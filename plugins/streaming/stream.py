@@ -31,17 +31,10 @@ from typing import Any
 
 from beamline import GateFailed, SpecError, StepContext, StepResult
 from beamline import examples as ex
-from beamline.ingest import (
-    TARGET_SHARD_BYTES,
-    apply_transforms,
-    content_hash,
-    declared_features,
-    encode_record,
-    read_item,
-    record_source,
-    shard_name,
-    shard_of,
-)
+from beamline.ingest import read_item
+from beamline.ingest_result import declared_features
+from beamline.records import content_hash, record_source
+from beamline.shards import TARGET_SHARD_BYTES, encode_record, shard_name, shard_of
 
 from . import windows as W
 
@@ -194,6 +187,7 @@ def run_streaming_ingest(source: Any, ctx: StepContext, plan: StreamPlan) -> Ste
     rejected over all windows); raises ``GateFailed`` on alarms when ``fail_on_alarm``."""
     import apache_beam as beam
     from apache_beam.transforms import window as beam_window
+
     from beamline_plugins.validation import stats as S
 
     out = Path(ctx.output_dir)
@@ -225,8 +219,10 @@ def run_streaming_ingest(source: Any, ctx: StepContext, plan: StreamPlan) -> Ste
             | "Count read: sum" >> beam.CombinePerKey(sum)
             | "Count read: save" >> beam.Map(_per_window(_save_read, str(work)))
         )
-        records, transformed = apply_transforms(read[MAIN], source.transforms, ctx, SpecError)
-        rejected = [read[REJECTED], *transformed]
+        from beamline.ingest_engine import ApplyTransforms
+
+        stages = read[MAIN] | "Transforms" >> ApplyTransforms(source.transforms, ctx, SpecError)
+        records, rejected = stages[MAIN], [read[REJECTED], *stages[REJECTED]]
         hashed = records | "Content hash" >> beam.Map(_with_hash)
         if source.deduplicate:
             unique = (
