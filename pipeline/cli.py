@@ -192,15 +192,16 @@ def describe(state: AppState, component: str, as_json: bool) -> None:
     click.echo("parameters:" if params else "parameters: none")
     for p in params:
         default = "required" if p["required"] else f"default {json.dumps(p['default'])}"
-        click.echo(f"  {p['name']}: {p['type']} ({default})")
+        limits = f"; {p['limits']}" if p["limits"] else ""
+        click.echo(f"  {p['name']}: {p['type']} ({default}{limits})")
         if p["help"]:
             click.echo(f"      {p['help']}")
 
 
 def describe_params(cls: type) -> list[dict[str, Any]]:
-    """Name, type, default and help of each parameter of a component class."""
+    """Name, type, default, limits and help of each parameter of a component class."""
     from .fingerprint import plain
-    from .params import type_name
+    from .params import describe_limits, type_name
 
     hints = typing.get_type_hints(cls)
     out = []
@@ -218,6 +219,7 @@ def describe_params(cls: type) -> list[dict[str, Any]]:
                 "type": type_name(hints[f.name]),
                 "required": required,
                 "default": default,
+                "limits": describe_limits(f.metadata),
                 "help": f.metadata.get("help", ""),
             }
         )

@@ -1,33 +1,83 @@
-"""Component base classes, one per kind, and the ``param`` helper for documented parameters.
+"""Component base classes, one per kind, each with its typed contract, and ``param``.
 
 A component is a small class: a ``name``, a docstring, and typed parameters written as annotated
 class attributes. Subclasses become keyword-only dataclasses automatically, so a pipeline file's
-mapping turns into an instance after its values were checked against the annotations.
+mapping turns into an instance after its values were checked against the annotations and the
+limits declared with ``param``.
 
-Kinds that are *steps* (source, validator, trainer, evaluator, exporter) implement
-``run(ctx) -> StepResult | None``; the others (transform, input pipeline, model) are used as
-parameters of steps and implement the method their kind documents.
+Each kind is an abstract base class whose abstract methods are its contract: kinds that are
+*steps* (source, validator, trainer, evaluator, exporter) implement ``run(ctx)`` and declare the
+artifact type they write (``produces``); the others (transform, input pipeline, model, generator
+and discriminator models) are parameters of steps and implement the methods of their kind.
+Registration refuses a class that leaves a method of its contract out.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 import re
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    import apache_beam as beam
+    import keras
+    import tensorflow as tf
+
+    from .artifacts import Artifact
     from .context import StepContext
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = dataclasses.MISSING
 
+#: What a data-path parameter names: a file, a folder, or a glob pattern matching files.
+PathKind = Literal["file", "folder", "glob"]
 
-def param(default: Any = _MISSING, *, help: str = "") -> Any:  # noqa: A002 - click's word
-    """Declare a parameter with help text; lists and dicts given as defaults are copied per use."""
-    metadata = {"help": help}
+#: The model inputs an input pipeline describes: ``{feature: {"shape": [...], "dtype": ...}}``.
+ModelInputs = dict[str, dict[str, Any]]
+
+
+def param(
+    default: Any = _MISSING,
+    *,
+    help: str = "",  # noqa: A002 - click's word
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+    min_items: int | None = None,
+    path: PathKind | None = None,
+    under: str = "",
+) -> Any:
+    """Declare a parameter with help text and the limits checked when a pipeline file loads.
+
+    ``ge``/``gt``/``le``/``lt`` bound a number (or each number of a list); ``choices`` lists
+    the allowed values; ``min_items`` the shortest list. ``path`` marks text naming data the
+    step reads (a ``file``, a ``folder`` or a ``glob`` pattern): it must exist, relative to
+    the pipeline file's folder, or to the folder named by parameter ``under``. Empty text
+    means "not given" and is not checked. Lists and dicts given as defaults are copied per use.
+    """
+    limits = {
+        key: value
+        for key, value in (
+            ("ge", ge),
+            ("gt", gt),
+            ("le", le),
+            ("lt", lt),
+            ("choices", tuple(choices) if choices is not None else None),
+            ("min_items", min_items),
+            ("path", path),
+            ("under", under or None),
+        )
+        if value is not None
+    }
+    metadata = {"help": help, **limits}
     if default is _MISSING:
         return field(metadata=metadata)
     if _is_mutable(default):
@@ -40,8 +90,72 @@ def _is_mutable(value: Any) -> bool:
     return is_config or isinstance(value, list | dict | set)
 
 
+class ParamError(ValueError):
+    """Raised by a component's ``check()``: ``key`` names the parameter that is wrong."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --- artifact types: what steps write and inputs read ----------------------------------------
+
+
+class ArtifactType:
+    """A type of artifact a step writes; a step's inputs are typed by the artifact they read."""
+
+    name: ClassVar[str] = ""
+
+
+class Examples(ArtifactType):
+    """Sharded GZIP TFRecords of ``tf.train.Example`` per split, ``features.json``, rejected."""
+
+    name = "examples"
+
+
+class Statistics(ArtifactType):
+    """Statistics of an examples artifact, its schema, anomalies, skew and drift."""
+
+    name = "statistics"
+
+
+class TrainedModel(ArtifactType):
+    """A trained model with its training history and the input pipeline it was trained with."""
+
+    name = "model"
+
+
+class Evaluation(ArtifactType):
+    """Metrics of a trained model and whether it is blessed."""
+
+    name = "evaluation"
+
+
+class ExportedModel(ArtifactType):
+    """A servable SavedModel whose signature takes raw input."""
+
+    name = "export"
+
+
 class Input(str):
-    """The type of a parameter that names an upstream step whose artifact this step reads."""
+    """The type of a parameter that names an upstream step whose artifact this step reads.
+
+    ``Input[Examples]`` accepts only a step that writes examples (a source); a bare ``Input``
+    accepts any step. The pipeline file is checked when it loads."""
+
+    expects: ClassVar[tuple[type[ArtifactType], ...]] = ()
+
+    def __class_getitem__(cls, artifact: Any) -> type[Input]:
+        types = artifact if isinstance(artifact, tuple) else (artifact,)
+        if not all(isinstance(t, type) and issubclass(t, ArtifactType) for t in types):
+            raise TypeError(f"Input[...] takes artifact types (beamline.Examples, ...): {artifact}")
+        return _typed_input(types)
+
+
+@functools.cache
+def _typed_input(types: tuple[type[ArtifactType], ...]) -> type[Input]:
+    label = ", ".join(t.__name__ for t in types)
+    return type(f"Input[{label}]", (Input,), {"expects": types, "__module__": __name__})
 
 
 @dataclass
@@ -55,7 +169,7 @@ class StepResult:
     summary: str = ""
 
 
-class Component:
+class Component(metaclass=ABCMeta):  # noqa: B024 - the kinds declare the contracts
     """Base of every component. Subclass one of the kind classes, not this one."""
 
     name: ClassVar[str] = ""
@@ -77,6 +191,13 @@ class Component:
     def summary_line(cls) -> str:
         """The first line of the docstring: what ``pipeline plugins`` shows."""
         return cls.help_text.splitlines()[0] if cls.help_text else ""
+
+    def check(self) -> None:
+        """Check limits that join several parameters; raise ``ParamError(key, message)``.
+
+        Called when the pipeline file loads, after every parameter was checked on its own
+        (types and the limits declared with ``param``)."""
+        return None
 
     def data_fingerprint(self, ctx: StepContext) -> str | None:
         """A digest of external data this component reads (files, tables); None if it reads none.
@@ -104,42 +225,107 @@ def _collect_components(value: Any, found: list[Component]) -> None:
 
 
 class StepComponent(Component):
-    """A component that runs as a step of a pipeline."""
+    """A component that runs as a step of a pipeline and writes one artifact.
+
+    ``produces`` names the artifact types the step writes: an input typed ``Input[T]`` of
+    another step may name this step only if ``T`` is among them."""
 
     is_step: ClassVar[bool] = True
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = ()
 
+    @abstractmethod
     def run(self, ctx: StepContext) -> StepResult | None:
         """Do the step's work, writing its artifact under ``ctx.output_dir``."""
-        raise NotImplementedError(f"component '{self.name}' does not implement run()")
 
 
 class Transform(Component):
     """A Beam stage from records to records, with a tagged ``rejected`` side output.
 
-    Implement ``stage(ctx)`` returning a ``beam.PTransform`` whose output is a
-    ``DoOutputsTuple``/dict with ``main`` (records) and ``rejected`` (``Rejected`` records)."""
+    Implement ``stage(ctx)``. A transform may also define ``analyze(ctx)`` returning a Beam
+    ``PTransform`` from the TRAIN split's records to ``(relative_path, bytes)`` pairs (a
+    vocabulary, normalisation constants); ingest writes them under ``assets/`` of the examples."""
 
     kind: ClassVar[str] = "transform"
 
-    def stage(self, ctx: StepContext) -> Any:
-        """Return the Beam ``PTransform`` of this stage."""
-        raise NotImplementedError
+    @abstractmethod
+    def stage(self, ctx: StepContext) -> beam.PTransform:
+        """Return the Beam ``PTransform`` of this stage.
 
-    # A transform may also define ``analyze(ctx)`` returning a Beam ``PTransform`` from the
-    # TRAIN split's records to ``(relative_path, bytes)`` pairs (a vocabulary, normalisation
-    # constants); ingest writes them under ``assets/`` of the examples artifact.
+        It maps a PCollection of records (dicts of feature -> value) to a ``DoOutputsTuple`` or
+        dict with ``main`` (records) and ``rejected`` (``Rejected`` records with reasons)."""
 
 
 class InputPipeline(Component):
-    """Builds a ``tf.data.Dataset`` from an examples artifact (``dataset(...)``)."""
+    """Feeds a model: a ``tf.data.Dataset`` from an examples artifact, the model's inputs and
+    the preprocessing the exported model runs on raw input."""
 
     kind: ClassVar[str] = "input_pipeline"
 
+    @abstractmethod
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
+        """The model's inputs for ``examples``: ``{feature: {"shape": [...], "dtype": ...}}``.
+
+        What a model's ``build`` receives, saved with the trained model; the entries may hold
+        more (a vocabulary, normalisation constants, spectrogram settings)."""
+
+    @abstractmethod
+    def dataset(
+        self,
+        examples: Artifact,
+        split: str,
+        *,
+        inputs: ModelInputs | None = None,
+        training: bool = False,
+        batch_size: int = 32,
+        seed: int = 0,
+        with_ids: bool = False,
+    ) -> tf.data.Dataset:
+        """Batches of ``(features, target)`` of ``split`` (plus the ids when ``with_ids``).
+
+        ``inputs`` defaults to ``model_inputs(examples)``; ``training`` shuffles (seeded by
+        ``seed``, so the order depends on it only) and augments. ``features`` is a dict keyed
+        by the names of ``inputs``; a pipeline may add a third element of sample weights."""
+
+    @abstractmethod
+    def serving(
+        self, inputs: ModelInputs
+    ) -> tuple[dict[str, tf.TensorSpec], Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]]:
+        """The exported model's signature on raw input and the function that turns it into
+        the model's features (the same preprocessing as ``dataset``)."""
+
 
 class Model(Component):
-    """Builds a ``keras.Model`` (``build(features, ...)``)."""
+    """Builds a ``keras.Model`` for the inputs an input pipeline describes."""
 
     kind: ClassVar[str] = "model"
+
+    @abstractmethod
+    def build(self, inputs: ModelInputs, num_classes: int) -> keras.Model:
+        """Return a new ``keras.Model`` taking ``inputs`` (from ``model_inputs``).
+
+        ``num_classes`` > 0: a classifier with that many logits; 0: a regression (one value)."""
+
+
+class GeneratorModel(Component):
+    """Builds the generator of a GAN: noise (and a class) to an image."""
+
+    kind: ClassVar[str] = "generator_model"
+
+    @abstractmethod
+    def build(self, image_shape: list[int], latent_dim: int, num_classes: int = 0) -> keras.Model:
+        """Return a ``keras.Model`` from ``{"noise": [batch, latent_dim]}`` (plus ``"label"``:
+        class indices when ``num_classes`` > 0) to images of ``image_shape`` in [0, 1]."""
+
+
+class DiscriminatorModel(Component):
+    """Builds the discriminator of a GAN: an image (and a class) to a logit."""
+
+    kind: ClassVar[str] = "discriminator_model"
+
+    @abstractmethod
+    def build(self, image_shape: list[int], num_classes: int = 0) -> keras.Model:
+        """Return a ``keras.Model`` from ``{"image": ...}`` (plus ``"label"`` when
+        ``num_classes`` > 0) to one float32 logit per image (> 0: it looks real)."""
 
 
 @dataclass(kw_only=True)
@@ -149,9 +335,9 @@ class Split:
     With ``from_feature`` the data set's own split is kept instead (a column of a table, or a
     source's feature): duplicates across splits are still removed before anything is written."""
 
-    train: float = param(0.8, help="share of records for training")
-    eval: float = param(0.1, help="share of records for evaluation during training")
-    test: float = param(0.1, help="share of records held out for the final test")
+    train: float = param(0.8, help="share of records for training", ge=0, le=1)
+    eval: float = param(0.1, help="share of records for evaluation during training", ge=0, le=1)
+    test: float = param(0.1, help="share of records held out for the final test", ge=0, le=1)
     key: str = param("", help="feature hashed to choose the split; default: the record's content")
     group_by: str = param("", help="records with equal values of this feature stay on one side")
     salt: str = param("", help="changes the assignment while keeping it deterministic")
@@ -160,6 +346,24 @@ class Split:
         help="feature naming each record's split (train, eval/validation, test): predefined "
         "splits; shares, key and group_by are then not used and the feature is not written",
     )
+
+    def check(self) -> None:
+        """The shares sum to 1; predefined splits (``from_feature``) take no key or group."""
+        if self.from_feature:
+            if self.key or self.group_by:
+                raise ParamError(
+                    "",
+                    "from_feature cannot be combined with key or group_by (the data names each "
+                    "record's split)",
+                )
+            return
+        total = self.train + self.eval + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ParamError(
+                "",
+                f"the shares train {self.train:g} + eval {self.eval:g} + test {self.test:g} sum "
+                f"to {total:g}, not 1 (a share left out keeps its default: eval 0.1, test 0.1)",
+            )
 
 
 class Source(StepComponent):
@@ -170,10 +374,11 @@ class Source(StepComponent):
     (see ``beamline.ingest``)."""
 
     kind: ClassVar[str] = "source"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (Examples,)
     transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
     deduplicate: bool = param(True, help="drop exact duplicate records before splitting")
     split: Split = param(Split(), help="how records are split into train, eval and test")
-    shards: int = param(0, help="TFRecord shards per split (0: chosen from the data size)")
+    shards: int = param(0, help="TFRecord shards per split (0: chosen from the data size)", ge=0)
 
     def read(self, ctx: StepContext) -> Any:
         """Return the Beam ``PTransform`` that reads this source."""
@@ -190,24 +395,28 @@ class Validator(StepComponent):
     """Computes statistics of an examples artifact, checks them and gates the run."""
 
     kind: ClassVar[str] = "validator"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (Statistics,)
 
 
 class Trainer(StepComponent):
     """Fits a model and writes it with its training history."""
 
     kind: ClassVar[str] = "trainer"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (TrainedModel,)
 
 
 class Evaluator(StepComponent):
     """Computes metrics of a trained model and decides whether it is blessed."""
 
     kind: ClassVar[str] = "evaluator"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (Evaluation,)
 
 
 class Exporter(StepComponent):
     """Writes a servable model whose signature takes raw input."""
 
     kind: ClassVar[str] = "exporter"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (ExportedModel,)
 
 
 KIND_BASES: dict[str, type[Component]] = {
@@ -216,18 +425,22 @@ KIND_BASES: dict[str, type[Component]] = {
     "validator": Validator,
     "input_pipeline": InputPipeline,
     "model": Model,
+    "generator_model": GeneratorModel,
+    "discriminator_model": DiscriminatorModel,
     "trainer": Trainer,
     "evaluator": Evaluator,
     "exporter": Exporter,
 }
 
-#: The registration hook of each kind.
+#: The registration hook of each kind; one hook may register several kinds (models).
 KIND_HOOKS: dict[str, str] = {
     "source": "register_sources",
     "transform": "register_transforms",
     "validator": "register_validators",
     "input_pipeline": "register_input_pipelines",
     "model": "register_models",
+    "generator_model": "register_models",
+    "discriminator_model": "register_models",
     "trainer": "register_trainers",
     "evaluator": "register_evaluators",
     "exporter": "register_exporters",
@@ -235,7 +448,10 @@ KIND_HOOKS: dict[str, str] = {
 
 
 def check_component_class(cls: Any, kind: str) -> str | None:
-    """Return what is wrong with ``cls`` as a component of ``kind``, or None if nothing is."""
+    """Return what is wrong with ``cls`` as a component of ``kind``, or None if nothing is.
+
+    Beyond its name and docstring, a class must implement every method of its kind's contract
+    and accept the arguments the contract passes."""
     base = KIND_BASES[kind]
     if not isinstance(cls, type) or not issubclass(cls, base):
         return f"{cls!r} is not a subclass of beamline.{base.__name__}"
@@ -243,4 +459,72 @@ def check_component_class(cls: Any, kind: str) -> str | None:
         return f"{cls.__name__}.name must be lower_snake_case text, got {cls.name!r}"
     if not cls.help_text or cls.help_text == base.help_text:
         return f"{cls.__name__} ({cls.name}) needs a docstring: users read it in 'pipeline plugins'"
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        wanted = ", ".join(f"{m}{_signature(getattr(base, m, None))}" for m in missing)
+        return (
+            f"{cls.__name__} ({cls.name}) does not implement {wanted} "
+            f"of the {kind.replace('_', ' ')} contract (beamline.{base.__name__})"
+        )
+    for method in contract_methods(base):
+        problem = _signature_problem(getattr(base, method), getattr(cls, method))
+        if problem:
+            return f"{cls.__name__}.{method}{_signature(getattr(cls, method))}: {problem}"
+    return None
+
+
+def kind_of(cls: Any, kinds: Sequence[str]) -> str:
+    """The kind among ``kinds`` whose base class ``cls`` subclasses (else the first one)."""
+    for kind in kinds:
+        if isinstance(cls, type) and issubclass(cls, KIND_BASES[kind]):
+            return kind
+    return kinds[0]
+
+
+def contract_methods(base: type) -> list[str]:
+    """The names of the abstract methods a kind's base class declares: its contract."""
+    return sorted(
+        name
+        for klass in base.__mro__
+        for name, value in vars(klass).items()
+        if getattr(value, "__isabstractmethod__", False)
+    )
+
+
+def _signature(function: Any) -> str:
+    if function is None:
+        return "()"
+    params = list(inspect.signature(function).parameters.values())[1:]  # without self
+    return (
+        "(" + ", ".join(p.name if p.kind != p.KEYWORD_ONLY else f"{p.name}=" for p in params) + ")"
+    )
+
+
+def _signature_problem(contract: Any, implementation: Any) -> str | None:
+    """What keeps ``implementation`` from being called as ``contract`` is, or None."""
+    try:
+        wanted = list(inspect.signature(contract).parameters.values())[1:]
+        given = inspect.signature(implementation).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in given.values()):
+        return None
+    for p in wanted:
+        if p.name not in given:
+            return (
+                f"takes no '{p.name}' argument; the contract calls it with {_signature(contract)}"
+            )
+        if p.kind == p.KEYWORD_ONLY and given[p.name].kind == p.POSITIONAL_ONLY:
+            return f"'{p.name}' must accept a keyword argument"
+    extra = [
+        p.name
+        for name, p in list(given.items())[1:]
+        if name not in {w.name for w in wanted}
+        and p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if extra:
+        return (
+            f"requires {', '.join(extra)}, which the contract {_signature(contract)} never passes"
+        )
     return None

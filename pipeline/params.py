@@ -1,15 +1,24 @@
-"""Turn pipeline-file values into component instances, checking every value against its type."""
+"""Turn pipeline-file values into component instances, checking every value against its type.
+
+Besides types, building checks what components declare with ``param``: limits (``ge``, ``gt``,
+``choices``, ...), data paths that must exist, and each component's own ``check()``; typed
+inputs are collected so that the pipeline file can check them once every step is known.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import glob
+import math
+import operator
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from .components import Component, Input
+from .components import ArtifactType, Component, Input, ParamError
 from .errors import SpecError
 from .yamlfile import Document, KeyPath, dotted
 
@@ -19,13 +28,28 @@ if typing.TYPE_CHECKING:
 COMPONENT_KEY = "component"
 
 
+@dataclass(frozen=True)
+class InputRef:
+    """One ``Input`` value met while building: where it stands, the step it names, and the
+    artifact types its annotation accepts (none: any step)."""
+
+    path: KeyPath
+    step: str
+    expects: tuple[type[ArtifactType], ...]
+
+
 @dataclass
 class BuildContext:
-    """What building needs: the document (for line numbers), the registry and the step names."""
+    """What building needs: the document (for line numbers), the registry and the step names.
+
+    ``base_dir`` is the folder data paths resolve from (the pipeline file's); building appends
+    every ``Input`` it meets to ``inputs``."""
 
     doc: Document
     registry: Registry
     step_names: tuple[str, ...] = ()
+    base_dir: Path | None = None
+    inputs: list[InputRef] = field(default_factory=list)
 
 
 def closest(word: str, choices: typing.Iterable[str]) -> str:
@@ -63,7 +87,10 @@ def build_component(kind: str | None, value: Any, path: KeyPath, ctx: BuildConte
 
 
 def build_params(cls: type, params: dict[str, Any], path: KeyPath, ctx: BuildContext) -> Any:
-    """Instantiate dataclass ``cls`` from ``params``; unknown keys get a closest-name hint."""
+    """Instantiate dataclass ``cls`` from ``params``; unknown keys get a closest-name hint.
+
+    Each given value is checked against its type and its declared limits and paths, then the
+    instance's ``check()`` (if any) against the limits that join several parameters."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     label = f"component '{cls.name}'" if issubclass(cls, Component) else cls.__name__
@@ -79,12 +106,128 @@ def build_params(cls: type, params: dict[str, Any], path: KeyPath, ctx: BuildCon
         if name in params:
             value = _with_default_component(params[name], f)
             kwargs[name] = coerce(value, hints[name], path + (name,), ctx)
+            check_limits(kwargs[name], f.metadata, path + (name,), ctx)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SpecError(
                 f"{ctx.doc.where(path)}: {dotted(path)}: missing required parameter '{name}' "
                 f"of {label}"
             )
-    return cls(**kwargs)
+    instance = cls(**kwargs)
+    for name in kwargs:
+        if fields[name].metadata.get("path"):
+            check_path(instance, fields[name], path, ctx)
+    check = getattr(instance, "check", None)
+    if callable(check):
+        try:
+            check()
+        except ParamError as exc:
+            key_path = path + tuple(exc.key.split(".")) if exc.key else path
+            raise SpecError(f"{ctx.doc.where(key_path)}: {dotted(key_path)}: {exc}") from None
+        except (ValueError, SpecError) as exc:
+            raise SpecError(f"{ctx.doc.where(path)}: {dotted(path)}: {exc}") from None
+    return instance
+
+
+def check_limits(
+    value: Any, metadata: typing.Mapping[str, Any], path: KeyPath, ctx: BuildContext
+) -> None:
+    """Raise ``SpecError`` at ``path`` when ``value`` breaks a limit declared with ``param``."""
+    problem = limit_problem(value, metadata)
+    if problem:
+        raise SpecError(f"{ctx.doc.where(path)}: {dotted(path)}: {problem}, got {value!r}")
+
+
+_BOUNDS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+
+
+def limit_problem(value: Any, metadata: typing.Mapping[str, Any]) -> str | None:
+    """What ``value`` breaks of the limits in a field's ``metadata``, or None."""
+    choices = metadata.get("choices")
+    min_items = metadata.get("min_items")
+    if isinstance(value, list | tuple):
+        if min_items is not None and len(value) < min_items:
+            return f"needs at least {min_items} item{'s' if min_items != 1 else ''}"
+        items = list(value)
+    else:
+        items = [value]
+    for item in items:
+        if choices is not None and item not in choices:
+            return f"must be one of {', '.join(repr(c) for c in choices)}"
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if math.isnan(item):
+            return "must be a number, not NaN"
+        if any(key in metadata and not fits(item, metadata[key]) for key, fits in _BOUNDS.items()):
+            return f"must be {describe_limits(metadata, numeric_only=True)}"
+    return None
+
+
+def describe_limits(metadata: typing.Mapping[str, Any], *, numeric_only: bool = False) -> str:
+    """The limits of a field as ``pipeline describe`` shows them: ``>= 1``, ``in (0, 1]``..."""
+    low = ("ge", ">=", "[") if "ge" in metadata else ("gt", ">", "(") if "gt" in metadata else None
+    high = ("le", "<=", "]") if "le" in metadata else ("lt", "<", ")") if "lt" in metadata else None
+    parts = []
+    if low and high:
+        parts.append(
+            f"in {low[2]}{_number(metadata[low[0]])}, {_number(metadata[high[0]])}{high[2]}"
+        )
+    elif low or high:
+        key, sign, _ = low or high  # type: ignore[misc]
+        parts.append(f"{sign} {_number(metadata[key])}")
+    if numeric_only:
+        return " ".join(parts)
+    if "choices" in metadata:
+        parts.append("one of " + ", ".join(repr(c) for c in metadata["choices"]))
+    if "min_items" in metadata:
+        parts.append(f"at least {metadata['min_items']} item(s)")
+    if "path" in metadata:
+        under = f" under {metadata['under']}" if metadata.get("under") else ""
+        what = {"glob": "an existing file or a glob pattern matching files"}.get(
+            metadata["path"], f"an existing {metadata['path']}"
+        )
+        parts.append(what + under)
+    return "; ".join(parts)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_path(instance: Any, f: dataclasses.Field, path: KeyPath, ctx: BuildContext) -> None:
+    """Raise ``SpecError`` when the data path in field ``f`` of ``instance`` does not exist.
+
+    Relative paths resolve from the pipeline file's folder, or from the folder named by the
+    parameter ``under`` (itself relative to the pipeline file)."""
+    value = getattr(instance, f.name)
+    if not isinstance(value, str) or not value or ctx.base_dir is None:
+        return
+    kind = f.metadata["path"]
+    resolved = resolve_path(value, ctx.base_dir)
+    under = f.metadata.get("under")
+    if under and not Path(value).expanduser().is_absolute():
+        resolved = resolve_path(value, resolve_path(str(getattr(instance, under)), ctx.base_dir))
+    if kind == "folder":
+        problem = None if resolved.is_dir() else "folder not found"
+        if problem and resolved.is_file():
+            problem = "expected a folder, found a file"
+    elif kind == "file":
+        problem = None if resolved.is_file() else "file not found"
+        if problem and resolved.is_dir():
+            problem = "expected a file, found a folder"
+    elif glob.has_magic(str(resolved)):
+        matched = any(Path(m).is_file() for m in glob.iglob(str(resolved)))
+        problem = None if matched else "no file matches"
+    else:
+        problem = None if resolved.is_file() else "file not found"
+    if problem:
+        key_path = path + (f.name,)
+        raise SpecError(f"{ctx.doc.where(key_path)}: {dotted(key_path)}: {problem}: {resolved}")
+
+
+def resolve_path(value: str, base: Path) -> Path:
+    """``value`` (``~`` expanded) as an absolute path; relative ones start from ``base``."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
 
 def _with_default_component(value: Any, f: dataclasses.Field) -> Any:
@@ -140,8 +283,8 @@ def coerce(value: Any, annotation: Any, path: KeyPath, ctx: BuildContext) -> Any
             if not isinstance(value, dict):
                 raise _type_error(value, annotation, path, ctx)
             return build_params(annotation, value, path, ctx)
-        if annotation is Input:
-            return _step_input(value, path, ctx)
+        if issubclass(annotation, Input):
+            return _step_input(value, annotation, path, ctx)
         if annotation is bool:
             if isinstance(value, bool):
                 return value
@@ -160,15 +303,21 @@ def coerce(value: Any, annotation: Any, path: KeyPath, ctx: BuildContext) -> Any
     return value
 
 
-def _step_input(value: Any, path: KeyPath, ctx: BuildContext) -> Input:
+def _step_input(value: Any, annotation: type[Input], path: KeyPath, ctx: BuildContext) -> Input:
     if not isinstance(value, str):
-        raise _type_error(value, Input, path, ctx)
+        raise _type_error(value, annotation, path, ctx)
     if ctx.step_names and value not in ctx.step_names:
         raise SpecError(
             f"{ctx.doc.where(path)}: {dotted(path)}: no step named '{value}' in this pipeline"
             f"{closest(value, ctx.step_names)}"
         )
+    ctx.inputs.append(InputRef(path, value, annotation.expects))
     return Input(value)
+
+
+def artifact_names(types: typing.Iterable[type[ArtifactType]]) -> str:
+    """``examples`` or ``model or evaluation``: artifact types as users read them."""
+    return " or ".join(t.name for t in types)
 
 
 def type_name(annotation: Any) -> str:
@@ -185,7 +334,9 @@ def type_name(annotation: Any) -> str:
         return f"mapping of {type_name(args[1])}" if len(args) == 2 else "mapping"
     if annotation is type(None):
         return "null"
-    if annotation is Input:
+    if isinstance(annotation, type) and issubclass(annotation, Input):
+        if annotation.expects:
+            return f"name of a step writing {artifact_names(annotation.expects)}"
         return "step name"
     if isinstance(annotation, type) and issubclass(annotation, Component):
         return f"{annotation.kind.replace('_', ' ')} component" if annotation.kind else "component"

@@ -11,14 +11,14 @@ import importlib.metadata
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .components import KIND_HOOKS
+from .components import KIND_HOOKS, Component, kind_of
 from .errors import PluginError
 from .registry import Registry
 
@@ -46,14 +46,20 @@ class Plugins:
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every observer; one that raises is reported, not fatal."""
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+        for plugin, call in self.hook_callers(hook):
             try:
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+                call(**kwargs)
             except Exception as exc:  # an observer must not break the run
-                print(
-                    f"warning: plugin '{impl.plugin_name}' raised in {hook}: {exc!r}",
-                    file=sys.stderr,
-                )
+                print(f"warning: plugin '{plugin}' raised in {hook}: {exc!r}", file=sys.stderr)
+
+    def hook_callers(self, hook: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
+        """``(plugin name, caller)`` for each plugin implementing ``hook``, in load order.
+
+        Each caller is pluggy's hook relay restricted to that one plugin, so that a failure is
+        reported by name and does not keep the other plugins' implementations from running."""
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            others = [p for p in self.manager.get_plugins() if p is not impl.plugin]
+            yield impl.plugin_name, self.manager.subset_hook_caller(hook, remove_plugins=others)
 
     def _add(self, name: str, load: Any, origin: str) -> None:
         if self.manager.is_blocked(name):
@@ -76,20 +82,22 @@ class Plugins:
 
     def _rebuild_registry(self) -> None:
         registry = Registry(failed_plugins=self.failed)
-        for kind, hook in KIND_HOOKS.items():
-            for impl in getattr(self.manager.hook, hook).get_hookimpls():
-                plugin = impl.plugin_name
+        for hook in dict.fromkeys(KIND_HOOKS.values()):
+            kinds = [kind for kind, kind_hook in KIND_HOOKS.items() if kind_hook == hook]
+            for plugin, call in self.hook_callers(hook):
 
-                def register(cls: Any, _kind: str = kind, _plugin: str = plugin) -> None:
-                    registry.add(cls, _kind, _plugin)
+                def register(
+                    cls: type[Component], _plugin: str = plugin, _kinds: list[str] = kinds
+                ) -> None:
+                    registry.add(cls, kind_of(cls, _kinds), _plugin)
 
                 try:
-                    impl.function(**({"register": register} if impl.argnames else {}))
+                    call(register=register)
                 except PluginError:
                     raise
                 except Exception as exc:
                     raise PluginError(
-                        f"plugin '{plugin}' raised while registering {kind} components: {exc!r}"
+                        f"plugin '{plugin}' raised in {hook} while registering components: {exc!r}"
                     ) from exc
         self.registry = registry
 

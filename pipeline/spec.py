@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from .components import Component, Input, StepComponent
 from .errors import SpecError
-from .params import BuildContext, build_component, build_params, closest
+from .params import BuildContext, artifact_names, build_component, build_params, closest
 from .plugins import Plugins
-from .yamlfile import Document, load_yaml_file
+from .yamlfile import Document, dotted, load_yaml_file
 
 TOP_LEVEL_KEYS = ("name", "description", "plugins", "runner", "steps")
 BeamRunnerName = Literal["direct", "local", "portable", "flink", "spark", "dataflow"]
@@ -107,7 +107,12 @@ def load_spec(
     steps_data = data.get("steps")
     if not isinstance(steps_data, dict) or not steps_data:
         raise SpecError(f"{doc.where(('steps',))}: 'steps:' must map step names to components")
-    ctx = BuildContext(doc=doc, registry=plugins.registry, step_names=tuple(steps_data))
+    ctx = BuildContext(
+        doc=doc,
+        registry=plugins.registry,
+        step_names=tuple(steps_data),
+        base_dir=path.resolve().parent,
+    )
     runner_data = data.get("runner", {})
     if isinstance(runner_data, str):
         runner_data = {"name": runner_data}
@@ -120,6 +125,8 @@ def load_spec(
         component = build_component(None, value, ("steps", name), ctx)
         info = plugins.registry.components[component.name]
         steps.append(Step(name, component, step_inputs(component), info.plugin))
+    ordered = order_steps(steps, doc)
+    check_input_types(steps, ctx)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
         raise SpecError(f"{doc.where(('name',))}: name: expected a short name like 'digits'")
@@ -128,7 +135,7 @@ def load_spec(
         path=path.resolve(),
         description=str(data.get("description", "")),
         runner=settings,
-        steps=order_steps(steps, doc),
+        steps=ordered,
         plugins=list(extra_plugins),
         overrides=overrides,
     )
@@ -153,6 +160,26 @@ def step_inputs(component: Component) -> dict[str, str]:
 
     visit(component, "")
     return found
+
+
+def check_input_types(steps: list[Step], ctx: BuildContext) -> None:
+    """Check that every typed ``Input`` names a step writing an artifact type it accepts."""
+    by_name = {s.name: s for s in steps}
+    for ref in ctx.inputs:
+        if not ref.expects:
+            continue
+        upstream = by_name[ref.step].component
+        if set(ref.expects) & set(upstream.produces):
+            continue
+        wanted = artifact_names(ref.expects)
+        fits = [s.name for s in steps if set(ref.expects) & set(s.component.produces)]
+        writes = artifact_names(upstream.produces) or "no typed artifact"
+        hint = f": {', '.join(fits)}" if fits else f" (no step of this pipeline writes {wanted})"
+        raise SpecError(
+            f"{ctx.doc.where(ref.path)}: {dotted(ref.path)}: '{ref.step}' is a "
+            f"{upstream.kind.replace('_', ' ')} step writing {writes}; expected a step "
+            f"writing {wanted}{hint}"
+        )
 
 
 def order_steps(steps: list[Step], doc: Document) -> list[Step]:

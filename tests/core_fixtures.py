@@ -11,7 +11,19 @@ import os
 import time
 from pathlib import Path
 
-from beamline import GateFailed, Input, Model, Source, StepResult, Trainer, hookimpl, param
+from beamline import (
+    Evaluator,
+    Examples,
+    GateFailed,
+    Input,
+    Model,
+    Source,
+    StepResult,
+    TrainedModel,
+    Trainer,
+    hookimpl,
+    param,
+)
 
 
 def _log(event: str) -> None:
@@ -45,7 +57,10 @@ class Scale(Model):
     """Multiplies by a factor."""
 
     name = "scale"
-    factor: float = param(2.0, help="the factor")
+    factor: float = param(2.0, help="the factor", gt=0)
+
+    def build(self, inputs, num_classes):
+        return None  # the fixtures' trainer multiplies by the factor itself
 
 
 class Fit(Trainer):
@@ -72,6 +87,18 @@ class Fit(Trainer):
         (ctx.output_dir / "scaled.json").write_text(json.dumps(scaled))
         (ctx.output_dir / "numbers.json").write_text(json.dumps(scaled))
         ctx.progress(1, 1, "done")
+        return StepResult(metrics={"total": float(sum(scaled))})
+
+
+class Score(Evaluator):
+    """Sums the scaled numbers of a trained ``model``; typed inputs for the spec tests."""
+
+    name = "score"
+    model: Input[TrainedModel] = param(help="the trainer step whose scaled numbers to sum")
+    examples: Input[Examples] | None = param(None, help="an ingest step (unused)")
+
+    def run(self, ctx):
+        scaled = json.loads(ctx.input("model").file("scaled.json").read_text())
         return StepResult(metrics={"total": float(sum(scaled))})
 
 
@@ -113,3 +140,8 @@ def register_models(register):
 @hookimpl
 def register_trainers(register):
     register(Fit)
+
+
+@hookimpl
+def register_evaluators(register):
+    register(Score)

@@ -91,8 +91,11 @@ def test_plugins_and_describe(tmp_path):
         "type": "true/false",
         "required": False,
         "default": False,
+        "limits": "",
         "help": "raise instead of working",
     }
+    scale = json.loads(cli("--plugin", "core_fixtures", "describe", "scale", "--json").stdout)
+    assert scale["parameters"][0]["limits"] == "> 0"
     text = cli("--plugin", "core_fixtures", "describe", "numbers").stdout
     assert "count: integer (default 10)" in text
     unknown = cli("--plugin", "core_fixtures", "describe", "nubmers")

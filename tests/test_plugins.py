@@ -37,6 +37,9 @@ GOOD = """
         '''A tiny model.'''
         name = "tiny_{suffix}"
 
+        def build(self, inputs, num_classes):
+            return None
+
     @hookimpl
     def register_models(register):
         register(Tiny)
@@ -244,3 +247,127 @@ def test_plugin_raising_while_adding_commands_is_reported_and_cli_still_works(tm
     assert out.returncode == 0, out.stderr
     assert "plugin 'bad_commands' raised in register_commands: RuntimeError('boom')" in out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_component_missing_a_method_of_its_contract_is_refused_naming_the_plugin(
+    tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(
+        tmp_path,
+        "half_plugin",
+        """
+        from beamline import InputPipeline, hookimpl
+
+        class Half(InputPipeline):
+            '''Reads examples but cannot serve.'''
+            name = "half_input"
+
+            def model_inputs(self, examples):
+                return {}
+
+            def dataset(self, examples, split, *, inputs=None, training=False, batch_size=32,
+                        seed=0, with_ids=False):
+                return None
+
+        @hookimpl
+        def register_input_pipelines(register):
+            register(Half)
+    """,
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'half_plugin': cannot register input_pipeline: Half \(half_input\) does "
+        r"not implement serving\(inputs\) of the input pipeline contract "
+        r"\(beamline.InputPipeline\)",
+    ):
+        load_plugins(["half_plugin"])
+
+
+def test_method_whose_signature_breaks_the_contract_is_refused(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(
+        tmp_path,
+        "drift_plugin",
+        GOOD.format(suffix="d").replace(
+            "def build(self, inputs, num_classes):", "def build(self, image_shape, latent_dim):"
+        ),
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'drift_plugin'.*Tiny.build\(image_shape, latent_dim\): takes no 'inputs' "
+        r"argument; the contract calls it with \(inputs, num_classes\)",
+    ):
+        load_plugins(["drift_plugin"])
+
+
+def test_gan_builders_register_as_their_own_kinds_through_register_models():
+    registry = load_plugins(entry_points=False).registry
+    assert registry.components["dcgan_generator"].kind == "generator_model"
+    assert registry.components["dcgan_discriminator"].kind == "discriminator_model"
+    assert registry.components["cnn"].kind == "model"
+
+
+OBSERVERS = """
+    from beamline import hookimpl
+
+    @hookimpl
+    def register_models(register):
+        {register}
+
+    @hookimpl
+    def before_step_run(run, step):
+        {observe}
+"""
+
+
+def test_hook_relay_attributes_components_and_errors_to_each_plugin(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "maker_a", GOOD.format(suffix="ra"))
+    write_module(tmp_path, "maker_b", GOOD.format(suffix="rb"))
+    write_module(
+        tmp_path,
+        "loud_observer",
+        OBSERVERS.format(register="pass", observe="raise RuntimeError('observer broke')"),
+    )
+    write_module(
+        tmp_path,
+        "quiet_observer",
+        OBSERVERS.format(register="pass", observe="step.append('seen')"),
+    )
+    plugins = load_plugins(["maker_a", "maker_b", "loud_observer", "quiet_observer"])
+    assert plugins.registry.components["tiny_ra"].plugin == "maker_a"
+    assert plugins.registry.components["tiny_rb"].plugin == "maker_b"
+    seen: list[str] = []
+    plugins.notify("before_step_run", run=None, step=seen)
+    assert seen == ["seen"]  # the observer after the one that raised still ran
+
+
+def test_lifecycle_hook_that_raises_is_reported_by_plugin_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(
+        tmp_path,
+        "noisy_observer",
+        OBSERVERS.format(register="pass", observe="raise RuntimeError('observer broke')"),
+    )
+    load_plugins(["noisy_observer"]).notify("before_step_run", run=None, step=None)
+    assert (
+        "warning: plugin 'noisy_observer' raised in before_step_run: "
+        "RuntimeError('observer broke')" in capsys.readouterr().err
+    )
+
+
+def test_plugin_raising_while_registering_is_named(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(tmp_path, "fine_plugin", GOOD.format(suffix="f"))
+    write_module(
+        tmp_path,
+        "raising_plugin",
+        OBSERVERS.format(register="raise KeyError('oops')", observe="pass"),
+    )
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'raising_plugin' raised in register_models while registering "
+        r"components: KeyError\('oops'\)",
+    ):
+        load_plugins(["fine_plugin", "raising_plugin"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import beamline
+from pathlib import Path
+
 import pytest
+
+import beamline
 from beamline import SpecError
 
 PIPELINE = """
@@ -135,3 +138,124 @@ def test_runner_from_file_or_option(fixtures_plugin, write_pipeline):
     assert spec.runner.name == "direct" and spec.runner.workers == 2
     with pytest.raises(SpecError, match="expected one of .*got 'lokal'; did you mean 'local'"):
         load(write_pipeline(PIPELINE.replace("steps:", "runner: lokal\nsteps:")))
+
+
+SCORED = (
+    PIPELINE
+    + """
+  score:
+    component: score
+    model: train
+    examples: data
+"""
+)
+
+
+def test_typed_inputs_accept_steps_writing_the_artifact_they_read(fixtures_plugin, write_pipeline):
+    spec = load(write_pipeline(SCORED))
+    assert spec.step("score").inputs == {"model": "train", "examples": "data"}
+
+
+def test_input_wired_to_a_step_of_the_wrong_kind_fails_at_load_with_line_and_fits(
+    fixtures_plugin, write_pipeline
+):
+    path = write_pipeline(SCORED.replace("    model: train", "    model: data"))
+    with pytest.raises(SpecError) as err:
+        load(path)
+    assert str(err.value) == (
+        f"{path}:14: steps.score.model: 'data' is a source step writing examples; "
+        "expected a step writing model: train"
+    )
+
+
+def test_optional_typed_input_is_checked_too(fixtures_plugin, write_pipeline):
+    with pytest.raises(
+        SpecError,
+        match=r"p.yaml:15: steps.score.examples: 'train' is a trainer step writing model; "
+        r"expected a step writing examples: data$",
+    ):
+        load(write_pipeline(SCORED[: SCORED.rindex("examples: data")] + "examples: train\n"))
+
+
+def test_parameter_limit_is_checked_at_load_with_line_and_key(fixtures_plugin, write_pipeline):
+    path = write_pipeline(PIPELINE.replace("factor: 3", "factor: 0"))
+    with pytest.raises(SpecError) as err:
+        load(path)
+    assert str(err.value) == f"{path}:10: steps.train.model.factor: must be > 0, got 0.0"
+
+
+def test_limit_set_on_the_command_line_names_the_set(fixtures_plugin, write_pipeline):
+    with pytest.raises(SpecError, match=r"^--set steps.data.shards=-1: steps.data.shards: must"):
+        load(write_pipeline(PIPELINE), ["steps.data.shards=-1"])
+
+
+def test_split_shares_must_sum_to_one_at_load(fixtures_plugin, write_pipeline):
+    text = PIPELINE.replace("count: 5", "count: 5\n    split: {train: 0.9, eval: 0.1}")
+    with pytest.raises(
+        SpecError, match=r"p.yaml:7: steps.data.split: the shares .* sum to 1.1, not 1"
+    ):
+        load(write_pipeline(text))
+    text = PIPELINE.replace("count: 5", "count: 5\n    split: {train: 0.9, eval: 0.1, test: 0}")
+    assert load(write_pipeline(text)).step("data").component.split.train == 0.9
+
+
+def test_component_check_reports_the_key_it_names(write_pipeline, tmp_path):
+    (tmp_path / "clips").mkdir()
+    path = write_pipeline(
+        "steps:\n  ingest:\n    component: audio_folder\n    root: clips\n"
+        "    group_pattern: 'no-group'\n"
+    )
+    with pytest.raises(
+        SpecError, match=r"p.yaml:5: steps.ingest.group_pattern: needs a \(capturing group\)"
+    ):
+        load(path)
+
+
+MISSING_FOLDER = """
+steps:
+  ingest:
+    component: image_folder
+    root: photos
+"""
+
+
+def test_missing_data_folder_fails_at_load_with_line_key_and_path(write_pipeline, tmp_path):
+    path = write_pipeline(MISSING_FOLDER)
+    with pytest.raises(SpecError) as err:
+        beamline.run(path, runs_dir=tmp_path / "runs")
+    assert str(err.value) == (
+        f"{path}:4: steps.ingest.root: folder not found: {tmp_path / 'photos'}"
+    )
+    assert err.value.exit_code == 2
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*"))
+
+
+def test_data_paths_resolve_from_the_pipeline_file_and_from_their_folder(write_pipeline, tmp_path):
+    (tmp_path / "photos").mkdir()
+    assert load(write_pipeline(MISSING_FOLDER)).step("ingest").component.root == "photos"
+    with_manifest = MISSING_FOLDER + "    manifest: list.csv\n"
+    with pytest.raises(
+        SpecError,
+        match=r"p.yaml:5: steps.ingest.manifest: file not found: .*/photos/list.csv$",
+    ):
+        load(write_pipeline(with_manifest))
+    (tmp_path / "photos" / "list.csv").write_text("path,label\n")
+    assert load(write_pipeline(with_manifest)).step("ingest").component.manifest == "list.csv"
+
+
+def test_glob_data_path_must_match_a_file(write_pipeline, tmp_path):
+    text = "steps:\n  ingest: {component: csv_table, path: 'data/*.csv'}\n"
+    with pytest.raises(SpecError, match=r"p.yaml:2: steps.ingest.path: no file matches: "):
+        load(write_pipeline(text))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("x\n1\n")
+    assert load(write_pipeline(text)).step("ingest").component.path == "data/*.csv"
+
+
+def test_every_shipped_pipeline_file_loads():
+    files = sorted((Path(__file__).parent.parent / "pipelines").glob("*.yaml"))
+    assert len(files) >= 9
+    for path in files:
+        spec, plugins = beamline.load(path)
+        assert spec.steps, path
+        assert not plugins.failed, plugins.failed

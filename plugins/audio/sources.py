@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from beamline import Source, SpecError, StepContext, param
+from beamline import ParamError, Source, StepContext, param
 from beamline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
 from beamline.ingest import create_source
 
@@ -35,8 +35,15 @@ class AudioFolder(Source):
     the files."""
 
     name = "audio_folder"
-    root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
-    manifest: str = param("", help="CSV of path,label[,group] relative to root; '' = sub-folders")
+    root: str = param(
+        help="folder of class sub-folders (relative to the pipeline file)", path="folder"
+    )
+    manifest: str = param(
+        "",
+        help="CSV of path,label[,group] relative to root; '' = sub-folders",
+        path="file",
+        under="root",
+    )
     group_column: str = param("group", help="manifest column read into the 'group' feature")
     group_pattern: str = param(
         "", help="regex on the file name whose first group is the 'group' feature (no manifest)"
@@ -44,15 +51,15 @@ class AudioFolder(Source):
     path_feature: bool = param(False, help="add the file path relative to root as feature 'path'")
     extensions: list[str] = param(DEFAULT_EXTENSIONS, help="file extensions read (any case)")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         """Check ``group_pattern`` when the pipeline file is read."""
         if self.group_pattern:
             try:
                 pattern = re.compile(self.group_pattern)
             except re.error as exc:
-                raise SpecError(f"audio_folder: group_pattern: {exc}") from None
+                raise ParamError("group_pattern", str(exc)) from None
             if pattern.groups < 1:
-                raise SpecError("audio_folder: group_pattern needs a (capturing group)")
+                raise ParamError("group_pattern", "needs a (capturing group)")
 
     def location(self, ctx: StepContext) -> str:
         """The folder (or manifest) this source reads."""

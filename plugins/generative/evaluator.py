@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import Artifact, write_json_atomic
 from beamline.errors import PipelineError
 
@@ -39,16 +39,20 @@ class GanEvaluator(Evaluator):
     classified more confidently than noise."""
 
     name = "gan_evaluator"
-    generator: Input = param(help="the gan_trainer step whose generator to score")
-    classifier: Input = param(help="a keras_trainer step trained on the same kind of images")
-    examples: Input | None = param(
+    generator: Input[TrainedModel] = param(help="the gan_trainer step whose generator to score")
+    classifier: Input[TrainedModel] = param(
+        help="a keras_trainer step trained on the same kind of images"
+    )
+    examples: Input[Examples] | None = param(
         None, help="examples of the real baseline; default: the classifier's training examples"
     )
     split: str = param("test", help="split of the real baseline")
-    samples: int = param(1000, help="generated (and noise, and at most real) images scored")
+    samples: int = param(1000, help="generated (and noise, and at most real) images scored", ge=1)
     seed: int = param(1, help="seed of the generator's noise and the noise baseline")
-    batch_size: int = param(256, help="images per classifier batch")
-    grid_size: int = param(10, help="the labelled report grid is grid_size x grid_size images")
+    batch_size: int = param(256, help="images per classifier batch", ge=1)
+    grid_size: int = param(
+        10, help="the labelled report grid is grid_size x grid_size images", ge=1
+    )
     thresholds: dict[str, float] = param(
         {}, help="minimum per metric, e.g. {confidence: 0.8, evenness: 0.9, coverage: 1.0}"
     )
@@ -65,8 +69,6 @@ class GanEvaluator(Evaluator):
         from .scores import score
         from .trainer import generate, load_generator
 
-        if self.samples < 1:
-            raise PipelineError("gan_evaluator: samples must be at least 1")
         generator, gan = load_generator(ctx.input("generator"))
         artifact, info, pipeline = trained_model(ctx, "classifier")
         classifier = load_keras_model(artifact)

@@ -1,12 +1,13 @@
 """DCGAN model builders: ``dcgan_generator`` and ``dcgan_discriminator``.
 
-A GAN model component has a ``gan_role`` (``generator`` or ``discriminator``) and a ``build``:
+The two builders follow their own contracts, not the classifier's ``beamline.Model``:
 
-* generator: ``build(image_shape, latent_dim, num_classes=0)`` -> a ``keras.Model`` from
-  ``{"noise": [batch, latent_dim]}`` (plus ``"label"``: int class indices when ``num_classes``)
-  to images ``[batch, height, width, channels]`` in [0, 1], the range ``image_input`` decodes to;
-* discriminator: ``build(image_shape, num_classes=0)`` -> a ``keras.Model`` from
-  ``{"image": ...}`` (plus ``"label"``) to one float32 logit per image (> 0: real).
+* ``beamline.GeneratorModel``: ``build(image_shape, latent_dim, num_classes=0)`` -> a
+  ``keras.Model`` from ``{"noise": [batch, latent_dim]}`` (plus ``"label"``: int class indices
+  when ``num_classes``) to images ``[batch, height, width, channels]`` in [0, 1], the range
+  ``image_input`` decodes to;
+* ``beamline.DiscriminatorModel``: ``build(image_shape, num_classes=0)`` -> a ``keras.Model``
+  from ``{"image": ...}`` (plus ``"label"``) to one float32 logit per image (> 0: real).
 
 With ``num_classes`` > 0 the models are conditional: the class index enters through an embedding.
 Keras is imported inside ``build`` only.
@@ -15,9 +16,9 @@ Keras is imported inside ``build`` only.
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from beamline import Model, param
+from beamline import DiscriminatorModel, GeneratorModel, param
 from beamline.errors import PipelineError
 
 NOISE = "noise"
@@ -37,7 +38,7 @@ def start_size(image_shape: list[int], blocks: int, model: str) -> tuple[int, in
     return height // factor, width // factor
 
 
-class DcganGenerator(Model):
+class DcganGenerator(GeneratorModel):
     """DCGAN generator: latent vector -> dense -> reshape -> upsampling blocks -> image in [0, 1].
 
     The dense layer makes a map of ``filters[0]`` channels; each entry of ``filters`` is then one
@@ -48,22 +49,21 @@ class DcganGenerator(Model):
     size divided by 2 per block (8x8 with two blocks starts at 2x2)."""
 
     name = "dcgan_generator"
-    gan_role: ClassVar[str] = "generator"
 
-    filters: list[int] = param([128, 64], help="filters of each upsampling block (one per 2x)")
-    kernel_size: int = param(3, help="kernel side of the block convolutions")
+    filters: list[int] = param(
+        [128, 64], help="filters of each upsampling block (one per 2x)", ge=1, min_items=1
+    )
+    kernel_size: int = param(3, help="kernel side of the block convolutions", ge=1)
     upsampling: Literal["nearest", "transpose"] = param(
         "nearest", help="nearest (2x nearest upsampling + Conv2D) or transpose (Conv2DTranspose)"
     )
     batch_norm: bool = param(True, help="batch normalisation after the dense layer and each block")
-    embedding_dim: int = param(16, help="size of the class embedding (conditional GANs only)")
+    embedding_dim: int = param(16, help="size of the class embedding (conditional GANs only)", ge=1)
 
     def build(self, image_shape: list[int], latent_dim: int, num_classes: int = 0) -> Any:
         """Return the generator for images of ``image_shape`` ([h, w, c])."""
         import keras
 
-        if not self.filters:
-            raise PipelineError(f"{self.name}: filters needs at least one block")
         height, width = start_size(image_shape, len(self.filters), self.name)
         channels = int(image_shape[2])
         noise = keras.Input(shape=(latent_dim,), name=NOISE)
@@ -100,7 +100,7 @@ class DcganGenerator(Model):
         return keras.layers.ReLU()(x)
 
 
-class DcganDiscriminator(Model):
+class DcganDiscriminator(DiscriminatorModel):
     """DCGAN discriminator: strided conv blocks with LeakyReLU and dropout -> one logit.
 
     Each entry of ``filters`` is one block: a 2-strided convolution (halving height and width
@@ -111,12 +111,11 @@ class DcganDiscriminator(Model):
     receives the class as an extra image channel made from an embedding."""
 
     name = "dcgan_discriminator"
-    gan_role: ClassVar[str] = "discriminator"
 
-    filters: list[int] = param([64, 128], help="filters of each convolution block")
-    kernel_size: int = param(3, help="kernel side of the convolutions")
-    leak: float = param(0.2, help="negative slope of LeakyReLU")
-    dropout: float = param(0.3, help="dropout rate after each block")
+    filters: list[int] = param([64, 128], help="filters of each convolution block", ge=1)
+    kernel_size: int = param(3, help="kernel side of the convolutions", ge=1)
+    leak: float = param(0.2, help="negative slope of LeakyReLU", ge=0)
+    dropout: float = param(0.3, help="dropout rate after each block", ge=0, lt=1)
     minibatch_stddev: bool = param(
         True, help="add the batch's mean standard deviation as a channel (against mode collapse)"
     )
@@ -148,15 +147,6 @@ class DcganDiscriminator(Model):
         x = keras.layers.Flatten()(x)
         logit = keras.layers.Dense(1, dtype="float32", name="logit")(x)
         return keras.Model(inputs, logit, name=self.name)
-
-
-def check_role(component: Any, role: str, param_name: str) -> None:
-    """Raise a clear error when a model component given as ``param_name`` is not a GAN ``role``."""
-    if getattr(component, "gan_role", None) != role:
-        raise PipelineError(
-            f"gan_trainer: '{param_name}' must be a {role} model (like dcgan_{role}), got "
-            f"'{getattr(component, 'name', component)}'"
-        )
 
 
 @functools.cache

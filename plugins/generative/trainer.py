@@ -28,7 +28,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from beamline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from beamline import (
+    DiscriminatorModel,
+    Examples,
+    GeneratorModel,
+    Input,
+    InputPipeline,
+    StepContext,
+    StepResult,
+    Trainer,
+    param,
+)
 from beamline.artifacts import Artifact, write_json_atomic
 from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_spec
@@ -37,7 +47,7 @@ from beamline_plugins.keras.inputs import ImageInput, decode_image
 from beamline_plugins.keras.strategy import StrategyName
 from beamline_plugins.keras.trainer import read_state
 
-from .models import DcganDiscriminator, DcganGenerator, check_role
+from .models import DcganDiscriminator, DcganGenerator
 
 GENERATOR_FILE = "generator.keras"
 DISCRIMINATOR_FILE = "discriminator.keras"
@@ -54,36 +64,35 @@ class GanTrainer(Trainer):
     GAN on the examples' labels. Writes both models, history.json and the sample grids."""
 
     name = "gan_trainer"
-    examples: Input = param(help="the step whose examples artifact holds the training images")
-    generator: Model = param(DcganGenerator(), help="the generator model component")
-    discriminator: Model = param(DcganDiscriminator(), help="the discriminator model component")
+    examples: Input[Examples] = param(
+        help="the step whose examples artifact holds the training images"
+    )
+    generator: GeneratorModel = param(DcganGenerator(), help="the generator model component")
+    discriminator: DiscriminatorModel = param(
+        DcganDiscriminator(), help="the discriminator model component"
+    )
     input: InputPipeline = param(ImageInput(), help="the input pipeline reading the images")
     split: str = param("train", help="split whose images are learnt")
-    epochs: int = param(30, help="passes over the training images")
-    batch_size: int = param(32, help="real images per step (as many are generated)")
-    latent_dim: int = param(32, help="size of the generator's noise vector")
-    generator_learning_rate: float = param(0.0001, help="Adam learning rate of the generator")
+    epochs: int = param(30, help="passes over the training images", ge=1)
+    batch_size: int = param(32, help="real images per step (as many are generated)", ge=1)
+    latent_dim: int = param(32, help="size of the generator's noise vector", ge=1)
+    generator_learning_rate: float = param(0.0001, help="Adam learning rate of the generator", gt=0)
     discriminator_learning_rate: float = param(
-        0.0004, help="Adam learning rate of the discriminator (faster than the generator's)"
+        0.0004, help="Adam learning rate of the discriminator (faster than the generator's)", gt=0
     )
-    beta_1: float = param(0.5, help="Adam beta_1 of both optimizers")
-    beta_2: float = param(0.999, help="Adam beta_2 of both optimizers")
-    label_smoothing: float = param(0.1, help="real images are labelled 1 - this (one-sided)")
+    beta_1: float = param(0.5, help="Adam beta_1 of both optimizers", ge=0, lt=1)
+    beta_2: float = param(0.999, help="Adam beta_2 of both optimizers", ge=0, lt=1)
+    label_smoothing: float = param(
+        0.1, help="real images are labelled 1 - this (one-sided)", ge=0, lt=1
+    )
     conditional: bool = param(False, help="condition both models on the class label")
-    sample_every: int = param(5, help="write a sample grid every N epochs (0: final only)")
-    grid_size: int = param(10, help="the sample grid is grid_size x grid_size images")
+    sample_every: int = param(5, help="write a sample grid every N epochs (0: final only)", ge=0)
+    grid_size: int = param(10, help="the sample grid is grid_size x grid_size images", ge=1)
     strategy: StrategyName = param("auto", help="auto, default, mirrored, multi_worker or tpu")
     seed: int = param(0, help="seed of weights, shuffling, noise and the fixed sample noise")
 
     def run(self, ctx: StepContext) -> StepResult:
         """Train and write the artifact (see the module docstring)."""
-        check_role(self.generator, "generator", "generator")
-        check_role(self.discriminator, "discriminator", "discriminator")
-        for name in ("epochs", "batch_size", "latent_dim", "grid_size"):
-            if getattr(self, name) < 1:
-                raise PipelineError(f"gan_trainer: {name} must be at least 1")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise PipelineError("gan_trainer: label_smoothing must be in [0, 1)")
         return _train(self, ctx, ctx.input("examples"))
 
 

@@ -26,8 +26,15 @@ class ImageFolder(Source):
     reported as a warning."""
 
     name = "image_folder"
-    root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
-    manifest: str = param("", help="CSV of path,label[,group] relative to root; '' = sub-folders")
+    root: str = param(
+        help="folder of class sub-folders (relative to the pipeline file)", path="folder"
+    )
+    manifest: str = param(
+        "",
+        help="CSV of path,label[,group] relative to root; '' = sub-folders",
+        path="file",
+        under="root",
+    )
     extensions: list[str] = param(DEFAULT_EXTENSIONS, help="file extensions read (any case)")
 
     def location(self, ctx: StepContext) -> str:

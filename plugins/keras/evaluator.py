@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
 from beamline.errors import PipelineError
 
@@ -35,17 +35,17 @@ class ClassificationEvaluator(Evaluator):
     last blessed model of this step in earlier runs (minus ``tolerance``)."""
 
     name = "classification_evaluator"
-    model: Input = param(help="the trainer step whose model to evaluate")
-    examples: Input = param(help="the step whose examples artifact to evaluate on")
+    model: Input[TrainedModel] = param(help="the trainer step whose model to evaluate")
+    examples: Input[Examples] = param(help="the step whose examples artifact to evaluate on")
     split: str = param("test", help="split to evaluate")
-    batch_size: int = param(256, help="examples per prediction batch")
+    batch_size: int = param(256, help="examples per prediction batch", ge=1)
     thresholds: dict[str, float] = param(
         {},
         help="minimum value per metric (maximum for *loss), e.g. {accuracy: 0.9, "
         "per_class.spam.f1: 0.9}",
     )
     compare_to_last_blessed: bool = param(True, help="also require no drop from the last blessed")
-    tolerance: float = param(0.0, help="accuracy drop allowed against the last blessed model")
+    tolerance: float = param(0.0, help="accuracy drop allowed against the last blessed model", ge=0)
 
     def run(self, ctx: StepContext) -> StepResult:
         """Predict the split, compute metrics, decide the blessing and write the artifact."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from beamline import Exporter, Input, StepContext, StepResult, param
+from beamline import Evaluation, Exporter, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import write_json_atomic
 from beamline.errors import GateFailed
 
@@ -35,8 +35,10 @@ class SavedModelExporter(Exporter):
     value). Given ``blessing`` (an evaluator step), only a blessed model is exported."""
 
     name = "saved_model_exporter"
-    model: Input = param(help="the trainer step whose model to export")
-    blessing: Input | None = param(None, help="an evaluator step that must have blessed the model")
+    model: Input[TrainedModel] = param(help="the trainer step whose model to export")
+    blessing: Input[Evaluation] | None = param(
+        None, help="an evaluator step that must have blessed the model"
+    )
 
     def run(self, ctx: StepContext) -> StepResult:
         """Write the SavedModel and ``export.json``."""

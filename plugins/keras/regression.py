@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from beamline import Evaluator, Input, StepContext, StepResult, param
+from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import write_json_atomic
 from beamline.errors import PipelineError
 
@@ -109,10 +109,10 @@ class RegressionEvaluator(Evaluator):
     more than ``tolerance``). Writes a predicted-vs-actual scatter and a residual histogram."""
 
     name = "regression_evaluator"
-    model: Input = param(help="the trainer step whose model to evaluate")
-    examples: Input = param(help="the step whose examples artifact to evaluate on")
+    model: Input[TrainedModel] = param(help="the trainer step whose model to evaluate")
+    examples: Input[Examples] = param(help="the step whose examples artifact to evaluate on")
     split: str = param("test", help="split to evaluate")
-    batch_size: int = param(256, help="examples per prediction batch")
+    batch_size: int = param(256, help="examples per prediction batch", ge=1)
     thresholds: dict[str, float] = param(
         {},
         help="bound per metric: maximum for errors (mae, rmse...), minimum for r2; "
@@ -121,7 +121,9 @@ class RegressionEvaluator(Evaluator):
     beat_baseline: bool = param(True, help="require a lower RMSE than predicting the train mean")
     compare_to_last_blessed: bool = param(True, help="require no loss against the last blessed")
     compare_metric: COMPARED = param("rmse", help="the metric compared with the last blessed model")
-    tolerance: float = param(0.0, help="how much worse than the last blessed model is allowed")
+    tolerance: float = param(
+        0.0, help="how much worse than the last blessed model is allowed", ge=0
+    )
 
     def run(self, ctx: StepContext) -> StepResult:
         """Predict the split, compute metrics and plots, decide the blessing, write the artifact."""

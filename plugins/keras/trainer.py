@@ -39,9 +39,18 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from beamline import Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from beamline import (
+    Examples,
+    Input,
+    InputPipeline,
+    Model,
+    StepContext,
+    StepResult,
+    Trainer,
+    param,
+)
 from beamline.artifacts import Artifact, write_json_atomic
-from beamline.errors import PipelineError, SpecError
+from beamline.errors import PipelineError
 from beamline.fingerprint import plain
 
 from .inputs import ImageInput, split_size
@@ -62,44 +71,43 @@ class KerasTrainer(Trainer):
     precision. An interrupted fit resumes from its last completed epoch."""
 
     name = "keras_trainer"
-    examples: Input = param(help="the step whose examples artifact to train on")
+    examples: Input[Examples] = param(help="the step whose examples artifact to train on")
     model: Model = param(help="the model component to build and fit")
     input: InputPipeline = param(ImageInput(), help="the input pipeline component")
-    epochs: int = param(10, help="passes over the training split")
-    batch_size: int = param(32, help="global batch size (split across replicas)")
+    epochs: int = param(10, help="passes over the training split", ge=1)
+    batch_size: int = param(32, help="global batch size (split across replicas)", ge=1)
     optimizer: Literal["adam", "sgd"] = param("adam", help="adam, or sgd with momentum")
-    momentum: float = param(0.9, help="momentum of sgd")
-    learning_rate: float = param(0.001, help="initial learning rate")
+    momentum: float = param(0.9, help="momentum of sgd", ge=0, lt=1)
+    learning_rate: float = param(0.001, help="initial learning rate", gt=0)
     lr_schedule: Literal["constant", "cosine", "exponential"] = param(
         "constant", help="constant; cosine decay to 0 over the fit; exponential per epoch"
     )
-    decay_rate: float = param(0.9, help="factor per epoch of the exponential schedule")
+    decay_rate: float = param(0.9, help="factor per epoch of the exponential schedule", gt=0, le=1)
     loss: Literal["auto", "crossentropy", "focal", "mse", "mae", "huber"] = param(
         "auto",
         help="auto: crossentropy for a classifier, mse for a regression; focal (classification); "
         "mae, huber (regression)",
     )
-    label_smoothing: float = param(0.0, help="label smoothing of a classification loss")
-    huber_delta: float = param(1.0, help="huber loss: where it turns linear (in label units)")
-    early_stopping: int = param(0, help="epochs without eval-loss gain before stopping (0: off)")
+    label_smoothing: float = param(0.0, help="label smoothing of a classification loss", ge=0, lt=1)
+    huber_delta: float = param(1.0, help="huber loss: where it turns linear (in label units)", gt=0)
+    early_stopping: int = param(
+        0, help="epochs without eval-loss gain before stopping (0: off)", ge=0
+    )
     restore_best: bool = param(True, help="with early stopping, keep the best epoch's weights")
     train_split: str = param("train", help="split to fit on")
     eval_split: str = param("eval", help="split evaluated after each epoch ('' for none)")
     strategy: StrategyName = param("auto", help="auto, default, mirrored, multi_worker or tpu")
-    cpu_devices: int = param(0, help="split the CPU into this many logical devices (for mirrored)")
+    cpu_devices: int = param(
+        0, help="split the CPU into this many logical devices (for mirrored)", ge=0
+    )
     mixed_precision: bool = param(False, help="compute in float16 (GPU) or bfloat16 (CPU, TPU)")
     seed: int = param(0, help="seed of weights, shuffling and augmentation")
     steps_per_execution: int = param(
-        16, help="training steps per graph call (as Keras'; 1: one call per batch)"
+        16, help="training steps per graph call (as Keras'; 1: one call per batch)", ge=1
     )
 
     def run(self, ctx: StepContext) -> StepResult:
         """Fit the model and write the artifact (see the module docstring)."""
-        if self.steps_per_execution < 1:
-            raise SpecError(
-                f"keras_trainer: steps_per_execution must be 1 or more, got "
-                f"{self.steps_per_execution}"
-            )
         examples = ctx.input("examples")
         return _fit(self, ctx, examples)
 

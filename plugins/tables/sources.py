@@ -34,7 +34,7 @@ class _TableSource(Source):
     """Shared parameters and helpers of the table sources (not registered)."""
 
     name = "table_source"
-    path: str = param(help="file or glob pattern (relative to the pipeline file)")
+    path: str = param(help="file or glob pattern (relative to the pipeline file)", path="glob")
     label: str = param("", help="the label column/feature ('' = none)")
     modalities: dict[str, str] = param(
         {}, help="modality per feature (text, categorical, numeric, image, id...) over inference"

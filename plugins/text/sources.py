@@ -33,7 +33,7 @@ class TextTable(Source):
     not valid UTF-8, their text is empty, their label is missing or the row is malformed."""
 
     name = "text_table"
-    path: str = param(help="the CSV or JSONL file (relative to the pipeline file)")
+    path: str = param(help="the CSV or JSONL file (relative to the pipeline file)", path="file")
     format: Literal["auto", "csv", "jsonl"] = param("auto", help="auto: from the file extension")
     text_column: str = param("text", help="column (or JSON key) holding the text")
     label_column: str = param("label", help="column holding the label; '' for unlabelled text")
@@ -88,7 +88,9 @@ class TextFolder(Source):
     not valid UTF-8 or that hold no text are rejected with the reason."""
 
     name = "text_folder"
-    root: str = param(help="folder of class sub-folders (relative to the pipeline file)")
+    root: str = param(
+        help="folder of class sub-folders (relative to the pipeline file)", path="folder"
+    )
     extensions: list[str] = param([".txt"], help="file extensions read (any case)")
 
     def _root(self, ctx: StepContext) -> Path:

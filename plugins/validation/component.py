@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from beamline import (
+    Examples,
     GateFailed,
     Input,
+    ParamError,
     PipelineError,
     SpecError,
     StepContext,
@@ -41,7 +43,7 @@ class Tfdv(Validator):
 
     name = "tfdv"
 
-    examples: Input = param(help="the ingest step whose examples are validated")
+    examples: Input[Examples] = param(help="the ingest step whose examples are validated")
     schema: str = param(
         "",
         help="curated schema file (text proto), relative to the pipeline file; default "
@@ -54,6 +56,7 @@ class Tfdv(Validator):
         20000,
         help="splits with at most this many examples use TFDV's fast in-memory path; larger "
         "splits use its Beam GenerateStatistics on the pipeline's runner",
+        ge=0,
     )
     fail_on: str | list[str] = param(
         "all",
@@ -72,21 +75,20 @@ class Tfdv(Validator):
     skew_split: str = param("eval", help="the split compared with the baseline split for skew")
     plots: bool = param(True, help="draw an SVG plot per feature into report/")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         """Check ``fail_on`` and thresholds when the pipeline file is read, not mid-run."""
         from .stats import check_fail_on
 
         problem = check_fail_on(self.fail_list)
         if problem:
-            raise SpecError(f"component 'tfdv': fail_on: {problem}")
-        if self.in_memory_max_examples < 0:
-            raise SpecError("component 'tfdv': in_memory_max_examples: must be 0 or more")
+            raise ParamError("fail_on", problem)
         for kind, thresholds in (("skew", self.skew), ("drift", self.drift)):
             for feature, value in thresholds.items():
                 if not 0.0 <= value <= 1.0:
-                    raise SpecError(
-                        f"component 'tfdv': {kind}.{feature}: threshold {value} is outside "
-                        f"0..1 (L-infinity and Jensen-Shannon distances lie in 0..1)"
+                    raise ParamError(
+                        f"{kind}.{feature}",
+                        f"threshold {value} is outside 0..1 (L-infinity and Jensen-Shannon "
+                        "distances lie in 0..1)",
                     )
 
     @property
