@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from beamline.beam_options import beam_args, pipeline_options
 from beamline.errors import SpecError
 from beamline.spec import RunnerSettings
@@ -73,3 +74,54 @@ def test_direct_options_run_a_real_beam_pipeline_without_downloading_anything():
     with beam.Pipeline(options=options) as p:
         squares = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x)
         assert_that(squares, equal_to([1, 4, 9]))
+
+
+def test_runner_names_are_one_list_for_the_file_and_the_cli():
+    import typing
+
+    from beamline import cli, spec
+    from beamline.beam_options import RUNNER_NAMES
+
+    assert typing.get_args(spec.BeamRunnerName) == RUNNER_NAMES
+    runner = next(p for p in cli.run.params if p.name == "runner")
+    assert tuple(runner.type.choices) == RUNNER_NAMES
+
+
+def test_streaming_variant_is_the_bundle_based_direct_runner_with_one_runner_flag():
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from beamline.beam_options import streaming_args
+
+    args = streaming_args(RunnerSettings(name="local", workers=4, options={"max_bundle_size": 5}))
+    assert args == ["--runner=BundleBasedDirectRunner", "--streaming", "--max_bundle_size=5"]
+    assert sum(a.startswith("--runner") for a in args) == 1
+    options = pipeline_options(RunnerSettings(), streaming=True)
+    assert options.view_as(StandardOptions).runner == "BundleBasedDirectRunner"
+    assert options.view_as(StandardOptions).streaming
+
+
+def test_streaming_on_a_runner_that_cannot_serve_the_stream_is_refused_by_name():
+    from beamline.beam_options import streaming_args
+
+    with pytest.raises(
+        SpecError, match="streaming steps run on the direct or local runner only.*'flink'"
+    ):
+        streaming_args(RunnerSettings(name="flink"))
+
+
+def test_run_options_follow_the_run_that_holds_an_artifact(tmp_path):
+    import json
+
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from beamline.beam_options import run_options
+
+    run = tmp_path / "run"
+    (run / "ingest").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"runner": {"name": "local", "workers": 3}}))
+    options = run_options(run / "ingest")
+    assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert options.view_as(DirectOptions).direct_num_workers == 3
+    outside = run_options(tmp_path / "elsewhere")
+    assert outside.view_as(StandardOptions).runner == "FnApiRunner"
+    assert outside.view_as(DirectOptions).direct_num_workers == 1

@@ -175,14 +175,16 @@ def _recorded_transform(examples: Any, feature: str) -> tuple[dict[str, Any], di
     )
 
 
-def load_vocabulary(examples: Any, feature: str) -> dict[str, Any]:
-    """The vocabulary document of ``feature`` in an examples artifact (see the module docstring)."""
+def load_vocabulary(examples: Any, feature: str, options: Any = None) -> dict[str, Any]:
+    """The vocabulary document of ``feature`` in an examples artifact (see the module docstring).
+
+    When the artifact has none, it is computed with Beam: with ``options`` (a step's
+    ``ctx.beam_options()``), else the runner settings of the run the artifact belongs to."""
     path = examples.path / ASSETS_DIR / asset_path(feature)
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    from beamline.beam_options import pipeline_options
+    from beamline.beam_options import run_options
     from beamline.examples import iter_examples
-    from beamline.spec import RunnerSettings
 
     params, settings = _recorded_transform(examples, feature)
     analyzer = vocabulary_analyzer(
@@ -197,5 +199,5 @@ def load_vocabulary(examples: Any, feature: str) -> dict[str, Any]:
         for example in iter_examples(examples, "train")
     ]
     with tempfile.TemporaryDirectory(prefix="vocabulary-") as folder:
-        run_analyzer(records, analyzer, Path(folder), pipeline_options(RunnerSettings()))
+        run_analyzer(records, analyzer, Path(folder), options or run_options(examples.path))
         return json.loads((Path(folder) / asset_path(feature)).read_text(encoding="utf-8"))
