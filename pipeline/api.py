@@ -8,8 +8,11 @@ from pathlib import Path
 from .artifacts import Run, list_runs
 from .artifacts import open_run as _open_run
 from .executor import RunResult, execute
+from .planner import StepExplanation
+from .planner import explain as plan_explain
 from .plugins import Plugins, load_plugins
 from .progress import Reporter
+from .quiet import quiet
 from .registry import ComponentInfo
 from .spec import PipelineSpec, load_spec
 
@@ -37,19 +40,72 @@ def run(
     plugins: Iterable[str] = (),
     disable_plugins: Iterable[str] = (),
     reporter: Reporter | None = None,
+    only: str | None = None,
+    until: str | None = None,
+    verbose: bool = False,
 ) -> RunResult:
-    """Run a pipeline file, like ``pipeline run``; overrides as ``["a.b=c"]`` or ``{"a.b": c}``."""
-    if isinstance(overrides, dict):
-        import yaml
+    """Run a pipeline file, like ``pipeline run``; overrides as ``["a.b=c"]`` or ``{"a.b": c}``.
 
-        overrides = [
-            f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-            for k, v in overrides.items()
-        ]
+    ``only="train"`` runs that step alone, its inputs borrowed from earlier runs; ``until="train"``
+    runs the file's steps up to and including it.
+
+    Quiet by default, as the CLI: TensorFlow's and Beam's log lines are hidden for the rest of
+    the process (see ``beamline.quiet``); ``verbose=True`` shows them. Raises ``SpecError`` for
+    bad input (nothing runs, no run folder is left), ``StepFailed`` when a step fails and
+    ``GateFailed`` when the validation gate stops the run, each with the CLI's ``exit_code``."""
+    quiet(verbose)
     spec, loaded = load(
-        pipeline_file, overrides, runner=runner, plugins=plugins, disable_plugins=disable_plugins
+        pipeline_file,
+        _override_list(overrides),
+        runner=runner,
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
-    return execute(spec, loaded, runs_dir=runs_dir, force=force, reporter=reporter)
+    return execute(
+        spec,
+        loaded,
+        runs_dir=runs_dir,
+        force=force,
+        reporter=reporter,
+        only=only,
+        until=until,
+    )
+
+
+def explain(
+    pipeline_file: str | Path,
+    overrides: Iterable[str] | dict[str, object] = (),
+    *,
+    runner: str | None = None,
+    force: bool | Iterable[str] = False,
+    runs_dir: str | Path | None = None,
+    plugins: Iterable[str] = (),
+    disable_plugins: Iterable[str] = (),
+    only: str | None = None,
+    until: str | None = None,
+) -> list[StepExplanation]:
+    """What ``run`` with the same arguments would do with each step, and why, like ``pipeline run
+    --explain``: nothing runs and no run folder is made."""
+    spec, _ = load(
+        pipeline_file,
+        _override_list(overrides),
+        runner=runner,
+        plugins=plugins,
+        disable_plugins=disable_plugins,
+    )
+    forced = force if isinstance(force, bool) else list(force)
+    return plan_explain(spec, runs_dir=runs_dir, force=forced, only=only, until=until)
+
+
+def _override_list(overrides: Iterable[str] | dict[str, object]) -> list[str]:
+    if not isinstance(overrides, dict):
+        return list(overrides)
+    import yaml
+
+    return [
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+        for k, v in overrides.items()
+    ]
 
 
 def components(

@@ -1,19 +1,41 @@
-"""Step fingerprints: a digest of a component's name and code, its parameters and its inputs."""
+"""Step fingerprints: a digest of what a step's output depends on, kept as named parts.
+
+A step's fingerprint hashes its component's name, its parameters, the source of every project
+module its component's code imports (derived by ``beamline.import_graph``, never listed by hand),
+the versions of the libraries that shape its output, a digest of the data files it reads and its
+inputs' fingerprints. The parts are written to the step's ``meta.json`` so that ``pipeline run
+--explain`` can say which of them changed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
-import sys
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .components import Component
+from .import_graph import DEFAULT_GRAPH, PROJECT_PACKAGES, ImportGraph
+from .steps import engine_of
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
+
+#: Distributions whose version enters every step's fingerprint: they shape what steps write.
+LIBRARIES = (
+    "tensorflow",
+    "keras",
+    "apache-beam",
+    "tensorflow-data-validation",
+    "tfx-bsl",
+    "numpy",
+    "pyarrow",
+)
 
 
 def plain(value: Any) -> Any:
@@ -33,57 +55,107 @@ def plain(value: Any) -> Any:
     return value
 
 
-def code_digest(component: Component) -> str:
-    """A digest of the source files that define ``component`` and the components nested in it.
+@dataclass(frozen=True)
+class Fingerprint:
+    """A step's fingerprint and the parts it is made of (what ``meta.json`` records)."""
 
-    Extra modules a class depends on are named in its ``code_modules`` class attribute."""
+    component: str
+    params: Any
+    modules: dict[str, str]
+    libraries: dict[str, str]
+    data: str | None
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def value(self) -> str:
+        """The fingerprint: equal values mean the step's output can be reused."""
+        payload = {"version": FINGERPRINT_VERSION, **self.parts()}
+        payload["params"] = self.params
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def parts(self) -> dict[str, Any]:
+        """The parts as written to ``meta.json`` (parameters as a digest: meta has them whole)."""
+        return {
+            "component": self.component,
+            "params": _digest(self.params),
+            "modules": dict(self.modules),
+            "libraries": dict(self.libraries),
+            "data": self.data,
+            "inputs": dict(sorted(self.inputs.items())),
+        }
+
+
+def component_modules(component: Component) -> tuple[list[str], set[str]]:
+    """The modules defining ``component``'s classes (MRO, nested components included) and their
+    top-level packages."""
     modules: set[str] = set()
     stack = [component]
     while stack:
         item = stack.pop()
         for cls in type(item).__mro__:
-            if cls is object:
-                continue
-            modules.add(cls.__module__)
-            modules.update(getattr(cls, "code_modules", ()))
+            if cls is not object:
+                modules.add(cls.__module__)
+        engine = engine_of(item)  # a source's or stream's step runs in its kind's engine
+        if engine:
+            modules.add(engine)
         stack.extend(item.children())
-    digest = hashlib.sha256()
-    for module in sorted(modules):
-        digest.update(module.encode())
-        digest.update(_module_digest(module).encode())
-    return digest.hexdigest()
+    return sorted(modules), {m.partition(".")[0] for m in modules}
 
 
-@cache
-def _module_digest(module_name: str) -> str:
-    """Digest of a module's source file, found without importing it."""
-    module = sys.modules.get(module_name)
-    origin = getattr(module, "__file__", None) if module else None
-    if origin is None:
-        try:
-            spec = importlib.util.find_spec(module_name)
-        except (ImportError, ValueError):
-            spec = None
-        origin = spec.origin if spec else None
-    if not origin or not Path(origin).is_file():
-        return "no-source"
-    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()
+def code_modules(component: Component, graph: ImportGraph | None = None) -> dict[str, str]:
+    """Every project module ``component``'s code imports, transitively, with its source digest."""
+    modules, tops = component_modules(component)
+    return (graph or DEFAULT_GRAPH).closure(modules, roots=tops)
+
+
+def library_versions(component: Component) -> dict[str, str]:
+    """Versions of the libraries that shape the step's output, and of the distribution of a
+    third-party plugin that defines one of its classes. Read from metadata: nothing is imported."""
+    versions = {name: _version(name) for name in LIBRARIES}
+    versions["python"] = platform.python_version()
+    _, tops = component_modules(component)
+    for top in sorted(tops - set(PROJECT_PACKAGES)):
+        for dist in _distributions().get(top, ()):
+            versions[dist] = _version(dist)
+    return versions
 
 
 def step_fingerprint(
-    component: Component, input_fingerprints: dict[str, str], data_digest: str | None
-) -> str:
-    """The fingerprint of a step: equal fingerprints mean the step's output can be reused."""
-    payload = {
-        "version": FINGERPRINT_VERSION,
-        "component": component.name,
-        "code": code_digest(component),
-        "params": plain(component),
-        "inputs": dict(sorted(input_fingerprints.items())),
-        "data": data_digest,
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    component: Component,
+    input_fingerprints: Mapping[str, str],
+    data_digest: str | None,
+    graph: ImportGraph | None = None,
+) -> Fingerprint:
+    """The fingerprint of a step with ``component``, its inputs' fingerprints and its data digest.
+
+    ``graph`` reads module sources (a test passes one with edited sources)."""
+    return Fingerprint(
+        component=component.name,
+        params=plain(component),
+        modules=code_modules(component, graph),
+        libraries=library_versions(component),
+        data=data_digest,
+        inputs=dict(input_fingerprints),
+    )
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@cache
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def _distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
 
 
 def files_digest(paths: list[Path], root: Path | None = None) -> str:
