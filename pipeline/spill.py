@@ -18,11 +18,12 @@ Files live under the step's work folder, which every worker of the local runners
 from __future__ import annotations
 
 import heapq
-import os
 import struct
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from .atomic import atomic_path
 
 #: A range of one run file holding one bucket's blobs: (bucket, path, offset, length).
 Range = tuple[int, str, int, int]
@@ -120,13 +121,11 @@ def write_fragment(folder: str | Path, name: str, items: list[tuple[bytes, bytes
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}-{uuid.uuid4().hex}.bin"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         for key, data in sorted(items):
             handle.write(_KEYED.pack(len(key), len(data)))
             handle.write(key)
             handle.write(data)
-    os.replace(tmp, path)
     return str(path)
 
 
