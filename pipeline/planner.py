@@ -266,3 +266,27 @@ def _explained(
         planned.value,
         str(artifact.path) if artifact is not None else "",
     )
+
+
+def explanation_summary(pipeline: str, steps: list[StepExplanation]) -> str:
+    """One line: how many steps a run would reuse, run, borrow or skip (nothing ran)."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.decision] = counts.get(step.decision, 0) + 1
+    words = {"reuse": "reused", "run": "to run", "borrow": "borrowed", "missing": "missing"}
+    words["skip"] = "skipped"
+    told = ", ".join(f"{counts[d]} {w}" for d, w in words.items() if counts.get(d))
+    return f"{pipeline}: {told} (explained; nothing ran)"
+
+
+def explanation_lines(steps: list[StepExplanation]) -> list[str]:
+    """A step per line (step, component, decision, first reason), further reasons below."""
+    width = max((len(s.step) for s in steps), default=0)
+    component_width = max((len(s.component) for s in steps), default=0)
+    lines = []
+    for s in steps:
+        head = f"  {s.step:<{width}}  {s.component:<{component_width}}  {s.decision:<7}"
+        reasons = s.reasons or [""]
+        lines.append(f"{head}  {reasons[0]}".rstrip())
+        lines.extend(f"  {'':<{len(head) - 2}}  {reason}" for reason in reasons[1:])
+    return lines
