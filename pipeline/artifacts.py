@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
+from .atomic import write_json
+from .errors import PipelineError, SpecError, closest
 
 META_FILE = "meta.json"
 RUN_FILE = "run.json"
@@ -26,10 +27,8 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write indented JSON so that readers never see half a file (``beamline.atomic``)."""
+    write_json(path, data, indent=2, default=str)
 
 
 @dataclass
@@ -166,9 +165,10 @@ def open_run(ref: str | Path, runs_dir: str | Path | None = None) -> Run:
     of_pipeline = [r for r in runs if r.pipeline == str(ref)]
     if of_pipeline:
         return of_pipeline[-1]
-    raise PipelineError(
-        f"no run '{ref}' under {root} (use a run folder, PIPELINE/RUN_ID, a run id or a pipeline "
-        f"name; 'pipeline runs' lists them)"
+    names = sorted({r.pipeline for r in runs} | {f"{r.pipeline}/{r.run_id}" for r in runs})
+    raise SpecError(
+        f"no run '{ref}' under {root}{closest(str(ref), names)} (use a run folder, "
+        f"PIPELINE/RUN_ID, a run id or a pipeline name; 'pipeline runs' lists them)"
     )
 
 

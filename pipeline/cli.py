@@ -2,16 +2,20 @@
 
 Heavy libraries (TensorFlow, TFDV, Beam) are imported only when a step or a command needs them,
 so ``pipeline --help`` and ``pipeline plugins`` start in a fraction of a second.
+
+The error contract: exit 0 success, 1 a step failed, 2 bad input, 3 the validation gate stopped
+the run, 130 interrupted. Results (the summary table, ``run ... succeeded: PATH``, listings) go to
+stdout, progress, warnings and errors to stderr. With ``--json``, every outcome, failures
+included, prints one JSON object on stdout with ``exit_code``, ``message`` and ``run`` (the run
+folder, or null); listings print their data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import typing
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,26 +23,89 @@ from typing import Any
 import click
 
 from .artifacts import Run, list_runs, open_run
+from .beam_options import RUNNER_NAMES
 from .errors import PipelineError
 from .plugins import Plugins, load_plugins
+from .quiet import quiet
 from .scaffold import PIPELINE_TEMPLATES
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class AppState:
-    """Options of the command group, and the plugins loaded for them."""
+    """Options of the command group, the plugins loaded for them, and the run being reported."""
 
     def __init__(self, plugins: Plugins, runs_dir: Path | None) -> None:
         self.plugins = plugins
         self.runs_dir = runs_dir
+        self.reporter: Any = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the run this command started, if it has one (a refused run has none)."""
+        run = getattr(self.reporter, "run", None)
+        return run.path if run is not None and run.path.exists() else None
+
+
+class PipelineGroup(click.Group):
+    """The command group; its own options may also follow the command: users write
+    ``pipeline run FILE --runs-dir X`` as often as ``pipeline --runs-dir X run FILE``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move this group's options found after the command in front of it, then parse."""
+        return super().parse_args(ctx, hoist_group_options(self, ctx, args))
+
+
+def hoist_group_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """``run F --runs-dir X`` -> ``--runs-dir X run F``; a command's own option of the same name
+    and everything after ``--`` stay where they are."""
+    takes_value = {
+        opt: not (p.is_flag or p.count)
+        for p in group.params
+        if isinstance(p, click.Option) and not p.is_eager
+        for opt in p.opts
+    }
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name = args[i].split("=", 1)[0]
+        i += 2 if takes_value.get(name) and "=" not in args[i] else 1
+    if i >= len(args):
+        return args
+    command = group.get_command(ctx, args[i])
+    own = _option_names(command) if command is not None else set()
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = args[i + 1 :]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            kept += rest[j:]
+            break
+        if name in takes_value and name not in own:
+            width = 2 if takes_value[name] and "=" not in arg else 1
+            moved += rest[j : j + width]
+            j += width
+            continue
+        kept.append(arg)
+        j += 1
+    return moved + args[: i + 1] + kept
+
+
+def _option_names(command: click.Command) -> set[str]:
+    names = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            names |= _option_names(sub)
+    return names
 
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=PipelineGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--plugin",
     "plugin_modules",
@@ -59,6 +126,11 @@ def _echo_json(data: Any) -> None:
     default=None,
     help="Where runs are stored (default: $PIPELINE_RUNS_DIR or ./runs).",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Show TensorFlow's and Beam's own log lines (hidden by default).",
+)
 @click.version_option(package_name="beamline", prog_name="pipeline")
 @click.pass_context
 def cli(
@@ -66,13 +138,21 @@ def cli(
     plugin_modules: tuple[str, ...],
     disabled: tuple[str, ...],
     runs_dir: Path | None,
+    verbose: bool,
 ) -> None:
     """Build datasets and train models from pipeline files.
 
     \b
-    Exit codes: 0 success, 1 a step failed, 2 bad input (file, parameter, plugin,
-    usage), 3 the validation gate stopped the run.
+    Exit codes: 0 success, 1 a step failed, 2 bad input (file, parameter, data
+    folder, run, plugin, usage), 3 the validation gate stopped the run.
+    Results go to stdout, progress and errors to stderr; with --json every
+    outcome, failures included, is one JSON object on stdout.
+    The options above may also follow the command (pipeline run F --runs-dir X).
     """
+    quiet(verbose)
+    if isinstance(ctx.obj, AppState):  # from main(), which reports errors with it
+        ctx.obj.runs_dir = runs_dir
+        return
     given = ctx.obj if isinstance(ctx.obj, Plugins) else None
     plugins = given or load_plugins(plugin_modules, disabled)
     ctx.obj = AppState(plugins, runs_dir)
@@ -89,11 +169,22 @@ def cli(
 )
 @click.option(
     "--runner",
-    type=click.Choice(["direct", "local", "portable", "flink", "spark", "dataflow"]),
+    type=click.Choice(RUNNER_NAMES),
     help="The Beam runner (overrides the file's runner.name).",
 )
 @click.option("--force", is_flag=True, help="Rerun every step, even unchanged ones.")
 @click.option("--force-step", multiple=True, metavar="STEP", help="Rerun this step (repeatable).")
+@click.option(
+    "--only",
+    metavar="STEP",
+    help="Run this step alone; its inputs are taken from earlier runs.",
+)
+@click.option("--until", metavar="STEP", help="Run the file's steps up to and including STEP.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Run nothing: say which steps would be reused and what changed for the others.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
 @click.pass_obj
 def run(
@@ -103,6 +194,9 @@ def run(
     runner: str | None,
     force: bool,
     force_step: tuple[str, ...],
+    only: str | None,
+    until: str | None,
+    explain: bool,
     as_json: bool,
 ) -> None:
     """Run PIPELINE_FILE: reuse unchanged steps, run the others, print a summary."""
@@ -114,20 +208,31 @@ def run(
     spec = load_spec(pipeline_file, state.plugins, overrides, runner)
     for name in force_step:
         spec.step(name)
+    if explain:
+        _explain(spec, state.runs_dir, True if force else force_step, only, until, as_json)
+        return
+    reporter = ConsoleReporter()
+    if as_json:  # stdout holds the JSON object alone: the summary joins the progress on stderr
+        reporter = ConsoleReporter(results=reporter.console)
+    state.reporter = reporter
     result = execute(
         spec,
         state.plugins,
         runs_dir=state.runs_dir,
         force=True if force else force_step,
-        reporter=ConsoleReporter(),
+        reporter=reporter,
+        only=only,
+        until=until,
     )
     if as_json:
         _echo_json(
             {
+                "exit_code": 0,
+                "status": "succeeded",
+                "message": f"run {spec.name}/{result.run.run_id} succeeded",
                 "run": str(result.run.path),
                 "pipeline": spec.name,
                 "run_id": result.run.run_id,
-                "status": "succeeded",
                 "steps": [r.as_dict() for r in result.records],
             }
         )
@@ -389,6 +494,36 @@ def _run_row(run_: Run) -> dict[str, Any]:
     }
 
 
+def _explain(
+    spec: Any,
+    runs_dir: Path | None,
+    force: bool | tuple[str, ...],
+    only: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """``run --explain``: what a run would reuse and why the rest would run; nothing runs."""
+    from .planner import explain, explanation_lines, explanation_summary
+
+    steps = explain(spec, runs_dir=runs_dir, force=force, only=only, until=until)
+    summary = explanation_summary(spec.name, steps)
+    if as_json:
+        _echo_json(
+            {
+                "exit_code": 0,
+                "status": "explained",
+                "message": summary,
+                "pipeline": spec.name,
+                "run": None,
+                "steps": [s.as_dict() for s in steps],
+            }
+        )
+        return
+    click.echo(summary)
+    for line in explanation_lines(steps):
+        click.echo(line)
+
+
 def _warn_failed_plugins(loaded: Plugins) -> None:
     for name, error in loaded.failed.items():
         click.echo(f"warning: plugin '{name}' failed to load: {error}", err=True)
@@ -412,27 +547,54 @@ def _plugin_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``pipeline`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # TensorFlow's C++ start-up chatter (CUDA factory registration "errors" on a CPU machine)
-    # and Google client deprecation notices hide our progress lines; users can set it back.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
+    before_dashes = args[: args.index("--")] if "--" in args else args
+    as_json = "--json" in before_dashes
+    # Before anything imports TensorFlow: its C++ log level is read when it loads.
+    quiet(verbose="--verbose" in before_dashes)
+    state: AppState | None = None
     try:
         modules, disabled = _plugin_options(args)
         loaded = load_plugins(modules, disabled)
         loaded.notify("register_commands", cli=cli)
-        cli.main(args=args, prog_name="pipeline", standalone_mode=False, obj=loaded)
+        state = AppState(loaded, None)
+        cli.main(args=args, prog_name="pipeline", standalone_mode=False, obj=state)
     except PipelineError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(exc.exit_code, str(exc), state, as_json)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(130, "aborted", state, as_json)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.exit_code, exc.format_message(), state, as_json, shown=True)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(130, "interrupted", state, as_json)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: the traceback follows, and scripts still get their JSON
+        if as_json:
+            _echo_json(_outcome(1, f"{type(exc).__name__}: {exc}", state))
+        raise
     sys.exit(0)
+
+
+STATUS_OF_EXIT = {1: "failed", 2: "bad input", 3: "gate failed", 130: "interrupted"}
+
+
+def _outcome(code: int, message: str, state: AppState | None) -> dict[str, Any]:
+    run_dir = state.run_dir if state is not None else None
+    return {
+        "exit_code": code,
+        "status": STATUS_OF_EXIT.get(code, "failed"),
+        "message": message,
+        "run": str(run_dir) if run_dir else None,
+    }
+
+
+def _fail(
+    code: int, message: str, state: AppState | None, as_json: bool, shown: bool = False
+) -> None:
+    """Report a failed command on stderr (and as JSON on stdout with --json), then exit."""
+    if not shown:
+        click.echo(f"error: {message}" if code != 130 else message, err=True)
+    if as_json:
+        _echo_json(_outcome(code, message, state))
+    sys.exit(code)

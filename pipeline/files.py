@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
+from .errors import DataNotFound, PipelineError
 from .ingest import SOURCE_KEY, Reject
 
 
@@ -82,7 +82,9 @@ class FileListing:
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
-            raise PipelineError(f"{self.source}: folder not found: {self.root}")
+            raise DataNotFound(
+                f"folder not found: {self.root} ({self.source})", self.source, "root"
+            )
 
     def class_folders(self) -> list[Path]:
         """The visible sub-folders of ``root``, sorted; raise ``PipelineError`` without root."""
@@ -180,6 +182,10 @@ class FileListing:
         self._check_root()
         try:
             text = manifest.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataNotFound(
+                f"manifest not found: {manifest} ({self.source})", self.source, "manifest"
+            ) from None
         except OSError as exc:
             raise PipelineError(f"{self.source}: cannot read manifest {manifest}: {exc}") from exc
         rows = list(csv.reader(text.splitlines()))

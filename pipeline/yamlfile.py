@@ -8,9 +8,12 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from .errors import SpecError, closest
 
 KeyPath = tuple[str | int, ...]
+#: Mappings whose keys name things of the file (its steps): ``--set`` may change them, not invent
+#: them (``--set steps.trian.epochs=3`` is a typo of ``train``, not a new step).
+NAMED_KEYS: dict[KeyPath, str] = {("steps",): "step"}
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
@@ -35,7 +38,11 @@ class Document:
         return self.source
 
     def override(self, assignment: str) -> None:
-        """Apply ``a.b.c=value`` (value parsed as YAML) to the data, creating mappings as needed."""
+        """Apply ``a.b.c=value`` (value parsed as YAML) to the data, creating mappings as needed.
+
+        Keys it creates are reported as ``--set a.b.c=value`` in errors. Under a mapping of
+        ``NAMED_KEYS`` it creates nothing but a new entry's ``component``: an unknown name there
+        is an error with the closest existing one."""
         key, sep, raw = assignment.partition("=")
         if not sep or not key.strip():
             raise SpecError(
@@ -61,14 +68,29 @@ class Document:
                     f"--set {assignment}: {dotted(tuple(path))} is not a mapping, "
                     f"so it has no key '{part}'"
                 )
+            if isinstance(node, dict) and index not in node:
+                self._check_new_key(tuple(path), str(index), parts[depth + 1 :], assignment, node)
             path.append(index)
             if last:
                 node[index] = value
             else:
                 if isinstance(node, dict) and index not in node:
                     node[index] = {}
+                    self.lines[tuple(path)] = f"--set {assignment}"
                 node = node[index]
         self.lines[tuple(path)] = f"--set {assignment}"
+
+    def _check_new_key(
+        self, parent: KeyPath, key: str, rest: list[str], assignment: str, node: dict
+    ) -> None:
+        noun = NAMED_KEYS.get(parent)
+        if noun is None or rest == ["component"]:
+            return
+        names = [str(k) for k in node]
+        raise SpecError(
+            f"--set {assignment}: no {noun} named '{key}' in {self.source}"
+            f"{closest(key, names) or ' (' + noun + 's: ' + ', '.join(names) + ')'}"
+        )
 
 
 def dotted(path: KeyPath) -> str:

@@ -303,9 +303,9 @@ def test_export_takes_named_raw_columns_and_predicts_what_the_evaluator_predicte
     result = CliRunner().invoke(cli, [str(export), "--row", "x1=50,x2=-3,x3=1000"])
     assert result.exit_code == 0 and result.output.startswith("--row 1: ")
     typo = CliRunner().invoke(cli, [str(export), "--row", "x1=50,x2=-3,x33=1000"])
-    assert typo.exit_code == 1 and "unknown column x33" in typo.output
+    assert typo.exit_code == 2 and "unknown column x33; did you mean 'x3'?" in typo.output
     short = CliRunner().invoke(cli, [str(export), "--row", "x1=50"])
-    assert short.exit_code == 1 and "no value for x2, x3" in short.output
+    assert short.exit_code == 2 and "no value for x2, x3" in short.output
 
 
 def test_a_failed_threshold_and_a_worse_model_are_not_blessed_nor_exported(linear_run) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from beamline.errors import PipelineError
+from beamline.errors import PipelineError, SpecError, closest
 from beamline.files import csv_rows
 from beamline.ingest import Reject
 
@@ -128,7 +128,7 @@ def parse_row_option(text: str) -> dict[str, str]:
     for part in text.split(","):
         name, sep, value = part.partition("=")
         if not sep or not name.strip():
-            raise PipelineError(f"--row {text!r}: expected NAME=VALUE pairs separated by commas")
+            raise SpecError(f"--row {text!r}: expected NAME=VALUE pairs separated by commas")
         out[name.strip()] = value.strip()
     return out
 
@@ -153,7 +153,7 @@ def predict_rows(
     for where, row in rows:
         missing = [name for name in named if name not in row]
         if missing:
-            raise PipelineError(
+            raise SpecError(
                 f"{where}: no value for {', '.join(missing)} (the model takes {', '.join(named)})"
             )
         for name, spec in named.items():
@@ -193,13 +193,13 @@ def _cell(text: str, dtype: Any, where: str, column: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            raise PipelineError(f"{where}: column '{column}': {text!r} is not an integer") from None
+            raise SpecError(f"{where}: column '{column}': {text!r} is not an integer") from None
     if not text:
         return math.nan  # missing: the model fills in the train mean
     try:
         return float(text)
     except ValueError:
-        raise PipelineError(f"{where}: column '{column}': {text!r} is not a number") from None
+        raise SpecError(f"{where}: column '{column}': {text!r} is not a number") from None
 
 
 def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
@@ -255,8 +255,9 @@ def predict_command(
                 row = parse_row_option(text)
                 unknown = sorted(set(row) - set(info["inputs"]))
                 if unknown:  # a typo here would silently become a missing value
-                    raise PipelineError(
-                        f"--row {text!r}: unknown column {', '.join(unknown)} (the model takes "
+                    raise SpecError(
+                        f"--row {text!r}: unknown column {', '.join(unknown)}"
+                        f"{closest(unknown[0], info['inputs'])} (the model takes "
                         f"{', '.join(info['inputs'])})"
                     )
                 table.append((f"--row {i}", row))
@@ -268,7 +269,9 @@ def predict_command(
             items += [(text, text.encode("utf-8")) for text in texts]
             results = predict_raw(export, items)
     except PipelineError as exc:
-        raise click.ClickException(str(exc)) from None
+        error = click.ClickException(str(exc))
+        error.exit_code = exc.exit_code  # 2 for bad input (a --row), as everywhere
+        raise error from None
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
