@@ -29,7 +29,7 @@ def _table(classes: list[str]) -> Any:
 
 def framework(artifact: Artifact, batch_size: int) -> Any:
     """The framework's ``image_input`` (defaults: cache on), training split, shuffled."""
-    from beamline_plugins.keras.inputs import ImageInput
+    from beamline_plugins.training.image_input import ImageInput
 
     return ImageInput().dataset(artifact, "train", training=True, batch_size=batch_size, seed=0)
 
@@ -72,7 +72,8 @@ def reference(artifact: Artifact, batch_size: int) -> Any:
 def naive(artifact: Artifact, batch_size: int) -> Any:
     """No parallelism, no cache, no prefetch: read, parse one by one, decode, batch."""
     import tensorflow as tf
-    from beamline_plugins.keras.inputs import decode_image
+
+    from beamline_plugins.training.image_input import decode_image
 
     height, width, channels = _shape(artifact)
     table = _table(feature_spec(artifact)["classes"])

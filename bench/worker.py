@@ -297,11 +297,11 @@ def train_wait(pipeline_file: str, runs: str, epochs: int = 0) -> dict:
     data, started while the model is built and the steps traced; ``steps_per_execution`` steps
     per graph call), then the same steps on batches held in memory: the difference is the time
     training waited for its input pipeline."""
-    import beamline
     import keras
     import tensorflow as tf
-    from beamline_plugins.keras.inputs import split_size
-    from beamline_plugins.keras.loop import (
+
+    import beamline
+    from beamline_plugins.training.loop import (
         Primer,
         make_loss,
         make_steps,
@@ -309,7 +309,7 @@ def train_wait(pipeline_file: str, runs: str, epochs: int = 0) -> dict:
         trace_ahead,
         training_stream,
     )
-    from beamline_plugins.keras.records import label_info
+    from beamline_plugins.training.records import label_info, split_size
 
     spec, _ = beamline.load(pipeline_file)
     result = beamline.run(_only_ingest(Path(pipeline_file), Path(runs)), runs_dir=runs)

@@ -11,7 +11,7 @@ from keras_support import write_examples, write_pipeline
 import beamline
 from beamline import Artifact
 from beamline_plugins.keras.models import Cnn, LogisticRegression, Mlp
-from beamline_plugins.keras.inputs import ImageInput
+from beamline_plugins.training.image_input import ImageInput
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_declared_sizes_and_counts_are_used_and_missing_counts_are_counted(
     import json
     import shutil
 
-    from beamline_plugins.keras.inputs import split_size
+    from beamline_plugins.training.records import split_size
 
     examples, files = digits
     shutil.copytree(examples.path, tmp_path / "copy")

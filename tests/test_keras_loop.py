@@ -8,7 +8,8 @@ import numpy as np
 def _train(per_call: int, steps: int = 13) -> tuple[list[np.ndarray], float]:
     import keras
     import tensorflow as tf
-    from beamline_plugins.keras.loop import make_loss, make_steps, run_epoch
+
+    from beamline_plugins.training.loop import make_loss, make_steps, run_epoch
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(96, 8)).astype("float32")

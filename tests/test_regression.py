@@ -151,8 +151,8 @@ def test_table_input_normalisation_and_vocabulary_come_from_the_train_split_only
 
 def test_regression_rejects_a_text_label_and_classification_losses(tmp_path) -> None:
     from beamline import Artifact
+    from beamline_plugins.keras.fit_options import resolve_loss
     from beamline_plugins.keras.table_input import TableInput
-    from beamline_plugins.keras.trainer import resolve_loss
 
     rows = {"train": [{"a": 1.0, "y": "big"}]}
     folder = write_table_examples(tmp_path, rows, {"a": "float", "y": "bytes"}, "y")

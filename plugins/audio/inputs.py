@@ -1,11 +1,12 @@
 """The ``audio_input`` input pipeline: an examples artifact -> batches of spectrograms.
 
-It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
-``serving``), so ``keras_trainer``, ``classification_evaluator`` and ``saved_model_exporter`` use
-it unchanged. Training, evaluation and serving all go through ``beamline_plugins.audio.features``:
-``waveform`` (WAV bytes -> fixed-length mono float waveform) and ``spectrogram`` (waveforms ->
-log-mel or MFCC features). The exported signature therefore takes raw WAV bytes. Augmentation
-(random time shift, additive noise) acts on the waveform, for training only.
+It follows the input pipeline contract of ``beamline_plugins.training.image_input``
+(``model_inputs`` / ``dataset`` / ``serving``), so ``keras_trainer``, ``classification_evaluator``
+and ``saved_model_exporter`` use it unchanged. Training, evaluation and serving all go through
+``beamline_plugins.audio.features``: ``waveform`` (WAV bytes -> fixed-length mono float waveform)
+and ``spectrogram`` (waveforms -> log-mel or MFCC features). The exported signature therefore takes
+raw WAV bytes. Augmentation (random time shift, additive noise) acts on the waveform, for training
+only.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ class AudioInput(InputPipeline):
 
         The order depends on ``seed`` only; training data is reshuffled every epoch."""
         import tensorflow as tf
-        from beamline_plugins.keras.records import labelled_parser, read_records
+
+        from beamline_plugins.training.records import labelled_parser, read_records
 
         from .features import spectrogram, waveform
 

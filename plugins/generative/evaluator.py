@@ -2,7 +2,7 @@
 
 Artifact::
 
-    metrics.json                  the scores (``beamline_plugins.generative.scores``) of the generated
+    metrics.json                  the scores (``generative.scores``) of the generated
                                   images and of two baselines: real images of a split and
                                   uniform random-noise images; for a conditional GAN also
                                   ``label_agreement`` (classifier agrees with the class asked for)
@@ -63,7 +63,8 @@ class GanEvaluator(Evaluator):
     def run(self, ctx: StepContext) -> StepResult:
         """Generate, classify, score against the baselines, bless, and write the artifact."""
         import numpy as np
-        from beamline_plugins.keras.trainer import load_keras_model, trained_model
+
+        from beamline_plugins.training.artifact import load_keras_model, trained_model
 
         from .images import plot_class_histograms, plot_labelled_grid
         from .scores import score
@@ -137,7 +138,8 @@ class GanEvaluator(Evaluator):
         """The examples of the real baseline: ``examples``, else the classifier's own."""
         if self.examples:
             return ctx.input("examples")
-        upstream = getattr(ctx.spec.step(classifier.step).component, "examples", None)
+        # The classifier's artifact names the step it was trained on (not the live file).
+        upstream = classifier.meta.get("inputs", {}).get("examples", {}).get("step")
         if not upstream:
             raise PipelineError(
                 f"gan_evaluator: step '{classifier.step}' names no examples; set 'examples:'"

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from beamline_plugins.keras.report import pyplot
+from beamline_plugins.training.plots import pyplot
 
 
 def to_uint8(images: Any) -> Any:

@@ -4,7 +4,7 @@ Per replica (``strategy.run``), a batch of real images gets as many generated im
 noise; the discriminator learns real (target ``1 - label_smoothing``) against generated (target
 0) and the generator learns to make the discriminator say real (target 1), both with sigmoid
 cross-entropy on logits, both updated from the same forward pass (simultaneous gradient steps).
-As in ``beamline_plugins.keras.loop``, each replica divides its summed per-example losses by the
+As in ``beamline_plugins.training.loop``, each replica divides its summed per-example losses by the
 *global* batch size, so the optimizers' all-reduced gradients are those of the global mean.
 """
 

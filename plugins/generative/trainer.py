@@ -11,9 +11,9 @@ Artifact::
     report/samples.png              the fixed-noise sample grid of the final generator
     report/losses.png               the curves of history.json
 
-Resume works as in ``keras_trainer`` (and uses its scratch folder,
-``beamline_plugins.keras.trainer.scratch_dir``): every completed epoch saves a ``tf.train.Checkpoint``
-of both models, both optimizers and the noise generator's state, plus ``state.json`` (history)
+Resume works as in ``keras_trainer`` (``beamline_plugins.training.checkpoints``: the same
+scratch folder and ``EpochCheckpoints``): every completed epoch saves a ``tf.train.Checkpoint`` of
+both models, both optimizers and the noise generator's state, plus ``state.json`` (history)
 and that epoch's sample grid; a run killed mid-epoch continues after the last completed epoch,
 and the folder is removed once the step completes. Batches are read from ``image_input`` (the
 images only; labels only for a conditional GAN), or, for examples without a label, straight
@@ -43,9 +43,8 @@ from beamline.artifacts import Artifact, write_json_atomic
 from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_spec
 from beamline.fingerprint import plain
-from beamline_plugins.keras.inputs import ImageInput, decode_image
-from beamline_plugins.keras.strategy import StrategyName
-from beamline_plugins.keras.trainer import read_state
+from beamline_plugins.training.image_input import ImageInput, decode_image
+from beamline_plugins.training.strategy import StrategyName
 
 from .models import DcganDiscriminator, DcganGenerator
 
@@ -162,8 +161,9 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     import keras
     import numpy as np
     import tensorflow as tf
-    from beamline_plugins.keras.strategy import is_chief, make_strategy, worker_index
-    from beamline_plugins.keras.trainer import scratch_dir
+
+    from beamline_plugins.training.checkpoints import EpochCheckpoints, scratch_dir
+    from beamline_plugins.training.strategy import is_chief, make_strategy, worker_index
 
     from .images import plot_losses, save_grid
     from .loop import make_gan_step, run_gan_epoch
@@ -220,26 +220,18 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
         label_smoothing=trainer.label_smoothing,
         conditional=trainer.conditional,
     )
-    checkpoint = tf.train.Checkpoint(
+    checkpoints = EpochCheckpoints.of(
+        scratch,
         generator=generator,
         discriminator=discriminator,
         g_optimizer=g_optimizer,
         d_optimizer=d_optimizer,
         rng=rng,
     )
-    ckpt_dir = scratch / "checkpoints"
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
-    state = read_state(scratch)
-    start = 0
-    if state and (ckpt_dir / f"ckpt-{state['epoch']}.index").exists():
-        checkpoint.restore(
-            str(ckpt_dir / f"ckpt-{state['epoch']}")
-        ).assert_existing_objects_matched()
-        start = int(state["epoch"])
+    state = checkpoints.resume({"epoch": 0, "history": []})
+    start = state["resumed_from_epoch"]
+    if start:
         ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
-    else:
-        state = {"epoch": 0, "history": []}
-    state["resumed_from_epoch"] = start
 
     count = trainer.grid_size**2
     noise = fixed_noise(count, trainer.latent_dim, trainer.seed)
@@ -258,8 +250,7 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
         if trainer.sample_every and epoch % trainer.sample_every == 0:
             sample_grid(samples_dir / f"samples_epoch_{epoch:03d}.png")
         state["epoch"] = epoch
-        manager.save(checkpoint_number=epoch)
-        write_json_atomic(scratch / "state.json", state)
+        checkpoints.save(state)
         ctx.progress(epoch, trainer.epochs, _progress_text(record))
 
     out = ctx.output_dir

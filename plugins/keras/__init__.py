@@ -1,11 +1,14 @@
-"""Keras training: tf.data input pipelines, model builders, trainer, evaluator, exporter.
+"""Keras training: input pipelines, model builders, trainer, evaluators, exporter.
 
-Modules: ``inputs`` (``image_input`` and the shared image preprocessing), ``table_input``
-(table rows for regression or classification), ``models`` (``logistic_regression``,
-``linear_regression``, ``mlp``, ``cnn``), ``trainer`` (``keras_trainer``, with ``loop`` and
-``strategy``), ``evaluator`` (``classification_evaluator``), ``regression``
-(``regression_evaluator``), ``exporter`` (``saved_model_exporter``) and ``predict`` (the
-``pipeline predict`` command). Importing this package does not import TensorFlow.
+Registers ``image_input`` (defined in the shared training library,
+``beamline_plugins.training.image_input``, because the GAN reads images with it too) and the
+components of its own modules: ``table_input`` (table rows for regression or classification),
+``models`` (``logistic_regression``, ``linear_regression``, ``mlp``, ``cnn``), ``trainer``
+(``keras_trainer``, with ``fit_options`` and ``epoch_log``), ``evaluator``
+(``classification_evaluator``), ``regression`` (``regression_evaluator``), ``exporter``
+(``saved_model_exporter``) and ``predict`` (the ``pipeline predict`` command). The training
+loop, strategies, checkpoints, the model artifact and the plots live in
+``beamline_plugins.training``. Importing this package does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from beamline import hookimpl
+from beamline_plugins.training.image_input import ImageInput
 
 from .evaluator import ClassificationEvaluator
 from .exporter import SavedModelExporter
-from .inputs import ImageInput
 from .models import Cnn, LinearRegression, LogisticRegression, Mlp
 from .regression import RegressionEvaluator
 from .table_input import TableInput

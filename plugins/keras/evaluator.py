@@ -19,8 +19,7 @@ from typing import Any
 from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
 from beamline.errors import PipelineError
-
-from .records import label_info
+from beamline_plugins.training.records import label_info
 
 BLESSING_FILE = "blessing.json"
 METRICS_FILE = "metrics.json"
@@ -50,8 +49,8 @@ class ClassificationEvaluator(Evaluator):
     def run(self, ctx: StepContext) -> StepResult:
         """Predict the split, compute metrics, decide the blessing and write the artifact."""
 
-        from .report import plot_confusion
-        from .trainer import load_keras_model, trained_model
+        from beamline_plugins.training.artifact import load_keras_model, trained_model
+        from beamline_plugins.training.plots import plot_confusion
 
         artifact, info, pipeline = trained_model(ctx, "model")
         if info.get("task") == "regression":

@@ -10,7 +10,8 @@ Artifact::
     export.json    task, inputs and their modality and dtype, classes, signature, output names
 
 The signature applies the input pipeline's own serving preprocessing, which calls the same
-TensorFlow function as training (``beamline_plugins.keras.inputs.decode_image``): no train/serve skew.
+TensorFlow function as training (``beamline_plugins.training.image_input.decode_image``): no
+train/serve skew.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class SavedModelExporter(Exporter):
         import keras
         import tensorflow as tf
 
-        from .trainer import load_keras_model, trained_model
+        from beamline_plugins.training.artifact import load_keras_model, trained_model
 
         artifact, info, pipeline = trained_model(ctx, "model")
         model = load_keras_model(artifact)

@@ -129,8 +129,8 @@ class RegressionEvaluator(Evaluator):
         """Predict the split, compute metrics and plots, decide the blessing, write the artifact."""
         import numpy as np
 
-        from .report import plot_predictions, plot_residuals
-        from .trainer import load_keras_model, trained_model
+        from beamline_plugins.training.artifact import load_keras_model, trained_model
+        from beamline_plugins.training.plots import plot_predictions, plot_residuals
 
         artifact, info, pipeline = trained_model(ctx, "model")
         if info.get("task") != "regression":

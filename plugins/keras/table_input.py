@@ -1,7 +1,8 @@
 """The ``table_input`` input pipeline: rows of a table (``csv_table``, ``jsonl_table``) for Keras.
 
-It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
-``serving``) and adds what a regression needs: ``task`` and ``target_stats``.
+It follows the input pipeline contract of ``beamline_plugins.training.image_input``
+(``model_inputs`` / ``dataset`` / ``serving``) and adds what a regression needs: ``task`` and
+``target_stats``.
 
 What is learnt from data is learnt from the ``stats_split`` (train) only and written into the
 model inputs (``model.json``), never from eval or test:
@@ -32,8 +33,7 @@ from typing import Any, Literal
 from beamline import Artifact, InputPipeline, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
-
-from .records import id_features, label_indexer, label_info, read_records
+from beamline_plugins.training.records import id_features, label_indexer, label_info, read_records
 
 Task = Literal["regression", "classification"]
 Encoding = Literal["one_hot", "embedding"]

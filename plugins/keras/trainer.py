@@ -17,25 +17,24 @@ MAE and RMSE in the label's units. An input pipeline that feeds a regression pro
 the usual contract, ``label_name(examples)`` and ``target_stats(examples)`` (the label's train
 mean and variance); ``table_input`` does.
 
-Resume: a step writes into a fresh folder every run, so checkpoints live in a stable scratch
-folder, ``runs/<pipeline>/.scratch/<step>-<digest of the step's params and input fingerprint>``.
-Each completed epoch saves a ``tf.train.Checkpoint`` (model and optimizer, so learning-rate
+Resume (``beamline_plugins.training.checkpoints``): checkpoints live in a stable scratch folder,
+``runs/<pipeline>/.scratch/<step>-<digest of the step's params and input fingerprint>``. Each
+completed epoch saves a ``tf.train.Checkpoint`` (model and optimizer, so learning-rate
 schedules continue) and ``state.json`` (history, early-stopping state). A run killed mid-epoch
 resumes after the last completed epoch; the folder is removed once the step completes. In a
 multi-worker cluster every worker saves (collective reads), non-chief workers into
 ``worker-<index>/`` of the folder.
 
-The fit is a custom loop (``beamline_plugins.keras.loop``) because Keras 3.15 ``fit`` fails under
+The fit is a custom loop (``beamline_plugins.training.loop``) because Keras 3.15 ``fit`` fails under
 ``MultiWorkerMirroredStrategy`` on TF 2.16; the loop is the same under every strategy.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,15 +51,16 @@ from beamline import (
 from beamline.artifacts import Artifact, write_json_atomic
 from beamline.errors import PipelineError
 from beamline.fingerprint import plain
+from beamline_plugins.training.artifact import input_pipeline_record, write_model
+from beamline_plugins.training.checkpoints import EpochCheckpoints, scratch_dir
+from beamline_plugins.training.image_input import ImageInput
+from beamline_plugins.training.records import label_info, split_size
+from beamline_plugins.training.strategy import StrategyName
 
-from .inputs import ImageInput, split_size
-from .records import label_info
-from .strategy import StrategyName
+from .epoch_log import epoch_metrics, progress_text, summary_writers, write_summaries
+from .fit_options import make_optimizer, resolve_loss, task_of
 
-EPOCH_METRICS = ("loss", "accuracy", "mae", "rmse")
-MODEL_FILE = "model.keras"
-MODEL_INFO = "model.json"
-SCRATCH_DIR = ".scratch"
+BEST_WEIGHTS = "best.weights.h5"
 
 
 class KerasTrainer(Trainer):
@@ -112,44 +112,50 @@ class KerasTrainer(Trainer):
         return _fit(self, ctx, examples)
 
 
-def scratch_dir(ctx: StepContext, component: Any, examples: Artifact) -> Path:
-    """The stable checkpoint folder of this step: same params and input -> same folder."""
-    payload = json.dumps(
-        {"step": ctx.step.name, "params": plain(component), "examples": examples.fingerprint},
-        sort_keys=True,
-        default=str,
-    )
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    return ctx.run.path.parent / SCRATCH_DIR / f"{ctx.step.name}-{digest}"
+@dataclass
+class _Data:
+    """What a fit learns (task, loss, label, inputs) and the batches it learns from."""
+
+    task: str
+    loss: str
+    label: str
+    classes: list[str]
+    target: dict[str, float] | None  # a regression's label mean and variance
+    inputs: dict[str, dict[str, Any]]
+    train: Any  # the (distributed) training dataset
+    batches: Any  # continuous: one iterator over the repeated training batches, else None
+    primer: Any  # continuous: the ``Primer`` fetching the first batch, else None
+    eval: Any  # the (distributed) eval dataset, None without an eval split
+    steps_per_epoch: int
 
 
-def _optimizer(trainer: KerasTrainer, steps_per_epoch: int, policy: str) -> Any:
-    import keras
+@dataclass
+class _Fitting:
+    """The model being fit, its optimizer and steps, and the resumable state of the fit."""
 
-    lr: Any = trainer.learning_rate
-    if trainer.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, max(1, trainer.epochs * steps_per_epoch))
-    elif trainer.lr_schedule == "exponential":
-        lr = keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, trainer.decay_rate)
-    if trainer.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(lr, momentum=trainer.momentum)
-    else:
-        optimizer = keras.optimizers.Adam(lr)
-    if policy == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    model: Any
+    optimizer: Any
+    train_step: Any
+    eval_step: Any
+    checkpoints: EpochCheckpoints
+    state: dict[str, Any]
 
 
 def _fit(trainer: KerasTrainer, ctx: StepContext, examples: Artifact) -> StepResult:
     if trainer.cpu_devices > 1:
-        from .strategy import split_cpu
+        from beamline_plugins.training.strategy import split_cpu
 
         problem = split_cpu(trainer.cpu_devices)
         if problem:
             ctx.log(problem)
     import keras
 
-    from .strategy import is_chief, make_strategy, mixed_precision_policy, worker_index
+    from beamline_plugins.training.strategy import (
+        is_chief,
+        make_strategy,
+        mixed_precision_policy,
+        worker_index,
+    )
 
     strategy, strategy_name = make_strategy(trainer.strategy)
     previous_policy = keras.mixed_precision.global_policy().name
@@ -173,15 +179,36 @@ def _fit_under(
     policy: str,
     scratch: Path,
 ) -> StepResult:
-    import keras
+    """The fit's story: prepare the data, build the model (or restore it), fit epoch by epoch,
+    write the artifact."""
+    data = _prepare_data(trainer, examples, strategy, strategy_name)
+    fitting = _build_or_restore(trainer, data, strategy, policy, scratch)
+    if fitting.state["resumed_from_epoch"]:
+        start = fitting.state["resumed_from_epoch"]
+        ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
+    stopped_early = _fit_epochs(trainer, ctx, data, fitting)
+    restored = _keep_best_weights(trainer, ctx, fitting, stopped_early, scratch)
+    facts = {
+        "stopped_early": stopped_early,
+        "best_epoch": fitting.state["best_epoch"],
+        "restored_best_weights": restored,
+        "strategy": strategy_name,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision_policy": policy,
+    }
+    _write_artifact(trainer, ctx, data, fitting, facts)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return _result(fitting.state, restored)
+
+
+def _prepare_data(trainer: KerasTrainer, examples: Artifact, strategy: Any, name: str) -> _Data:
+    """Resolve task, loss, label and inputs; start the input pipeline filling."""
     import tensorflow as tf
 
-    from .loop import Primer, make_loss, make_steps, run_epoch, trace_ahead, training_stream
-    from .models import with_target_scale
-    from .report import plot_history
+    from beamline_plugins.training.loop import Primer, training_stream
 
     task = task_of(trainer.input)
-    loss_kind = resolve_loss(trainer.loss, task)
+    loss = resolve_loss(trainer.loss, task)
     target: dict[str, float] | None = None
     if task == "regression":
         label, classes = trainer.input.label_name(examples), []
@@ -195,7 +222,7 @@ def _fit_under(
     # Multi-worker sharding splits every epoch's batches between the workers, so there each
     # epoch is one pass over the worker's shard; elsewhere one iterator over the repeated data
     # keeps prefetching across epoch boundaries.
-    continuous = strategy_name != "multi_worker"
+    continuous = name != "multi_worker"
 
     def distributed(split: str, training: bool) -> Any:
         ds = trainer.input.dataset(
@@ -208,169 +235,174 @@ def _fit_under(
         )
         if training and continuous:
             ds = training_stream(ds, trainer.steps_per_execution)
-        if strategy_name == "default":
+        if name == "default":
             return ds
         return strategy.experimental_distribute_dataset(ds.with_options(options))
 
-    train_ds = distributed(trainer.train_split, True)
+    train = distributed(trainer.train_split, True)
     # The input pipeline starts filling while the model is built and the checkpoint restored.
-    train_batches = iter(train_ds) if continuous else None
-    primer = Primer(train_batches) if continuous else None
-    eval_ds = distributed(trainer.eval_split, False) if _has_split(examples, trainer) else None
-    train_count = split_size(examples, trainer.train_split)
-    steps_per_epoch = max(1, math.ceil(train_count / trainer.batch_size))
+    batches = iter(train) if continuous else None
+    primer = Primer(batches) if continuous else None
+    evaluated = distributed(trainer.eval_split, False) if _has_split(examples, trainer) else None
+    steps = max(1, math.ceil(split_size(examples, trainer.train_split) / trainer.batch_size))
+    return _Data(
+        task, loss, label, classes, target, inputs, train, batches, primer, evaluated, steps
+    )
+
+
+def _build_or_restore(
+    trainer: KerasTrainer, data: _Data, strategy: Any, policy: str, scratch: Path
+) -> _Fitting:
+    """Build and compile the model under the strategy, then restore the last completed epoch
+    when an interrupted fit left one in ``scratch``."""
+    import keras
+
+    from beamline_plugins.training.loop import make_loss, make_steps
+
+    from .models import with_target_scale
 
     with strategy.scope():
         keras.utils.set_random_seed(trainer.seed)
-        model = trainer.model.build(inputs, len(classes))
-        if target is not None:
+        model = trainer.model.build(data.inputs, len(data.classes))
+        if data.target is not None:
             if tuple(model.output.shape[1:]) != (1,):
                 raise PipelineError(
                     f"model '{trainer.model.name}' has output shape {model.output.shape}; a "
                     "regression needs one output unit (use linear_regression or mlp)"
                 )
-            model = with_target_scale(model, target["mean"], target["variance"])
-        optimizer = _optimizer(trainer, steps_per_epoch, policy)
+            model = with_target_scale(model, data.target["mean"], data.target["variance"])
+        optimizer = make_optimizer(trainer, data.steps_per_epoch, policy)
         optimizer.build(model.trainable_variables)
-    loss_fn = make_loss(loss_kind, len(classes), trainer.label_smoothing, trainer.huber_delta)
-    train_step, eval_step = make_steps(strategy, model, optimizer, loss_fn, task)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    ckpt_dir = scratch / "checkpoints"
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
-    best_weights = scratch / "best.weights.h5"
+    loss_fn = make_loss(data.loss, len(data.classes), trainer.label_smoothing, trainer.huber_delta)
+    train_step, eval_step = make_steps(strategy, model, optimizer, loss_fn, data.task)
+    checkpoints = EpochCheckpoints.of(scratch, model=model, optimizer=optimizer)
+    state = checkpoints.resume(
+        {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "wait": 0}
+    )
+    return _Fitting(model, optimizer, train_step, eval_step, checkpoints, state)
 
-    state = read_state(scratch)
-    start = 0
-    if state and (ckpt_dir / f"ckpt-{state['epoch']}.index").exists():
-        try:
-            checkpoint.restore(
-                str(ckpt_dir / f"ckpt-{state['epoch']}")
-            ).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as exc:
-            raise PipelineError(
-                f"cannot resume from {scratch}: {exc}; delete that folder to start over"
-            ) from exc
-        start = int(state["epoch"])
-        ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
-    else:
-        state = {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "wait": 0}
-    state["resumed_from_epoch"] = start
 
-    logs = ctx.output_dir / "logs"
-    writers = {"train": tf.summary.create_file_writer(str(logs / "train"))}
-    if eval_ds is not None:
-        writers["eval"] = tf.summary.create_file_writer(str(logs / "eval"))
-    stopped_early = False
-    if primer is not None:
-        trace_ahead(train_step, train_batches)
-    first = primer.batch() if primer is not None else None
-    for epoch in range(start + 1, trainer.epochs + 1):
+def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: _Data, fitting: _Fitting) -> bool:
+    """Fit the remaining epochs, each evaluated, logged and checkpointed; whether the fit
+    stopped early."""
+    from beamline_plugins.training.loop import run_epoch, trace_ahead
+
+    writers = summary_writers(ctx.output_dir / "logs", data.eval is not None)
+    if data.primer is not None:
+        trace_ahead(fitting.train_step, data.batches)
+    first = data.primer.batch() if data.primer is not None else None
+    state = fitting.state
+    for epoch in range(state["epoch"] + 1, trainer.epochs + 1):
         if trainer.early_stopping and state["wait"] >= trainer.early_stopping:
-            stopped_early = True
-            break
+            return True
         began = time.perf_counter()
-        if continuous:
+        if data.batches is not None:
             train = run_epoch(
-                train_step,
-                train_batches,
-                steps_per_epoch,
-                task,
+                fitting.train_step,
+                data.batches,
+                data.steps_per_epoch,
+                data.task,
                 trainer.steps_per_execution,
                 first=first,
             )
             first = None
         else:
-            train = run_epoch(train_step, train_ds, task=task)
-        record: dict[str, Any] = {"epoch": epoch, **_epoch_metrics(train, task)}
-        record["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate).numpy())
-        if eval_ds is not None:
-            evaluated = run_epoch(eval_step, eval_ds, task=task)
-            record.update({f"val_{k}": v for k, v in _epoch_metrics(evaluated, task).items()})
+            train = run_epoch(fitting.train_step, data.train, task=data.task)
+        record = _epoch_record(epoch, train, data, fitting)
         record["seconds"] = round(time.perf_counter() - began, 3)
         state["history"].append(record)
-        _write_summaries(writers, record)
-        monitored = record.get("val_loss", record["loss"])
-        if state["best"] is None or monitored < state["best"]:
-            state.update(best=monitored, best_epoch=epoch, wait=0)
-            if trainer.early_stopping and trainer.restore_best:
-                scratch.mkdir(parents=True, exist_ok=True)
-                model.save_weights(str(best_weights))
-        else:
-            state["wait"] += 1
+        write_summaries(writers, record)
+        _track_best(trainer, fitting, record)
         state["epoch"] = epoch
-        manager.save(checkpoint_number=epoch)
-        write_json_atomic(scratch / "state.json", state)
-        ctx.progress(epoch, trainer.epochs, _progress_text(record))
+        fitting.checkpoints.save(state)
+        ctx.progress(epoch, trainer.epochs, progress_text(record))
+    return False
+
+
+def _epoch_record(epoch: int, train: Any, data: _Data, fitting: _Fitting) -> dict[str, Any]:
+    """One epoch's metrics: training, learning rate, and the eval split's."""
+    import tensorflow as tf
+
+    from beamline_plugins.training.loop import run_epoch
+
+    record: dict[str, Any] = {"epoch": epoch, **epoch_metrics(train, data.task)}
+    record["learning_rate"] = float(tf.convert_to_tensor(fitting.optimizer.learning_rate).numpy())
+    if data.eval is not None:
+        evaluated = run_epoch(fitting.eval_step, data.eval, task=data.task)
+        record.update({f"val_{k}": v for k, v in epoch_metrics(evaluated, data.task).items()})
+    return record
+
+
+def _track_best(trainer: KerasTrainer, fitting: _Fitting, record: dict[str, Any]) -> None:
+    """Early stopping's bookkeeping: the best eval loss so far (its weights kept when asked)."""
+    state = fitting.state
+    monitored = record.get("val_loss", record["loss"])
+    if state["best"] is None or monitored < state["best"]:
+        state.update(best=monitored, best_epoch=record["epoch"], wait=0)
+        if trainer.early_stopping and trainer.restore_best:
+            scratch = fitting.checkpoints.scratch
+            scratch.mkdir(parents=True, exist_ok=True)
+            fitting.model.save_weights(str(scratch / BEST_WEIGHTS))
+    else:
+        state["wait"] += 1
+
+
+def _keep_best_weights(
+    trainer: KerasTrainer, ctx: StepContext, fitting: _Fitting, stopped_early: bool, scratch: Path
+) -> bool:
+    """After an early stop, go back to the best epoch's weights (when kept); whether it did."""
+    best_weights = scratch / BEST_WEIGHTS
     restored = stopped_early and trainer.restore_best and best_weights.exists()
     if restored:
-        model.load_weights(str(best_weights))
-        ctx.log(f"stopped early; keeping the weights of epoch {state['best_epoch']}")
+        fitting.model.load_weights(str(best_weights))
+        ctx.log(f"stopped early; keeping the weights of epoch {fitting.state['best_epoch']}")
+    return restored
 
-    model.save(str(ctx.output_dir / MODEL_FILE))
+
+def _write_artifact(
+    trainer: KerasTrainer,
+    ctx: StepContext,
+    data: _Data,
+    fitting: _Fitting,
+    facts: dict[str, Any],
+) -> None:
+    """``model.keras``, ``model.json`` and the report: history (with ``facts`` of the fit) and
+    the training curve."""
+    from beamline_plugins.training.plots import plot_history
+
     info = {
-        "inputs": inputs,
-        "task": task,
-        "classes": classes,
-        "label": label,
-        "loss": loss_kind,
-        "input_pipeline": plain(trainer.input),
+        "inputs": data.inputs,
+        "task": data.task,
+        "classes": data.classes,
+        "label": data.label,
+        "loss": data.loss,
+        **input_pipeline_record(trainer.input),
         "model": plain(trainer.model),
         "trainer_step": ctx.step.name,
     }
-    if target is not None:
-        info["target"] = target
-    write_json_atomic(ctx.output_dir / MODEL_INFO, info)
+    if data.target is not None:
+        info["target"] = data.target
+    write_model(ctx.output_dir, fitting.model, info)
+    state = fitting.state
     history = {
         "epochs": state["history"],
         "resumed_from_epoch": state["resumed_from_epoch"],
-        "stopped_early": stopped_early,
-        "best_epoch": state["best_epoch"],
-        "restored_best_weights": restored,
-        "strategy": strategy_name,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "precision_policy": policy,
+        **facts,
     }
     report = ctx.output_dir / "report"
     report.mkdir(parents=True, exist_ok=True)
     write_json_atomic(report / "history.json", history)
     if state["history"]:
         plot_history(state["history"], report / "training_curve.png")
-    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _result(state: dict[str, Any], restored: bool) -> StepResult:
     last = state["history"][-1] if state["history"] else {}
     if restored:
         last = state["history"][state["best_epoch"] - 1]  # the metrics of the weights kept
     metrics = {k: float(v) for k, v in last.items() if k not in ("epoch", "seconds")}
     metrics["epochs"] = float(len(state["history"]))
-    return StepResult(metrics=metrics, summary=_progress_text(last) if last else "no epochs run")
-
-
-def task_of(pipeline: Any) -> str:
-    """The task an input pipeline feeds: ``regression`` or ``classification`` (the default)."""
-    task = getattr(pipeline, "task", "classification")
-    if task not in ("classification", "regression"):
-        raise PipelineError(f"input pipeline '{pipeline.name}': unknown task '{task}'")
-    return str(task)
-
-
-def resolve_loss(loss: str, task: str) -> str:
-    """The loss to fit with: ``auto`` resolved for the task, and a loss that fits the task."""
-    from .loop import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-
-    if loss == "auto":
-        return "mse" if task == "regression" else "crossentropy"
-    allowed = REGRESSION_LOSSES if task == "regression" else CLASSIFICATION_LOSSES
-    if loss not in allowed:
-        raise PipelineError(
-            f"keras_trainer: loss '{loss}' does not fit a {task} (use one of "
-            f"{', '.join(allowed)}, or auto)"
-        )
-    return loss
-
-
-def _epoch_metrics(metrics: Any, task: str) -> dict[str, float]:
-    if task == "regression":
-        return {"loss": metrics.mean_loss, "mae": metrics.mae, "rmse": metrics.rmse}
-    return {"loss": metrics.mean_loss, "accuracy": metrics.accuracy}
+    return StepResult(metrics=metrics, summary=progress_text(last) if last else "no epochs run")
 
 
 def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
@@ -383,72 +415,3 @@ def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def read_state(scratch: Path) -> dict[str, Any] | None:
-    """The resume state saved in ``scratch`` (``state.json``); None when absent or unreadable."""
-    path = scratch / "state.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-
-
-def _write_summaries(writers: dict[str, Any], record: dict[str, Any]) -> None:
-    import tensorflow as tf
-
-    step = record["epoch"]
-    with writers["train"].as_default():
-        for key in (*EPOCH_METRICS, "learning_rate"):
-            if key in record:
-                tf.summary.scalar(key, record[key], step=step)
-    if "eval" in writers:
-        with writers["eval"].as_default():
-            for key in EPOCH_METRICS:
-                if f"val_{key}" in record:
-                    tf.summary.scalar(key, record[f"val_{key}"], step=step)
-    for writer in writers.values():
-        writer.flush()
-
-
-def _progress_text(record: dict[str, Any]) -> str:
-    if "accuracy" in record:
-        text = f"loss {record['loss']:.4f} accuracy {record['accuracy']:.3f}"
-        if "val_loss" in record:
-            text += f" val_loss {record['val_loss']:.4f} val_accuracy {record['val_accuracy']:.3f}"
-        return text
-    text = f"loss {record['loss']:.4f} mae {record['mae']:.4g} rmse {record['rmse']:.4g}"
-    if "val_loss" in record:
-        text += (
-            f" val_loss {record['val_loss']:.4f} val_mae {record['val_mae']:.4g} "
-            f"val_rmse {record['val_rmse']:.4g}"
-        )
-    return text
-
-
-def trained_model(ctx: StepContext, name: str) -> tuple[Artifact, dict[str, Any], Any]:
-    """The trainer artifact named by parameter ``name``, its ``model.json`` and input pipeline.
-
-    The input pipeline is the trainer step's own component in this pipeline, so evaluation and
-    export preprocess exactly as training did."""
-    artifact = ctx.input(name)
-    info_path = artifact.file(MODEL_INFO)
-    if not info_path.is_file() or not artifact.file(MODEL_FILE).is_file():
-        raise PipelineError(
-            f"step '{artifact.step}' is not a keras_trainer step (no {MODEL_INFO}/{MODEL_FILE})"
-        )
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    trainer = ctx.spec.step(artifact.step).component
-    pipeline = getattr(trainer, "input", None)
-    if pipeline is None or not hasattr(pipeline, "serving"):
-        raise PipelineError(f"step '{artifact.step}' has no input pipeline this step can reuse")
-    return artifact, info, pipeline
-
-
-def load_keras_model(artifact: Artifact) -> Any:
-    """Load the trained ``model.keras`` of a trainer artifact (without its training config)."""
-    import keras
-
-    return keras.saving.load_model(str(artifact.file(MODEL_FILE)), compile=False)

@@ -1,11 +1,11 @@
 """The ``text_input`` input pipeline: an examples artifact -> batches of token ids and labels.
 
-It follows the contract of ``beamline_plugins.keras.inputs`` (``model_inputs`` / ``dataset`` /
-``serving``). ``model_inputs`` carries the vocabulary, so the trainer stores it in
-``model.json`` and the exported model holds it as constants. Training, evaluation and serving
-call the same ``TokenEncoder`` (``beamline_plugins.text.tf_ops``): raw string -> Unicode form of ingest's
-``normalize_text`` (per character) -> lowercase (when ingest lowercased) -> tokens -> ids ->
-padded to ``max_length``.
+It follows the input pipeline contract of ``beamline_plugins.training.image_input``
+(``model_inputs`` / ``dataset`` / ``serving``). ``model_inputs`` carries the vocabulary, so the
+trainer stores it in ``model.json`` and the exported model holds it as constants. Training,
+evaluation and serving call the same ``TokenEncoder`` (``beamline_plugins.text.tf_ops``): raw string
+-> Unicode form of ingest's ``normalize_text`` (per character) -> lowercase (when ingest lowercased)
+-> tokens -> ids -> padded to ``max_length``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from beamline import Artifact, InputPipeline, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
-from beamline_plugins.keras.records import read_records
+from beamline_plugins.training.records import read_records
 
 
 def text_feature(examples: Artifact, feature: str, component: str) -> str:
@@ -106,7 +106,8 @@ class TextInput(InputPipeline):
     ) -> Any:
         """Batches of ``({text: ids}, label index)`` (plus ids, the raw text among them)."""
         import tensorflow as tf
-        from beamline_plugins.keras.records import labelled_parser
+
+        from beamline_plugins.training.records import labelled_parser
 
         inputs = inputs or self.model_inputs(examples)
         ((name, spec),) = inputs.items()

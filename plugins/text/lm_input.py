@@ -14,7 +14,7 @@ from typing import Any
 
 from beamline import Artifact, InputPipeline, param
 from beamline.errors import PipelineError
-from beamline_plugins.keras.records import read_records
+from beamline_plugins.training.records import read_records
 
 from .inputs import encoder_of, text_feature, text_spec
 

@@ -12,7 +12,6 @@ and writes temperature samples (seeded) to ``report/samples.txt``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -35,15 +34,19 @@ from beamline import (
 from beamline.artifacts import write_json_atomic
 from beamline.errors import PipelineError
 from beamline.fingerprint import plain
+from beamline_plugins.training.artifact import (
+    input_pipeline_record,
+    load_keras_model,
+    trained_model,
+    write_model,
+)
+from beamline_plugins.training.checkpoints import read_state, scratch_dir, write_state
 
 from .lm_input import LmInput
 from .models import LanguageModel
 
-MODEL_FILE = "model.keras"
-MODEL_INFO = "model.json"
 CHECKPOINT = "checkpoint.keras"
 BEST_WEIGHTS = "best.weights.h5"
-STATE_FILE = "state.json"
 
 
 class LmTrainer(Trainer):
@@ -79,7 +82,7 @@ class LmTrainer(Trainer):
 
     def run(self, ctx: StepContext) -> StepResult:
         """Fit the model and write the artifact (see the module docstring)."""
-        from beamline_plugins.keras.strategy import make_strategy, split_cpu
+        from beamline_plugins.training.strategy import make_strategy, split_cpu
 
         if self.cpu_devices > 1:
             problem = split_cpu(self.cpu_devices)
@@ -91,8 +94,8 @@ class LmTrainer(Trainer):
 
     def _fit(self, ctx: StepContext) -> StepResult:
         import keras
-        from beamline_plugins.keras.report import plot_history
-        from beamline_plugins.keras.trainer import scratch_dir
+
+        from beamline_plugins.training.plots import plot_history
 
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
@@ -119,6 +122,8 @@ class LmTrainer(Trainer):
         eval_ds = data(self.eval_split, False) if self.eval_split else None
         scratch = scratch_dir(ctx, self, examples)
         state = read_state(scratch)
+        if state is not None and not (scratch / CHECKPOINT).exists():
+            state = None  # a state without the checkpoint it describes
         if state is not None:
             model = keras.models.load_model(scratch / CHECKPOINT)  # weights and optimizer state
             ctx.log(f"resuming after epoch {state['epoch']} of {self.epochs} from {scratch}")
@@ -144,16 +149,15 @@ class LmTrainer(Trainer):
         if stopped_early and (scratch / BEST_WEIGHTS).exists():
             model.load_weights(scratch / BEST_WEIGHTS)
         epochs = state["epochs"]
-        model.save(str(ctx.output_dir / MODEL_FILE))
         info = {
             "inputs": inputs,
             "classes": spec["vocabulary"],
             "label": None,
-            "input_pipeline": plain(self.input),
+            **input_pipeline_record(self.input),
             "model": plain(self.model),
             "trainer_step": ctx.step.name,
         }
-        write_json_atomic(ctx.output_dir / MODEL_INFO, info)
+        write_model(ctx.output_dir, model, info)
         best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
         report = ctx.output_dir / "report"
         report.mkdir(parents=True, exist_ok=True)
@@ -208,7 +212,7 @@ class _Checkpoints:
                     state["stopped"] = True
                     self.model.stop_training = True
                 _save_atomic(self.model.save, scratch / CHECKPOINT)
-                write_json_atomic(scratch / STATE_FILE, state)
+                write_state(scratch, state)
 
         return Checkpoints()
 
@@ -217,15 +221,6 @@ def _save_atomic(save: Any, path: Path) -> None:
     tmp = path.with_name(f"tmp-{path.name}")  # Keras checks the suffix: keep it
     save(str(tmp))
     os.replace(tmp, path)
-
-
-def read_state(scratch: Path) -> dict[str, Any] | None:
-    """The resume state in ``scratch``; None when there is none (or no checkpoint beside it)."""
-    try:
-        state = json.loads((scratch / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return state if (scratch / CHECKPOINT).exists() else None
 
 
 class _Progress:
@@ -268,7 +263,6 @@ class LmEvaluator(Evaluator):
     def run(self, ctx: StepContext) -> StepResult:
         """Compute perplexities, generate samples, decide the blessing, write the artifact."""
         import numpy as np
-        from beamline_plugins.keras.trainer import load_keras_model, trained_model
 
         artifact, info, pipeline = trained_model(ctx, "model")
         examples = ctx.input("examples")

@@ -125,3 +125,14 @@ def labelled_parser(
         return record[feature], index_of(record), {name: record[name] for name in ids}
 
     return parse
+
+
+def split_size(examples: Artifact, split: str) -> int:
+    """The number of examples in ``split``: from features.json, else by counting the records."""
+    known = feature_spec(examples).get("splits", {}).get(split)
+    if known is not None:
+        return int(known)
+    import tensorflow as tf
+
+    records = tf.data.TFRecordDataset(example_files(examples, split), compression_type="GZIP")
+    return int(records.reduce(0, lambda count, _: count + 1))

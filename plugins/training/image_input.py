@@ -1,6 +1,8 @@
 """The ``image_input`` input pipeline: an examples artifact -> a ``tf.data.Dataset`` of images.
 
-The contract every input pipeline of this plugin follows (text and speech implement the same):
+Shared by the image classifier (``keras_trainer``, which registers it) and the GAN
+(``gan_trainer``, which reads its images with it). The contract every input pipeline of the
+built-in trainers follows (table, text and speech implement the same):
 
 * ``model_inputs(examples)`` -> ``{name: {"shape": [...], "dtype": ..., "modality": ...}}``, the
   inputs the model receives, resolved once from the training examples and stored by the trainer;
@@ -60,17 +62,6 @@ def decode_image_batch(encoded: Any, height: int, width: int, channels: int) -> 
         encoded,
         fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
     )
-
-
-def split_size(examples: Artifact, split: str) -> int:
-    """The number of examples in ``split``: from features.json, else by counting the records."""
-    known = feature_spec(examples).get("splits", {}).get(split)
-    if known is not None:
-        return int(known)
-    import tensorflow as tf
-
-    records = tf.data.TFRecordDataset(example_files(examples, split), compression_type="GZIP")
-    return int(records.reduce(0, lambda count, _: count + 1))
 
 
 class ImageInput(InputPipeline):

@@ -1,0 +1,35 @@
+"""The training library the built-in trainer plugins share (a library, not a plugin).
+
+``keras`` (classifiers and regressions), ``text`` (the language model), ``audio`` and
+``generative`` (the GAN) import from here on purpose; nothing here registers a component (the
+plugins' ``__init__`` modules do) and nothing here imports a plugin. Import the modules
+themselves (``from beamline_plugins.training.checkpoints import scratch_dir``): a step's
+fingerprint then covers the modules it really uses. TensorFlow, Keras and matplotlib are
+imported inside the functions, so importing any of these modules stays cheap.
+
+Public surface, by module:
+
+``records``
+    Reading labelled examples with tf.data: ``read_records``, ``labelled_parser``,
+    ``label_indexer``, ``label_info``, ``id_features``, ``split_size``.
+``image_input``
+    The ``image_input`` input pipeline (``ImageInput``) and the one image preprocessing function
+    of training and serving, ``decode_image`` / ``decode_image_batch``.
+``loop``
+    The distributed custom training loop: ``make_steps``, ``run_epoch``, ``make_loss``,
+    ``training_stream``, ``Primer``, ``trace_ahead``, ``EpochMetrics``, ``prediction_of``,
+    ``CLASSIFICATION_LOSSES``, ``REGRESSION_LOSSES``.
+``strategy``
+    ``tf.distribute`` strategies and mixed precision: ``make_strategy``, ``StrategyName``,
+    ``split_cpu``, ``is_chief``, ``worker_index``, ``cluster_workers``,
+    ``mixed_precision_policy``.
+``checkpoints``
+    Resume: ``scratch_dir``, ``read_state``, ``write_state``, ``EpochCheckpoints``.
+``artifact``
+    The trainer's model artifact (``model.keras``, ``model.json``): ``write_model``,
+    ``input_pipeline_record``, ``trained_model``, ``load_keras_model``,
+    ``rebuild_input_pipeline``, ``MODEL_FILE``, ``MODEL_INFO``.
+``plots``
+    Report plots (matplotlib, Agg): ``pyplot``, ``plot_history``, ``plot_confusion``,
+    ``plot_predictions``, ``plot_residuals``.
+"""
