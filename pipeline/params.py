@@ -8,7 +8,6 @@ inputs are collected so that the pipeline file can check them once every step is
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import glob
 import math
 import operator
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .components import ArtifactType, Component, Input, ParamError
-from .errors import SpecError
+from .errors import SpecError, closest  # closest: re-exported for spec, registry, plugins
 from .yamlfile import Document, KeyPath, dotted
 
 if typing.TYPE_CHECKING:
@@ -50,12 +49,6 @@ class BuildContext:
     step_names: tuple[str, ...] = ()
     base_dir: Path | None = None
     inputs: list[InputRef] = field(default_factory=list)
-
-
-def closest(word: str, choices: typing.Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest of ``choices``, or an empty string."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 def build_component(kind: str | None, value: Any, path: KeyPath, ctx: BuildContext) -> Component:
