@@ -175,6 +175,8 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - the kinds declare the contra
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""
     is_step: ClassVar[bool] = False
+    #: The artifact types a step of this kind writes (what typed inputs of other steps accept).
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = ()
     help_text: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

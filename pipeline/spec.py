@@ -85,10 +85,13 @@ def load_spec(
     plugins: Plugins,
     overrides: Iterable[str] = (),
     runner: str | None = None,
+    *,
+    check_paths: bool = True,
 ) -> PipelineSpec:
     """Read, override and check a pipeline file against the components in ``plugins``.
 
-    The file's ``plugins:`` modules are loaded into ``plugins`` first."""
+    The file's ``plugins:`` modules are loaded into ``plugins`` first. Data paths named in it
+    must exist unless ``check_paths`` is False (a file written before its data)."""
     path = Path(path)
     overrides = list(overrides)
     doc = read_document(path, overrides)
@@ -111,7 +114,7 @@ def load_spec(
         doc=doc,
         registry=plugins.registry,
         step_names=tuple(steps_data),
-        base_dir=path.resolve().parent,
+        base_dir=path.resolve().parent if check_paths else None,
     )
     runner_data = data.get("runner", {})
     if isinstance(runner_data, str):

@@ -162,9 +162,12 @@ def test_changed_images_rerun_the_step_and_unchanged_reuse_it(tmp_path: Path) ->
     assert changed.status == "ran" and changed.counts["written"] == 9
 
 
-def test_invalid_resize_size_is_an_error_naming_the_transform(tmp_path: Path) -> None:
+def test_invalid_resize_size_is_refused_at_load_naming_the_key(tmp_path: Path) -> None:
     copy_images(DIGITS, tmp_path / "data", ["0"], 2)
     resize = {"component": "resize_image", "size": [0, 4]}
     step = {"component": "image_folder", "root": "data", "transforms": [resize]}
-    with pytest.raises(PipelineError, match="resize_image: size must be a positive integer"):
+    with pytest.raises(
+        PipelineError, match=r"\.yaml:\d+: steps.ingest.transforms\[0\].size: must be >= 1"
+    ):
         ingest(pipeline_file(tmp_path, step), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("meta.json"))

@@ -341,7 +341,7 @@ def _load(path: Path, template: str, plugins: Plugins) -> Any:
     from ..spec import load_spec
 
     try:
-        return load_spec(path, plugins)
+        return load_spec(path, plugins, check_paths=False)  # the data may come later
     except PipelineError as exc:
         raise ScaffoldError(
             f"template {template!r} does not match the loaded components (nothing was "

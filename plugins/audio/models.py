@@ -34,13 +34,13 @@ class AudioCnn(Model):
     name = "audio_cnn"
 
     mode: Literal["conv2d", "conv1d"] = param("conv2d", help="2-D over time x frequency, or 1-D")
-    filters: list[int] = param([16, 32, 64], help="filters of each convolution block")
-    kernel_size: int = param(3, help="kernel side (conv2d: square) or length (conv1d)")
+    filters: list[int] = param([16, 32, 64], help="filters of each convolution block", ge=1)
+    kernel_size: int = param(3, help="kernel side (conv2d: square) or length (conv1d)", ge=1)
     batch_norm: bool = param(False, help="batch normalisation after each convolution")
     head: Literal["flatten", "global"] = param("flatten", help="flatten or global average pool")
-    dense_units: list[int] = param([64], help="units of the dense layers after the blocks")
-    dropout: float = param(0.3, help="dropout rate before each dense layer")
-    l2: float = param(0.0, help="L2 weight penalty")
+    dense_units: list[int] = param([64], help="units of the dense layers after the blocks", ge=1)
+    dropout: float = param(0.3, help="dropout rate before each dense layer", ge=0, lt=1)
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""

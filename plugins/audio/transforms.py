@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from beamline import SpecError, StepContext, Transform, param
+from beamline import ParamError, StepContext, Transform, param
 from beamline.ingest import record_stage
 
 from . import ops
@@ -31,8 +31,17 @@ class DecodeAudio(Transform):
 
     name = "decode_audio"
     feature: str = param("audio", help="the feature holding WAV bytes")
-    min_seconds: float = param(0.0, help="reject clips shorter than this (seconds)")
-    max_seconds: float = param(0.0, help="reject clips longer than this (seconds; 0: no limit)")
+    min_seconds: float = param(0.0, help="reject clips shorter than this (seconds)", ge=0)
+    max_seconds: float = param(
+        0.0, help="reject clips longer than this (seconds; 0: no limit)", ge=0
+    )
+
+    def check(self) -> None:
+        """``min_seconds <= max_seconds`` unless ``max_seconds`` is 0 (no limit)."""
+        if self.max_seconds and self.max_seconds < self.min_seconds:
+            raise ParamError(
+                "max_seconds", f"is {self.max_seconds:g}, below min_seconds {self.min_seconds:g}"
+            )
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: decode, check, re-encode as PCM 16-bit; reject unreadable files."""
@@ -53,7 +62,9 @@ class ToMono(Transform):
     """Mix multi-channel audio down to one channel (the mean of the channels, or one of them)."""
 
     name = "to_mono"
-    channel: int = param(-1, help="keep only this channel (0-based); -1: average all channels")
+    channel: int = param(
+        -1, help="keep only this channel (0-based); -1: average all channels", ge=-1
+    )
     feature: str = param("audio", help="the feature holding WAV bytes")
 
     def stage(self, ctx: StepContext) -> Any:
@@ -73,16 +84,14 @@ class Resample(Transform):
     new Nyquist frequency is filtered out rather than folded back (no aliasing)."""
 
     name = "resample"
-    rate: int = param(16000, help="target sample rate in Hz")
-    quality: int = param(16, help="2-4 low, 5-8 medium, 9-16 high, 17-64 very high (slower)")
+    rate: int = param(16000, help="target sample rate in Hz", ge=1)
+    quality: int = param(
+        16, help="2-4 low, 5-8 medium, 9-16 high, 17-64 very high (slower)", ge=2, le=64
+    )
     feature: str = param("audio", help="the feature holding WAV bytes")
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: resample each clip."""
-        if self.rate < 1:
-            raise SpecError(f"{self.name}: rate must be a positive number of Hz, got {self.rate}")
-        if not 2 <= self.quality <= 64:
-            raise SpecError(f"{self.name}: quality must be between 2 and 64, got {self.quality}")
         fn = functools.partial(
             ops.resample_record, feature=self.feature, rate=self.rate, quality=self.quality
         )
@@ -97,14 +106,12 @@ class FixLength(Transform):
     """Trim or zero-pad every clip to a fixed duration, centred or aligned to the start."""
 
     name = "fix_length"
-    seconds: float = param(1.0, help="duration of every clip after this stage")
+    seconds: float = param(1.0, help="duration of every clip after this stage", gt=0)
     align: Align = param("center", help="center: trim/pad both ends equally; left: keep the start")
     feature: str = param("audio", help="the feature holding WAV bytes")
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: trim or pad each clip."""
-        if self.seconds <= 0:
-            raise SpecError(f"{self.name}: seconds must be positive, got {self.seconds}")
         fn = functools.partial(
             ops.fix_length_record, feature=self.feature, seconds=self.seconds, align=self.align
         )

@@ -5,15 +5,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from beamline import SpecError, StepContext, Transform, param
+from beamline import ParamError, SpecError, StepContext, Transform, param
 from beamline.ingest import record_stage
 
 from . import ops
-
-
-def _check_quality(component: str, quality: int) -> None:
-    if not 1 <= quality <= 95:
-        raise SpecError(f"{component}: quality must be between 1 and 95, got {quality}")
 
 
 def _set_image(info: dict[str, Any], feature: str, **details: Any) -> dict[str, Any]:
@@ -47,11 +42,10 @@ class DecodeImage(Transform):
     name = "decode_image"
     feature: str = param("image", help="the feature holding encoded image bytes")
     format: Literal["png", "jpeg"] = param("png", help="encoding written: png (lossless) or jpeg")
-    quality: int = param(90, help="JPEG quality (1-95), used when format is jpeg")
+    quality: int = param(90, help="JPEG quality (1-95), used when format is jpeg", ge=1, le=95)
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: decode, convert, re-encode; reject what does not decode."""
-        _check_quality(self.name, self.quality)
         fn = functools.partial(
             ops.decode_record,
             feature=self.feature,
@@ -74,13 +68,20 @@ class ResizeImage(Transform):
     keeps it and makes the image fit inside the size (sizes then vary)."""
 
     name = "resize_image"
-    size: int | list[int] = param(help="output size: N (N x N) or [height, width]")
+    size: int | list[int] = param(help="output size: N (N x N) or [height, width]", ge=1)
     fit: Literal["stretch", "pad", "keep_aspect"] = param("stretch", help="how to fit the size")
     resample: Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"] = param(
         "bilinear", help="resampling filter"
     )
-    pad_value: int = param(0, help="gray level (0-255) of the padding when fit is pad")
+    pad_value: int = param(
+        0, help="gray level (0-255) of the padding when fit is pad", ge=0, le=255
+    )
     feature: str = param("image", help="the feature holding encoded image bytes")
+
+    def check(self) -> None:
+        """``size`` is one number or two."""
+        if isinstance(self.size, list) and len(self.size) not in (1, 2):
+            raise ParamError("size", f"expected N or [height, width], got {self.size}")
 
     def dimensions(self) -> tuple[int, int]:
         """``(height, width)`` from ``size``."""
@@ -96,8 +97,6 @@ class ResizeImage(Transform):
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: resize each image."""
         height, width = self.dimensions()
-        if not 0 <= self.pad_value <= 255:
-            raise SpecError(f"{self.name}: pad_value must be between 0 and 255")
         fn = functools.partial(
             ops.resize_record,
             feature=self.feature,
@@ -145,12 +144,11 @@ class EncodeImage(Transform):
 
     name = "encode_image"
     format: Literal["png", "jpeg"] = param("png", help="png or jpeg")
-    quality: int = param(90, help="JPEG quality (1-95)")
+    quality: int = param(90, help="JPEG quality (1-95)", ge=1, le=95)
     feature: str = param("image", help="the feature holding encoded image bytes")
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: re-encode each image."""
-        _check_quality(self.name, self.quality)
         fn = functools.partial(
             ops.encode_record, feature=self.feature, fmt=self.format, quality=self.quality
         )

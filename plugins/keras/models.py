@@ -146,7 +146,7 @@ class LogisticRegression(Model):
 
     name = "logistic_regression"
 
-    l2: float = param(0.0, help="L2 weight penalty")
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -168,7 +168,7 @@ class LinearRegression(Model):
 
     name = "linear_regression"
 
-    l2: float = param(0.0, help="L2 weight penalty (ridge regression)")
+    l2: float = param(0.0, help="L2 weight penalty (ridge regression)", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs``; ``num_classes`` must be 0 (a regression)."""
@@ -191,10 +191,10 @@ class Mlp(Model):
 
     name = "mlp"
 
-    units: list[int] = param([128], help="units of each hidden layer (one entry per layer)")
+    units: list[int] = param([128], help="units of each hidden layer (one entry per layer)", ge=1)
     activation: Activation = param("relu", help="activation of the hidden layers")
-    dropout: float = param(0.0, help="dropout rate after each hidden layer")
-    l2: float = param(0.0, help="L2 weight penalty")
+    dropout: float = param(0.0, help="dropout rate after each hidden layer", ge=0, lt=1)
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes (0: a regression)."""
@@ -218,14 +218,14 @@ class Cnn(Model):
 
     name = "cnn"
 
-    filters: list[int] = param([32, 64], help="filters of each convolution block")
-    kernel_size: int = param(3, help="side of the square convolution kernels")
+    filters: list[int] = param([32, 64], help="filters of each convolution block", ge=1)
+    kernel_size: int = param(3, help="side of the square convolution kernels", ge=1)
     pooling: Literal["max", "average"] = param("max", help="pooling after each block")
-    dense_units: list[int] = param([128], help="units of the dense layers after the blocks")
+    dense_units: list[int] = param([128], help="units of the dense layers after the blocks", ge=1)
     activation: Activation = param("relu", help="activation of conv and dense layers")
-    dropout: float = param(0.25, help="dropout rate before each dense layer")
+    dropout: float = param(0.25, help="dropout rate before each dense layer", ge=0, lt=1)
     batch_norm: bool = param(False, help="batch normalisation after each convolution")
-    l2: float = param(0.0, help="L2 weight penalty")
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""

@@ -7,7 +7,7 @@ import glob
 from pathlib import Path
 from typing import Any, Literal
 
-from beamline import PipelineError, Source, SpecError, StepContext, param
+from beamline import ParamError, PipelineError, Source, StepContext, param
 from beamline.fingerprint import files_digest
 from beamline.ingest import MAIN, REJECTED, create_source, record_stage
 
@@ -68,12 +68,15 @@ class CsvTable(_TableSource):
     infer_types: bool = param(True, help="infer numeric columns; false: every column is text")
     delimiter: str = param(",", help="field delimiter")
 
-    def _check(self, files: list[str]) -> None:
-        bad = {c: t for c, t in self.types.items() if t not in readers.COLUMN_TYPES}
-        if bad:
-            raise SpecError(f"csv_table: types must be int, float or text, got {bad}")
+    def check(self) -> None:
+        """Column types are int, float or text; the delimiter is one character."""
+        for column, kind in self.types.items():
+            if kind not in readers.COLUMN_TYPES:
+                raise ParamError(f"types.{column}", f"expected int, float or text, got {kind!r}")
         if len(self.delimiter) != 1:
-            raise SpecError(f"csv_table: delimiter must be one character, got {self.delimiter!r}")
+            raise ParamError("delimiter", f"must be one character, got {self.delimiter!r}")
+
+    def _check(self, files: list[str]) -> None:
         wanted = set(self.columns) | set(self.types) | ({self.label} if self.label else set())
         for file in files:
             header = readers.csv_header(file, self.delimiter)

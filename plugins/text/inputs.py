@@ -77,7 +77,7 @@ class TextInput(InputPipeline):
 
     name = "text_input"
     feature: str = param("", help="text feature to read; default: the feature of modality text")
-    max_length: int = param(64, help="tokens kept per text (the rest is cut)")
+    max_length: int = param(64, help="tokens kept per text (the rest is cut)", ge=1)
     bucket_boundaries: list[int] = param(
         [], help="length boundaries for bucketing by sequence length ([] pads to max_length)"
     )
@@ -86,8 +86,6 @@ class TextInput(InputPipeline):
 
     def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
         """``{feature: {"shape": [max_length] or [None], "vocab_size", "vocabulary", ...}}``."""
-        if self.max_length < 1:
-            raise PipelineError(f"{self.name}: max_length must be at least 1")
         name = text_feature(examples, self.feature, self.name)
         spec = text_spec(examples, name, self.name)
         shape = [None] if self.bucket_boundaries else [self.max_length]

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from beamline import Artifact, InputPipeline, param
-from beamline.errors import PipelineError
 from beamline_plugins.training.records import read_records
 
 from .inputs import encoder_of, text_feature, text_spec
@@ -29,14 +28,12 @@ class LmInput(InputPipeline):
 
     name = "lm_input"
     feature: str = param("", help="text feature to read; default: the feature of modality text")
-    sequence_length: int = param(128, help="tokens per training window")
+    sequence_length: int = param(128, help="tokens per training window", ge=2)
     shuffle_buffer: int = param(10000, help="shuffle buffer of training windows")
     cache: bool = param(True, help="keep the windows in memory after the first epoch")
 
     def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
         """``{text feature: {"shape": [None], "vocabulary": [... "[EOS]"], "eos_id", ...}}``."""
-        if self.sequence_length < 2:
-            raise PipelineError(f"{self.name}: sequence_length must be at least 2")
         name = text_feature(examples, self.feature, self.name)
         spec = text_spec(examples, name, self.name)
         vocabulary = spec["vocabulary"] + [EOS_TOKEN]

@@ -71,9 +71,11 @@ class BowClassifier(Model):
     name = "bow_classifier"
 
     mode: Literal["multi_hot", "count"] = param("multi_hot", help="token presence or counts")
-    units: list[int] = param([64], help="units of each hidden layer")
-    dropout: float = param(0.5, help="dropout on the input vector and after each hidden layer")
-    l2: float = param(0.0, help="L2 weight penalty")
+    units: list[int] = param([64], help="units of each hidden layer", ge=1)
+    dropout: float = param(
+        0.5, help="dropout on the input vector and after each hidden layer", ge=0, lt=1
+    )
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -99,13 +101,19 @@ class RnnClassifier(Model):
 
     name = "rnn_classifier"
 
-    embedding_dim: int = param(64, help="size of the token embeddings")
+    embedding_dim: int = param(64, help="size of the token embeddings", ge=1)
     cell: Literal["lstm", "gru"] = param("lstm", help="recurrent cell")
-    units: list[int] = param([64], help="units of each recurrent layer (one entry per layer)")
+    units: list[int] = param(
+        [64], help="units of each recurrent layer (one entry per layer)", ge=1, min_items=1
+    )
     bidirectional: bool = param(True, help="read the text in both directions")
-    dropout: float = param(0.3, help="dropout on embeddings, between layers and in the head")
-    dense_units: list[int] = param([], help="dense layers between the recurrent part and softmax")
-    l2: float = param(0.0, help="L2 weight penalty")
+    dropout: float = param(
+        0.3, help="dropout on embeddings, between layers and in the head", ge=0, lt=1
+    )
+    dense_units: list[int] = param(
+        [], help="dense layers between the recurrent part and softmax", ge=1
+    )
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -121,8 +129,6 @@ class RnnClassifier(Model):
         if self.dropout > 0:
             x = keras.layers.SpatialDropout1D(self.dropout)(x)
         layer = keras.layers.LSTM if self.cell == "lstm" else keras.layers.GRU
-        if not self.units:
-            raise PipelineError(f"model '{self.name}': units needs at least one layer")
         for i, units in enumerate(self.units):
             last = i == len(self.units) - 1
             rnn = layer(units, return_sequences=not last, kernel_regularizer=_regularizer(self.l2))
@@ -142,14 +148,14 @@ class TransformerClassifier(Model):
 
     name = "transformer_classifier"
 
-    embed_dim: int = param(64, help="size of token and position embeddings")
-    num_heads: int = param(2, help="attention heads per block")
-    ff_dim: int = param(128, help="units of the feed-forward layer of each block")
-    blocks: int = param(1, help="number of encoder blocks")
-    dropout: float = param(0.1, help="dropout in the blocks and the head")
+    embed_dim: int = param(64, help="size of token and position embeddings", ge=1)
+    num_heads: int = param(2, help="attention heads per block", ge=1)
+    ff_dim: int = param(128, help="units of the feed-forward layer of each block", ge=1)
+    blocks: int = param(1, help="number of encoder blocks", ge=1)
+    dropout: float = param(0.1, help="dropout in the blocks and the head", ge=0, lt=1)
     pooling: Literal["mean", "max"] = param("mean", help="masked mean or max over the tokens")
-    dense_units: list[int] = param([], help="dense layers between pooling and softmax")
-    l2: float = param(0.0, help="L2 weight penalty")
+    dense_units: list[int] = param([], help="dense layers between pooling and softmax", ge=1)
+    l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -194,9 +200,11 @@ class LanguageModel(Model):
 
     name = "language_model"
 
-    embedding_dim: int = param(64, help="size of the token embeddings")
-    units: list[int] = param([256], help="units of each LSTM layer (one entry per layer)")
-    dropout: float = param(0.1, help="dropout between layers")
+    embedding_dim: int = param(64, help="size of the token embeddings", ge=1)
+    units: list[int] = param(
+        [256], help="units of each LSTM layer (one entry per layer)", ge=1, min_items=1
+    )
+    dropout: float = param(0.1, help="dropout between layers", ge=0, lt=1)
 
     def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
         """Return the Keras model; ``num_classes`` is the vocabulary size."""

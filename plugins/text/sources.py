@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from beamline import PipelineError, Source, StepContext, param
+from beamline import ParamError, PipelineError, Source, StepContext, param
 from beamline.files import FileListing, LabelledFile
 from beamline.fingerprint import files_digest
 from beamline.ingest import create_source
@@ -41,6 +41,11 @@ class TextTable(Source):
     columns: list[str] = param([], help="other columns kept as features (categorical)")
     delimiter: str = param(",", help="CSV field delimiter")
 
+    def check(self) -> None:
+        """The delimiter is one character."""
+        if len(self.delimiter) != 1:
+            raise ParamError("delimiter", f"must be one character, got {self.delimiter!r}")
+
     def _path(self, ctx: StepContext) -> Path:
         return ctx.resolve(self.path)
 
@@ -58,10 +63,6 @@ class TextTable(Source):
         path = self._path(ctx)
         if not path.is_file():
             raise PipelineError(f"text_table: file not found: {path}")
-        if len(self.delimiter) != 1:
-            raise PipelineError(
-                f"text_table: delimiter must be one character, got {self.delimiter!r}"
-            )
         columns = readers.Columns(
             text=self.text_column,
             label=self.label_column,

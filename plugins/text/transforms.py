@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from beamline import SpecError, StepContext, Transform, param
+from beamline import ParamError, StepContext, Transform, param
 from beamline.fingerprint import plain
 from beamline.ingest import record_stage
 
@@ -51,13 +51,16 @@ class FilterLength(Transform):
     feature: str = param("text", help="the text feature")
     unit: Literal["chars", "tokens"] = param("chars", help="count characters or tokens")
     level: Level = param("word", help="token level when unit is tokens: word or char")
-    min: int = param(1, help="minimum length (inclusive)")
-    max: int = param(0, help="maximum length (inclusive); 0 for no maximum")
+    min: int = param(1, help="minimum length (inclusive)", ge=0)
+    max: int = param(0, help="maximum length (inclusive); 0 for no maximum", ge=0)
+
+    def check(self) -> None:
+        """``min <= max`` unless ``max`` is 0 (no maximum)."""
+        if self.max and self.max < self.min:
+            raise ParamError("max", f"is {self.max}, below min {self.min} (0: no maximum)")
 
     def stage(self, ctx: StepContext) -> Any:
         """The Beam stage: reject texts outside the bounds."""
-        if self.min < 0 or self.max < 0 or (self.max and self.max < self.min):
-            raise SpecError(f"{self.name}: need 0 <= min <= max (max 0: none)")
         fn = functools.partial(
             ops.length_record,
             feature=self.feature,
@@ -94,13 +97,8 @@ class TextVocabulary(Transform):
     name = "text_vocabulary"
     feature: str = param("text", help="the text feature")
     level: Level = param("word", help="word or char tokens")
-    max_tokens: int = param(20000, help="most tokens kept (besides [PAD] and [UNK])")
-    min_count: int = param(1, help="fewest training occurrences of a kept token")
-
-    def __post_init__(self) -> None:
-        """Check the bounds when the pipeline file is read."""
-        if self.max_tokens < 1 or self.min_count < 1:
-            raise SpecError(f"{self.name}: max_tokens and min_count must be at least 1")
+    max_tokens: int = param(20000, help="most tokens kept (besides [PAD] and [UNK])", ge=1)
+    min_count: int = param(1, help="fewest training occurrences of a kept token", ge=1)
 
     def stage(self, ctx: StepContext) -> Any:
         """Records pass unchanged (the work is in ``analyze``)."""
