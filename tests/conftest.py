@@ -65,7 +65,7 @@ def fixtures_plugin(monkeypatch, tmp_path):
     """Make ``core_plugin`` importable and log its step runs to a file; return the log path."""
     monkeypatch.syspath_prepend(str(TESTS_DIR))
     log = tmp_path / "events.log"
-    monkeypatch.setenv("CORE_FIXTURES_LOG", str(log))
+    monkeypatch.setenv("CORE_PLUGIN_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", str(TESTS_DIR))
     return log
 

@@ -1,26 +1,20 @@
-"""Test support for the keras plugin: real examples artifacts and a source that copies one.
+"""Test support for the keras plugin: real examples artifacts and pipeline files that read them.
 
 ``write_examples`` turns a class-per-folder image dataset (``data_paths``) into an examples
 artifact in the layout of ``beamline.examples`` (GZIP TFRecords of tf.train.Example per split,
-features.json), so these tests do not depend on the ingest step written in parallel. This module
-is also a plugin: pipeline files in the tests name it under ``plugins:`` to get the
-``keras_test_examples`` source.
+features.json), so these tests do not depend on the ingest step. ``write_pipeline`` puts the
+``prepared_examples`` source of ``examples_plugin`` in front of the steps under test.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from data_paths import TESTS_DIR
 
-from beamline import Source, StepContext, StepResult, hookimpl, param
-from beamline.fingerprint import files_digest
-
-TESTS = TESTS_DIR
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -96,41 +90,15 @@ def write_pipeline(folder: Path, examples: Path, steps: str, name: str = "kdigit
     """Write a pipeline file whose ``data`` step copies ``examples``, followed by ``steps``."""
     text = (
         f"name: {name}\n"
-        "plugins: [keras_support]\n"
+        "plugins: [examples_plugin]\n"
         "steps:\n"
         "  data:\n"
-        "    component: keras_test_examples\n"
-        f"    path: {examples}\n" + steps
+        "    component: prepared_examples\n"
+        f"    folder: {examples}\n" + steps
     )
     path = folder / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-class PreparedExamples(Source):
-    """Copy a prepared examples artifact (tests only)."""
-
-    name = "keras_test_examples"
-
-    path: str = param(help="folder of an examples artifact")
-
-    def data_fingerprint(self, ctx: StepContext) -> str | None:
-        """A digest of the folder's files."""
-        root = ctx.resolve(self.path)
-        return files_digest([p for p in root.rglob("*") if p.is_file()], root)
-
-    def run(self, ctx: StepContext) -> StepResult:
-        """Copy the folder into the step's output."""
-        shutil.copytree(ctx.resolve(self.path), ctx.output_dir, dirs_exist_ok=True)
-        spec = json.loads((ctx.output_dir / "features.json").read_text(encoding="utf-8"))
-        total = sum(spec["splits"].values())
-        return StepResult(counts={"read": total, "written": total, "rejected": 0})
-
-
-@hookimpl
-def register_sources(register: Any) -> None:
-    """Register the test source."""
-    register(PreparedExamples)
 
 
 def python_env(**extra: str) -> dict[str, str]:
@@ -138,7 +106,7 @@ def python_env(**extra: str) -> dict[str, str]:
     import os
 
     env = dict(os.environ)
-    paths = [str(TESTS.parent), str(TESTS), env.get("PYTHONPATH", "")]
+    paths = [str(TESTS_DIR.parent), str(TESTS_DIR), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env.update(extra)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from data_paths import DIGITS, SIGN_DIGITS
-from ingest_helpers import copy_images, ingest, pipeline_file, split_examples
+from ingest_support import copy_images, ingest, pipeline_file, split_examples
 from PIL import Image
 
 from beamline import PipelineError, examples

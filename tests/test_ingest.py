@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from data_paths import DIGITS, SMS_CSV
-from ingest_helpers import (
+from ingest_support import (
     beam_job_service,
     copy_images,
     csv_rows,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from data_paths import DIGITS, TESTS_DIR
-from ingest_helpers import copy_images
+from ingest_support import copy_images
 
 import beamline
 
@@ -15,7 +15,7 @@ def test_analyzer_sees_only_the_train_split_and_writes_its_asset(tmp_path, monke
     root = copy_images(DIGITS, tmp_path / "digits", ["0", "1", "2"], 20)
     path = tmp_path / "p.yaml"
     path.write_text(
-        "plugins: [analyzer_fixtures]\n"
+        "plugins: [analyzer_plugin]\n"
         "steps:\n"
         "  ingest:\n"
         "    component: image_folder\n"

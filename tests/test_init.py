@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from data_paths import DIABETES_CSV, DIGITS, PROJECT_DIR, SMS_CSV, SPOKEN_DIGITS
-from ingest_helpers import copy_images, csv_rows
+from ingest_support import copy_images, csv_rows
 
 import beamline
 from beamline import examples

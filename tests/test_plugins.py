@@ -158,12 +158,12 @@ def test_pipeline_file_plugins_list_loads_modules(fixtures_plugin, write_pipelin
     import beamline
 
     path = write_pipeline("""
-        plugins: [core_fixtures]
+        plugins: [core_plugin]
         steps:
           data: {component: numbers}
     """)
     spec, plugins = beamline.load(path)
-    assert plugins.sources["core_fixtures"] == "pipeline file p.yaml"
+    assert plugins.sources["core_plugin"] == "pipeline file p.yaml"
 
 
 def test_third_party_distribution_is_found_through_its_entry_point(tmp_path):

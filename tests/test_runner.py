@@ -20,7 +20,7 @@ from beamline.errors import AccountingError
 
 PIPELINE = """
 name: numbers
-plugins: [core_fixtures]
+plugins: [core_plugin]
 steps:
   data:
     component: numbers
@@ -49,7 +49,7 @@ def test_run_writes_each_step_with_meta_and_accounting(fixtures_plugin, write_pi
     assert [r.status for r in result.records] == ["ran", "ran", "ran"]
     meta = result.run.artifact("data").meta
     assert meta["counts"] == {"read": 6, "written": 4, "rejected": 2}
-    assert meta["component"] == "numbers" and meta["plugin"] == "core_fixtures"
+    assert meta["component"] == "numbers" and meta["plugin"] == "core_plugin"
     assert meta["params"]["count"] == 6 and len(meta["fingerprint"]) == 32
     assert meta["seconds"] >= 0 and meta["started"] <= meta["finished"]
     train = result.run.artifact("train")
@@ -101,7 +101,7 @@ def test_failing_step_names_step_plugin_and_run_dir_and_keeps_finished_steps(
         run(path, tmp_path, ["steps.train.fail=true"])
     message = str(err.value)
     failed = beamline.open_run("numbers", tmp_path / "runs")
-    assert "step 'train' (component 'fit' of plugin 'core_fixtures') failed" in message
+    assert "step 'train' (component 'fit' of plugin 'core_plugin') failed" in message
     assert "ValueError: the fixture was asked to fail" in message
     assert str(failed.path) in message
     assert "asked to fail" in (failed.path / "train.error.log").read_text()

@@ -11,7 +11,7 @@ from beamline import SpecError
 
 PIPELINE = """
 name: numbers
-plugins: [core_fixtures]
+plugins: [core_plugin]
 steps:
   data:
     component: numbers

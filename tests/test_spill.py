@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from data_paths import SMS_CSV
-from ingest_helpers import csv_rows, ingest, pipeline_file, shard_contents
+from ingest_support import csv_rows, ingest, pipeline_file, shard_contents
 
 from beamline import examples, ingest_stages, spill
 

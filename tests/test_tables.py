@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from data_paths import SENTIMENT_CSV, SMS_CSV
-from ingest_helpers import csv_rows, ingest, pipeline_file, split_examples
+from ingest_support import csv_rows, ingest, pipeline_file, split_examples
 
 from beamline import PipelineError, examples
 

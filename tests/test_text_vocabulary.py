@@ -89,7 +89,7 @@ def test_char_normalizer_matches_python_nfkc_on_real_and_compatibility_text() ->
 
     import tensorflow as tf
     from data_paths import SMS_CSV
-    from ingest_helpers import csv_rows
+    from ingest_support import csv_rows
 
     from beamline_plugins.text.tf_ops import CharNormalizer
 

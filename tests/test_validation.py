@@ -24,7 +24,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Examples artifacts: good SMS, SMS with an unknown label, spam-heavy SMS, digit PNGs."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(TESTS_DIR))
-        import validation_fixtures as vf
+        import validation_support as vf
 
     root = tmp_path_factory.mktemp("examples")
     good = vf.sms_rows(400)
@@ -57,7 +57,7 @@ def sms_pipeline(monkeypatch: pytest.MonkeyPatch, write_pipeline, data) -> Path:
     return write_pipeline(
         f"""
         name: sms
-        plugins: [validation_fixtures]
+        plugins: [examples_plugin]
         steps:
           ingest:
             component: prepared_examples
@@ -168,7 +168,7 @@ def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_p
     path = write_pipeline(
         f"""
         name: digits
-        plugins: [validation_fixtures]
+        plugins: [examples_plugin]
         steps:
           ingest: {{component: prepared_examples, folder: {data["digits"]}}}
           validate: {{component: tfdv, examples: ingest}}

@@ -1,9 +1,9 @@
-"""Test plugin and data builders for ``tests/test_validation.py``.
+"""Data builders for ``tests/test_validation.py``.
 
-The builders write real examples artifacts (GZIP TFRecords of ``tf.train.Example`` in the layout
-of ``pipeline/examples.py``) from the small real data sets of ``data_paths``. The plugin
-registers ``prepared_examples``, a source step that copies such a folder into its artifact, so a
-pipeline file can put the ``tfdv`` validator behind it without the Beam ingest.
+They write real examples artifacts (GZIP TFRecords of ``tf.train.Example`` in the layout of
+``pipeline/examples.py``) from the small real data sets of ``data_paths``; the
+``prepared_examples`` source of ``examples_plugin`` copies one into a run, so a pipeline file can
+put the ``tfdv`` validator behind it without the Beam ingest.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from data_paths import DIGITS, SMS_CSV
 
-from beamline import Source, StepContext, StepResult, hookimpl, param
 from beamline.examples import EXAMPLES_DIR, FEATURES_FILE
-from beamline.fingerprint import files_digest
 
 
 def split_of(key: str) -> str:
@@ -113,30 +110,3 @@ DIGITS_FEATURES = {
     "image": {"dtype": "bytes", "modality": "image"},
     "label": {"dtype": "int64", "modality": "label"},
 }
-
-
-class PreparedExamples(Source):
-    """Copies a prepared examples folder into this step's artifact (tests only)."""
-
-    name = "prepared_examples"
-
-    folder: str = param(help="an examples artifact folder to copy")
-
-    def data_fingerprint(self, ctx: StepContext) -> str | None:
-        """The folder's files, so that new data reruns the step."""
-        root = ctx.resolve(self.folder)
-        return files_digest([p for p in root.rglob("*") if p.is_file()], root)
-
-    def run(self, ctx: StepContext) -> StepResult | None:
-        """Copy the folder; report how many examples it holds."""
-        root = ctx.resolve(self.folder)
-        shutil.copytree(root, ctx.output_dir, dirs_exist_ok=True)
-        splits = json.loads((root / FEATURES_FILE).read_text(encoding="utf-8"))["splits"]
-        total = sum(splits.values())
-        return StepResult(counts={"read": total, "written": total, "rejected": 0})
-
-
-@hookimpl
-def register_sources(register: Any) -> None:
-    """Register the test source."""
-    register(PreparedExamples)

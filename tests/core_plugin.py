@@ -1,7 +1,7 @@
 """Light components for testing the core: no TensorFlow, fast, and observable from outside.
 
-Loaded by pipeline files through ``plugins: [core_fixtures]``; each run of a step appends a line
-to ``$CORE_FIXTURES_LOG`` so tests can tell which steps really ran.
+Loaded by pipeline files through ``plugins: [core_plugin]``; each run of a step appends a line
+to ``$CORE_PLUGIN_LOG`` so tests can tell which steps really ran.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from beamline import (
 
 
 def _log(event: str) -> None:
-    log = os.environ.get("CORE_FIXTURES_LOG")
+    log = os.environ.get("CORE_PLUGIN_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(event + "\n")
