@@ -368,29 +368,95 @@ class Split:
             )
 
 
-class Source(StepComponent):
-    """Reads raw data into records; as a step it also runs its transforms, splits and writes.
+class Source(Component):
+    """Reads raw data into records: a bounded data set (files, a table), read once per run.
 
     Implement ``read(ctx)`` returning a Beam ``PTransform`` from the pipeline root to a dict of
-    PCollections ``{"main": records, "rejected": rejected records}``; the core does the rest
-    (see ``beamline.ingest``)."""
+    PCollections ``{"main": records, "rejected": rejected records}`` (``beamline.ingest`` builds
+    one from a reading function). The ingest engine (``beamline.ingest_engine``) runs the step:
+    the transforms, duplicates, split, shards, rejected records and counts. A source may also
+    define ``feature_info(ctx)``, ``location(ctx)`` and ``data_fingerprint(ctx)`` (see
+    ``beamline.examples``). A source that writes its examples artifact itself (prepared data)
+    defines ``run(ctx)`` instead of ``read``."""
 
     kind: ClassVar[str] = "source"
+    is_step: ClassVar[bool] = True
     produces: ClassVar[tuple[type[ArtifactType], ...]] = (Examples,)
+    #: The module whose ``run(component, ctx)`` runs this kind as a step.
+    engine: ClassVar[str] = "beamline.ingest_engine"
     transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
     deduplicate: bool = param(True, help="drop exact duplicate records before splitting")
     split: Split = param(Split(), help="how records are split into train, eval and test")
     shards: int = param(0, help="TFRecord shards per split (0: chosen from the data size)", ge=0)
 
-    def read(self, ctx: StepContext) -> Any:
+    def read(self, ctx: StepContext) -> beam.PTransform:
         """Return the Beam ``PTransform`` that reads this source."""
-        raise NotImplementedError
+        raise NotImplementedError(f"source '{self.name}' does not implement read(ctx)")
 
-    def run(self, ctx: StepContext) -> StepResult | None:
-        """Run ingest: read, transform, split, write TFRecords and rejected records."""
-        from .ingest import run_ingest
 
-        return run_ingest(self, ctx)
+class Stream(Component):
+    """Reads an unbounded stream of records with event times, ingested window by window.
+
+    What a stream implements (the streaming engine, ``beamline.stream_engine``, does the rest):
+
+    - ``read(ctx)``: a Beam ``PTransform`` from the pipeline root to ``{"main": records,
+      "rejected": rejected records}`` whose records carry event times (elements stamped by the
+      Beam source itself, as a ``TestStream`` or a broker reader does, or
+      ``beam.window.TimestampedValue(record, seconds)``) and whose watermark says when a window
+      is complete. The PCollection may be unbounded: the step ends when the stream does (the
+      stream's own stop rule: a duration, a count, a time without new data).
+    - ``acknowledge(window, sources)``: called after records are durably stored (their files
+      renamed into place), once for a window's examples and once for its rejected records, with
+      the window's folder name and the ``__source__`` of each stored record. A broker source
+      commits offsets or acknowledges messages here, so that nothing is acknowledged before it
+      is stored. It runs in the Beam worker that wrote the window, on a pickled copy of the
+      stream: open connections lazily. Default: nothing to acknowledge.
+    - ``close(ctx)``: called once the pipeline ended, also when it failed: stop what ``read``
+      started (a folder watch's event service, a broker connection). Default: nothing.
+    - optional, as for sources: ``feature_info(ctx)``, ``location(ctx)``, and
+      ``data_fingerprint(ctx)`` (a live stream returns a fresh value: it is never reused).
+
+    Per fixed event-time window of ``window_seconds`` the engine applies the transforms, drops
+    duplicates within the window, and writes ``examples/window-<start>-<end>/`` shards, the
+    window's rejected records and its statistics (``window_checks``); there is no ``split``."""
+
+    kind: ClassVar[str] = "stream"
+    is_step: ClassVar[bool] = True
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (Examples,)
+    engine: ClassVar[str] = "beamline.stream_engine"
+    transforms: list[Transform] = param([], help="Beam stages applied to the records, in order")
+    deduplicate: bool = param(True, help="drop exact duplicate records within a window")
+    shards: int = param(0, help="TFRecord shards per window (0: chosen from the data size)", ge=0)
+    window_seconds: float = param(
+        60.0, help="length of the fixed event-time windows (seconds)", gt=0
+    )
+    split: Any = param(None, help="not accepted: each event-time window is its own folder")
+
+    def check(self) -> None:
+        """Refuse ``split``: a stream has no splits, it writes windows."""
+        if self.split is not None:
+            raise ParamError(
+                "split",
+                f"stream '{self.name}' takes no split: each event-time window is written as its "
+                "own folder (examples/window-<start>-<end>/); remove 'split:'",
+            )
+
+    def read(self, ctx: StepContext) -> beam.PTransform:
+        """Return the Beam ``PTransform`` that reads this stream (timestamped records)."""
+        raise NotImplementedError(f"stream '{self.name}' does not implement read(ctx)")
+
+    def acknowledge(self, window: str, sources: list[str]) -> None:
+        """Acknowledge records stored durably (see the class docstring); default: nothing."""
+        return None
+
+    def close(self, ctx: StepContext) -> None:
+        """Stop what ``read`` started (see the class docstring); default: nothing."""
+        return None
+
+    def window_checks(self, ctx: StepContext) -> Any:
+        """What checks each window's statistics (a ``beamline.stream_engine.WindowChecks``),
+        or None for no statistics; the streaming plugin computes TFDV statistics and alarms."""
+        return None
 
 
 class Validator(StepComponent):
@@ -423,6 +489,7 @@ class Exporter(StepComponent):
 
 KIND_BASES: dict[str, type[Component]] = {
     "source": Source,
+    "stream": Stream,
     "transform": Transform,
     "validator": Validator,
     "input_pipeline": InputPipeline,
@@ -437,6 +504,7 @@ KIND_BASES: dict[str, type[Component]] = {
 #: The registration hook of each kind; one hook may register several kinds (models).
 KIND_HOOKS: dict[str, str] = {
     "source": "register_sources",
+    "stream": "register_streams",
     "transform": "register_transforms",
     "validator": "register_validators",
     "input_pipeline": "register_input_pipelines",

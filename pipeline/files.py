@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataNotFound, PipelineError
-from .ingest import SOURCE_KEY, Reject
+from .records import SOURCE_KEY, Reject
 
 
 def wanted_extensions(extensions: Iterable[str]) -> set[str]:

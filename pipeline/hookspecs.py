@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         Exporter,
         InputPipeline,
         Source,
+        Stream,
         Trainer,
         Transform,
         Validator,
@@ -50,10 +51,23 @@ hookspec = pluggy.HookspecMarker("pipeline")
 
 @hookspec
 def register_sources(register: Callable[[type[Source]], None]) -> None:
-    """Register source components: Beam readers that turn files or rows into records.
+    """Register source components: Beam readers that turn a bounded data set (files, rows)
+    into records.
 
-    A source is also the ingest step: the core chains its ``transforms``, splits and writes
-    sharded TFRecords of ``tf.train.Example`` with a rejected-records output."""
+    A source only reads (``Source.read``); the core's ingest engine runs it as a step: it chains
+    the source's ``transforms``, removes duplicates, splits and writes sharded TFRecords of
+    ``tf.train.Example`` with a rejected-records output."""
+
+
+@hookspec
+def register_streams(register: Callable[[type[Stream]], None]) -> None:
+    """Register stream components: readers of unbounded data with event times (a watched
+    folder, a message broker).
+
+    A stream reads timestamped records (``Stream.read``) and acknowledges what the core has
+    durably written (``Stream.acknowledge``); the core's streaming engine runs it as a step,
+    window by window: transforms, duplicates within a window, shards, rejected records and
+    statistics per event-time window."""
 
 
 @hookspec

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .components import Component, Input, StepComponent
 from .errors import SpecError
@@ -15,7 +15,7 @@ from .plugins import Plugins
 from .yamlfile import Document, dotted, load_yaml_file
 
 TOP_LEVEL_KEYS = ("name", "description", "plugins", "runner", "steps")
-BeamRunnerName = Literal["direct", "local", "portable", "flink", "spark", "dataflow"]
+from .beam_options import BeamRunnerName  # noqa: E402 - the one list of runner names
 
 
 @dataclass(kw_only=True)

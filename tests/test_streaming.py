@@ -233,3 +233,59 @@ def test_watch_folder_ingests_files_copied_while_it_runs(write_pipeline, tmp_pat
     labels = sorted(lbl for w in spec["splits"] for lbl in _labels(art, w))
     assert labels == ["3"] * 6 + ["4"] * 3
     assert time.monotonic() - started >= 4.5 + 4  # ran through the copies, then idled out
+
+
+def test_a_stream_given_a_split_is_refused_when_the_file_loads_with_the_reason(
+    write_pipeline, tmp_path
+):
+    path = write_pipeline(
+        """
+        steps:
+          ingest:
+            component: replay_stream
+            root: inbox
+            events: []
+            split: {train: 0.8, eval: 0.1, test: 0.1}
+        """
+    )
+    with pytest.raises(SpecError, match=r"split.*each event-time window is written as its own"):
+        api.load(path)
+    assert not (tmp_path / "runs").exists()
+
+
+def _memory_stream(write_pipeline, tmp_path, messages, **params):
+    acks = tmp_path / "acks.jsonl"
+    step = {"component": "memory_stream", "window_seconds": 10, "acks": str(acks)}
+    step.update(messages=messages, **params)
+    path = write_pipeline("plugins: [stream_plugin]\nsteps:\n  ingest: " + json.dumps(step) + "\n")
+    result = api.run(path, runs_dir=tmp_path / "runs")
+    lines = acks.read_text().splitlines() if acks.exists() else []
+    return result, [json.loads(line) for line in lines]
+
+
+def test_a_broker_like_stream_is_written_per_window_and_acknowledged_after_storing(
+    write_pipeline, tmp_path
+):
+    messages = [
+        {"at": 1, "offset": 0, "x": 1.5, "label": "a"},
+        {"at": 2, "offset": 1, "x": 2.5, "label": "b"},
+        {"at": 3, "offset": 2, "x": 1.5, "label": "a"},  # a duplicate of offset 0's content
+        {"at": 14, "offset": 3, "x": 0.5, "label": "b"},
+        {"at": 15, "offset": 4, "x": 4.0, "label": "a"},
+    ]
+    result, acks = _memory_stream(write_pipeline, tmp_path, messages, reject_odd=True)
+    art = result.run.artifact("ingest").path
+
+    assert result.records[0].counts == {"read": 5, "written": 2, "rejected": 3}
+    assert feature_spec(art)["splits"] == {W0: 1, W1: 1}
+    assert not (art / "statistics").exists()  # a stream without window checks
+    reasons = sorted((r["source"], r["reason"]) for r in rejected_records(art))
+    assert reasons == [
+        ("topic/0/1", "odd offset"),
+        ("topic/0/2", "duplicate of topic/0/0 in the same window"),
+        ("topic/0/3", "odd offset"),
+    ]
+    acknowledged = sorted(s for a in acks for s in a["sources"])
+    assert acknowledged == [f"topic/0/{i}" for i in range(5)]  # every message, once
+    for ack in acks:  # each acknowledgement came after the files it covers were in place
+        assert ack["stored"]["examples"] or ack["stored"]["rejected"]

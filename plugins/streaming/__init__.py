@@ -1,15 +1,17 @@
-"""Streaming ingest: watch a folder (or replay a TestStream), windowed shards, windowed statistics,
+"""Streams of files: watch a folder (or replay a TestStream), windowed shards, windowed statistics,
 drift alarms.
 
-Registers the sources ``watch_folder`` and ``replay_stream``. Importing this module is cheap:
-Beam, TensorFlow and TFDV load only when a step runs.
+Registers the streams ``watch_folder`` and ``replay_stream`` (``beamline.Stream``: the core's
+streaming engine runs them window by window). Importing this module is cheap: Beam, TensorFlow
+and TFDV load only when a step runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from beamline import hookimpl
+from beamline.components import Stream
 
 from .sources import ReplayStream, WatchFolder
 
@@ -17,7 +19,7 @@ __all__ = ["ReplayStream", "WatchFolder"]
 
 
 @hookimpl
-def register_sources(register: Any) -> None:
+def register_streams(register: Callable[[type[Stream]], None]) -> None:
     """Register ``watch_folder`` and ``replay_stream``."""
     register(WatchFolder)
     register(ReplayStream)

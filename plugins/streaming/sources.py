@@ -1,4 +1,9 @@
-"""Streaming sources: ``watch_folder`` (live, polls a folder) and ``replay_stream`` (TestStream)."""
+"""Streams of files: ``watch_folder`` (live, polls a folder) and ``replay_stream`` (TestStream).
+
+Both are ``beamline.Stream`` components: ``read`` gives the core's streaming engine the files'
+records stamped with their arrival (event) time, and ``window_checks`` adds TFDV statistics and
+alarms per window (``checks``). Neither needs ``acknowledge``: a file stays where it is.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from beamline import PipelineError, Source, SpecError, StepContext, StepResult, param
-from beamline.components import Split
+from beamline import PipelineError, SpecError, StepContext, param
+from beamline.components import Stream
 from beamline.fingerprint import files_digest
+from beamline.records import MAIN, REJECTED
 
 from .readers import load_reader, read_labelled_file
 from .watch import MAX_POLL_INTERVAL, FolderWatch, StopRule
 
 
-class _StreamingSource(Source):
-    """Shared parameters of the streaming sources (not registered)."""
+class _FileStream(Stream):
+    """Shared parameters of the file streams (not registered)."""
 
     feature: str = param("image", help="the feature holding each file's bytes (default reader)")
     label: str = param(
@@ -28,7 +34,6 @@ class _StreamingSource(Source):
         help="'module:function' reading one file path into records (or yielding Reject); "
         "default: the file's bytes in 'feature' and its class folder in 'label'",
     )
-    window_seconds: float = param(60.0, help="length of the fixed event-time windows (seconds)")
     schema: str = param(
         "",
         help="schema (TFDV text proto) the windows are checked against, relative to the "
@@ -41,18 +46,6 @@ class _StreamingSource(Source):
         "('*': all others); L-infinity for strings/categories, Jensen-Shannon for numbers",
     )
     fail_on_alarm: bool = param(False, help="fail the step (exit code 3) when a window alarms")
-
-    def __post_init__(self) -> None:
-        """Check parameters when the pipeline file is read."""
-        if self.window_seconds <= 0:
-            raise SpecError(f"{self.name}: window_seconds must be positive")
-        if self.split != Split():
-            raise SpecError(
-                f"{self.name}: split is not used by streaming sources: each event-time window "
-                "is written as its own folder (examples/window-<start>-<end>/)"
-            )
-        if self.shards < 0:
-            raise SpecError(f"{self.name}: shards must be 0 (automatic) or more")
 
     def _root(self, ctx: StepContext) -> Path:
         return ctx.resolve(getattr(self, "root"))  # noqa: B009 - both subclasses have it
@@ -72,9 +65,30 @@ class _StreamingSource(Source):
             features[self.label] = {"modality": "label"}
         return {"features": features, "label": self.label or None, "warnings": []}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into Beam workers without the running watch (a local gRPC service)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_live"}
+
     def read(self, ctx: StepContext) -> Any:
-        """Streaming sources are not read by batch ingest: ``run`` drives them."""
-        raise PipelineError(f"{self.name} is a streaming source: run it as a step")
+        """The arriving files (with their event times) read into records, one stream."""
+        return _read_files(self._arrivals(ctx), self._reader(ctx), self.name)
+
+    def _arrivals(self, ctx: StepContext) -> Any:
+        raise NotImplementedError
+
+    def window_checks(self, ctx: StepContext) -> Any:
+        """TFDV statistics per window, checked against the schema (``checks``)."""
+        from beamline.ingest_result import declared_features
+
+        from .checks import tfdv_checks
+
+        info = declared_features(self, ctx)
+        schema_file = self._schema_file(ctx)
+        if schema_file is not None:
+            ctx.log(f"windows are checked against {schema_file}")
+        return tfdv_checks(
+            info["features"], info["label"], schema_file, self.drift, self.fail_on_alarm
+        )
 
     def _reader(self, ctx: StepContext) -> Any:
         if self.reader:
@@ -92,20 +106,8 @@ class _StreamingSource(Source):
         default = ctx.spec.path.with_suffix(".schema.pbtxt")
         return default if default.is_file() else None
 
-    def _plan(self, ctx: StepContext, arrivals: Any) -> Any:
-        from .stream import StreamPlan
 
-        return StreamPlan(
-            arrivals=arrivals,
-            reader=self._reader(ctx),
-            window_seconds=self.window_seconds,
-            schema_file=self._schema_file(ctx),
-            drift=dict(self.drift),
-            fail_on_alarm=self.fail_on_alarm,
-        )
-
-
-class WatchFolder(_StreamingSource):
+class WatchFolder(_FileStream):
     """Watch a folder for new files and ingest them live, in event-time windows (streaming).
 
     Beam runs in streaming mode. Every ``poll_interval`` seconds new files (recursively; the
@@ -133,7 +135,6 @@ class WatchFolder(_StreamingSource):
 
     def __post_init__(self) -> None:
         """Check the stop rule and timings when the pipeline file is read."""
-        super().__post_init__()
         problem = self.stop_rule().problem()
         if problem:
             raise SpecError(f"{self.name}: {problem}")
@@ -150,9 +151,8 @@ class WatchFolder(_StreamingSource):
         """A fresh value each run: a live folder is never the same data twice."""
         return f"live:{secrets.token_hex(8)}"
 
-    def run(self, ctx: StepContext) -> StepResult:
-        """Watch the folder until the stop rule holds, ingesting windows as they close."""
-        from .stream import run_streaming_ingest
+    def _arrivals(self, ctx: StepContext) -> Any:
+        """Start watching the folder: a TestStream served with each poll's new files."""
         from .watch import watch_stream
 
         root = self._root(ctx)
@@ -166,14 +166,19 @@ class WatchFolder(_StreamingSource):
         )
         ctx.log(f"watching {root} (stops when: {_describe(self.stop_rule())})")
         stream = watch_stream(watch, self.poll_interval)
-        try:
-            result = run_streaming_ingest(self, ctx, self._plan(ctx, stream.transform))
-        finally:
-            stream.stop()
+        self._live = (watch, stream)
+        return stream.transform
+
+    def close(self, ctx: StepContext) -> None:
+        """Stop the watch's event service; report why the watch ended (or failed)."""
+        live = self.__dict__.pop("_live", None)
+        if live is None:
+            return
+        watch, stream = live
+        stream.stop()
         if stream.reader.error is not None:
             raise PipelineError(f"{self.name}: the folder watch failed: {stream.reader.error}")
         ctx.log(f"watch stopped: {watch.stop_reason}; {watch.taken} files taken")
-        return result
 
 
 def _describe(rule: StopRule) -> str:
@@ -187,7 +192,7 @@ def _describe(rule: StopRule) -> str:
     return " or ".join(parts)
 
 
-class ReplayStream(_StreamingSource):
+class ReplayStream(_FileStream):
     """Replay files of a folder as a stream with given event times (a Beam TestStream).
 
     For tests and demos of windowing: the same streaming ingest as ``watch_folder``, but the
@@ -204,7 +209,6 @@ class ReplayStream(_StreamingSource):
 
     def __post_init__(self) -> None:
         """Check the script's shape when the pipeline file is read."""
-        super().__post_init__()
         self.script(Path("."))
 
     def _epoch(self) -> float:
@@ -242,10 +246,27 @@ class ReplayStream(_StreamingSource):
         paths = [Path(p) for kind, value in script if kind == "files" for p in value[0]]
         return files_digest([p for p in paths if p.exists()])
 
-    def run(self, ctx: StepContext) -> StepResult:
-        """Replay the script through the streaming ingest."""
-        from .stream import run_streaming_ingest
+    def _arrivals(self, ctx: StepContext) -> Any:
+        """The scripted TestStream of file paths."""
         from .watch import replay_stream
 
-        arrivals = replay_stream(self.script(self._root(ctx)))
-        return run_streaming_ingest(self, ctx, self._plan(ctx, arrivals))
+        return replay_stream(self.script(self._root(ctx)))
+
+
+def _read_files(arrivals: Any, reader: Any, name: str) -> Any:
+    """A ``PTransform``: arriving paths (timestamped) -> ``{"main": records, "rejected": ...}``;
+    records keep their file's event time."""
+    import apache_beam as beam
+
+    from beamline.ingest import read_item
+
+    @beam.ptransform_fn
+    def _read(root: Any) -> dict[str, Any]:
+        outs = (
+            root
+            | f"Arrivals ({name})" >> arrivals
+            | "Read" >> beam.FlatMap(read_item, reader, "read").with_outputs(REJECTED, main=MAIN)
+        )
+        return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
+
+    return _read()

@@ -13,7 +13,6 @@ and writes temperature samples (seeded) to ``report/samples.txt``.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from beamline import (
     param,
 )
 from beamline.artifacts import write_json_atomic
+from beamline.atomic import atomic_path
 from beamline.errors import PipelineError
 from beamline.fingerprint import plain
 from beamline_plugins.training.artifact import (
@@ -218,9 +218,8 @@ class _Checkpoints:
 
 
 def _save_atomic(save: Any, path: Path) -> None:
-    tmp = path.with_name(f"tmp-{path.name}")  # Keras checks the suffix: keep it
-    save(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path, keep_suffix=True) as tmp:  # Keras checks the suffix
+        save(str(tmp))
 
 
 class _Progress:
