@@ -571,27 +571,35 @@ def _signature(function: Any) -> str:
 
 
 def _signature_problem(contract: Any, implementation: Any) -> str | None:
-    """What keeps ``implementation`` from being called as ``contract`` is, or None."""
+    """What keeps ``implementation`` from being called as the core calls ``contract``, or None.
+
+    The core passes the contract's positional parameters by position (their names are free)
+    and its keyword-only ones by name."""
     try:
         wanted = list(inspect.signature(contract).parameters.values())[1:]
-        given = inspect.signature(implementation).parameters
+        given = list(inspect.signature(implementation).parameters.values())[1:]
     except (TypeError, ValueError):
         return None
-    if any(p.kind == p.VAR_KEYWORD for p in given.values()):
-        return None
-    for p in wanted:
-        if p.name not in given:
-            return (
-                f"takes no '{p.name}' argument; the contract calls it with {_signature(contract)}"
-            )
-        if p.kind == p.KEYWORD_ONLY and given[p.name].kind == p.POSITIONAL_ONLY:
-            return f"'{p.name}' must accept a keyword argument"
-    extra = [
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    wanted_pos = [p for p in wanted if p.kind in positional]
+    wanted_kw = {p.name for p in wanted if p.kind == p.KEYWORD_ONLY}
+    given_pos = [p for p in given if p.kind in positional]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in given)
+    varkw = any(p.kind == p.VAR_KEYWORD for p in given)
+    if len(given_pos) < len(wanted_pos) and not varargs:
+        return (
+            f"takes {len(given_pos)} argument(s); the contract passes {len(wanted_pos)}: "
+            f"{_signature(contract)}"
+        )
+    for name in sorted(wanted_kw):
+        accepts = any(p.name == name and p.kind != p.POSITIONAL_ONLY for p in given)
+        if not accepts and not varkw:
+            return f"takes no '{name}=' argument; the contract calls it with {_signature(contract)}"
+    extra = [p.name for p in given_pos[len(wanted_pos) :] if p.default is p.empty]
+    extra += [
         p.name
-        for name, p in list(given.items())[1:]
-        if name not in {w.name for w in wanted}
-        and p.default is p.empty
-        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in given
+        if p.kind == p.KEYWORD_ONLY and p.default is p.empty and p.name not in wanted_kw
     ]
     if extra:
         return (

@@ -290,15 +290,23 @@ def test_method_whose_signature_breaks_the_contract_is_refused(tmp_path, monkeyp
         tmp_path,
         "drift_plugin",
         GOOD.format(suffix="d").replace(
-            "def build(self, inputs, num_classes):", "def build(self, image_shape, latent_dim):"
+            "def build(self, inputs, num_classes):", "def build(self, inputs):"
         ),
     )
     with pytest.raises(
         PluginError,
-        match=r"plugin 'drift_plugin'.*Tiny.build\(image_shape, latent_dim\): takes no 'inputs' "
-        r"argument; the contract calls it with \(inputs, num_classes\)",
+        match=r"plugin 'drift_plugin'.*Tiny.build\(inputs\): takes 1 argument\(s\); the "
+        r"contract passes 2: \(inputs, num_classes\)",
     ):
         load_plugins(["drift_plugin"])
+    write_module(
+        tmp_path,
+        "renamed_plugin",
+        GOOD.format(suffix="n").replace(
+            "def build(self, inputs, num_classes):", "def build(self, features, classes):"
+        ),
+    )
+    assert "tiny_n" in load_plugins(["renamed_plugin"]).registry.components  # names are free
 
 
 def test_gan_builders_register_as_their_own_kinds_through_register_models():
@@ -371,3 +379,36 @@ def test_plugin_raising_while_registering_is_named(tmp_path, monkeypatch):
         r"components: KeyError\('oops'\)",
     ):
         load_plugins(["fine_plugin", "raising_plugin"])
+
+
+def test_input_pipeline_missing_a_keyword_of_the_contract_is_refused(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_module(
+        tmp_path,
+        "nokw_plugin",
+        """
+        from beamline import InputPipeline, hookimpl
+
+        class NoIds(InputPipeline):
+            '''Cannot return ids.'''
+            name = "no_ids_input"
+
+            def model_inputs(self, examples):
+                return {}
+
+            def dataset(self, examples, split, *, inputs=None, training=False, batch_size=32,
+                        seed=0):
+                return None
+
+            def serving(self, inputs):
+                return {}, None
+
+        @hookimpl
+        def register_input_pipelines(register):
+            register(NoIds)
+    """,
+    )
+    with pytest.raises(
+        PluginError, match=r"plugin 'nokw_plugin'.*NoIds.dataset.*takes no 'with_ids=' argument"
+    ):
+        load_plugins(["nokw_plugin"])
