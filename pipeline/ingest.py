@@ -108,11 +108,3 @@ def record_stage(label: str, fn: Callable[..., dict[str, Any]], **side_inputs: A
 
     return _stage()
 
-
-def run_ingest(source: Any, ctx: Any) -> Any:
-    """Run ``source`` as an ingest step (``beamline.ingest_engine.run_ingest``).
-
-    Kept for callers of the former entry point; steps run through ``beamline.steps``."""
-    from .ingest_engine import run_ingest as run
-
-    return run(source, ctx)

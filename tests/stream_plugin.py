@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from beamline import StepContext, hookimpl, param
-from beamline.components import Stream
+from beamline import StepContext, Stream, hookimpl, param
 
 EPOCH = 1704067200.0  # 2024-01-01T00:00:00Z
 

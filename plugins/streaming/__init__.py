@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from beamline import hookimpl
-from beamline.components import Stream
+from beamline import Stream, hookimpl
 
 from .sources import ReplayStream, WatchFolder
 

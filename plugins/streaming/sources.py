@@ -13,8 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from beamline import PipelineError, SpecError, StepContext, param
-from beamline.components import Stream
+from beamline import PipelineError, SpecError, StepContext, Stream, param
 from beamline.fingerprint import files_digest
 from beamline.records import MAIN, REJECTED
 
