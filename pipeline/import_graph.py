@@ -19,6 +19,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import os
 import site
 import sys
 import sysconfig
@@ -83,7 +84,7 @@ class ImportGraph:
             if entry is None:
                 continue
             seen[name] = entry.digest
-            for imported in self._imports(entry, memo):
+            for imported in self._imports(entry, memo, project):
                 if imported not in seen and self._is_project(imported, project):
                     stack.append(imported)
         return dict(sorted(seen.items()))
@@ -106,8 +107,16 @@ class ImportGraph:
         entry = self._entry(module, memo)
         return self._imports(entry, memo) if entry is not None else frozenset()
 
-    def _imports(self, entry: _Parsed, memo: dict[str, _Parsed | None]) -> frozenset[str]:
-        return entry.modules | {self._target(base, name, memo) for base, name in entry.names}
+    def _imports(
+        self, entry: _Parsed, memo: dict[str, _Parsed | None], project: set[str] | None = None
+    ) -> frozenset[str]:
+        """The modules ``entry`` imports; with ``project``, a ``from`` import of another package
+        is left unresolved (it is not followed anyway)."""
+        found = set(entry.modules)
+        for base, name in entry.names:
+            outside = project is not None and not self._is_project(base, project)
+            found.add(base if outside else self._target(base, name, memo))
+        return frozenset(found)
 
     # -- parsing -------------------------------------------------------------------------------
 
@@ -115,35 +124,26 @@ class ImportGraph:
         """``module``'s parse and digest, or None when it has no source.
 
         The source is read and hashed once per closure (cheap); parsing it (the costly part) is
-        cached by that hash, in memory and beside the module's bytecode in ``__pycache__``."""
+        cached by that hash, in memory and in the user's cache folder (``$XDG_CACHE_HOME`` or
+        ``~/.cache``, ``beamline/imports/``): content-addressed, so it cannot go stale."""
         if module in memo:
             return memo[module]
         memo[module] = None  # also ends a cycle of re-exports
         source = self.source(module)
         if source is None:
             return None
-        digest = hashlib.sha256(source).hexdigest()[:16]
-        key = (module, digest)
+        full = hashlib.sha256(source).hexdigest()
+        key = (module, full)
         entry = self._parsed.get(key)
         if entry is None:
-            sidecar = None if module in self._overrides else self._sidecar(module)
-            entry = _read_sidecar(sidecar, module, digest)
+            stored = None if module in self._overrides else _stored_path(module, full)
+            entry = _read_stored(stored, module, full[:16])
             if entry is None:
-                entry = self._parse_source(module, source, digest)
-                _write_sidecar(sidecar, module, entry)
+                entry = self._parse_source(module, source, full[:16])
+                _store(stored, module, entry)
             self._parsed[key] = entry
         memo[module] = entry
         return entry
-
-    def _sidecar(self, module: str) -> Path | None:
-        path, _ = self._locate(module)
-        if path is None or sys.dont_write_bytecode:
-            return None
-        try:
-            pyc = Path(importlib.util.cache_from_source(str(path)))
-        except (NotImplementedError, ValueError):
-            return None
-        return pyc.with_name(pyc.name.removesuffix(".pyc") + _SIDECAR_SUFFIX)
 
     def _parse_source(self, module: str, source: bytes, digest: str) -> _Parsed:
         try:
@@ -254,17 +254,25 @@ class ImportGraph:
         return not any(origin.is_relative_to(prefix) for prefix in _installed_prefixes())
 
 
-_SIDECAR_SUFFIX = ".beamline-imports.json"
-_SIDECAR_FORMAT = 1
+_STORE_FORMAT = 1
 
 
-def _read_sidecar(path: Path | None, module: str, digest: str) -> _Parsed | None:
-    """The parse cached in ``path`` when it was made from this module's current source."""
+def _stored_path(module: str, digest: str) -> Path | None:
+    """Where the parse of ``module`` with source ``digest`` is kept across processes."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    name = hashlib.sha256(f"{_STORE_FORMAT}|{module}|{digest}".encode()).hexdigest()[:32]
+    return Path(base) / "beamline" / "imports" / f"{name}.json"
+
+
+def _read_stored(path: Path | None, module: str, digest: str) -> _Parsed | None:
+    """The parse kept in ``path`` when it was made from this module's current source."""
     if path is None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data["format"] != _SIDECAR_FORMAT or (data["module"], data["digest"]) != (
+        if data["format"] != _STORE_FORMAT or (data["module"], data["digest"]) != (
             module,
             digest,
         ):
@@ -279,12 +287,12 @@ def _read_sidecar(path: Path | None, module: str, digest: str) -> _Parsed | None
         return None
 
 
-def _write_sidecar(path: Path | None, module: str, entry: _Parsed) -> None:
-    """Cache a parse beside the module's bytecode; a folder we may not write to is skipped."""
+def _store(path: Path | None, module: str, entry: _Parsed) -> None:
+    """Keep a parse for later processes; a folder we may not write to is skipped."""
     if path is None:
         return
     data = {
-        "format": _SIDECAR_FORMAT,
+        "format": _STORE_FORMAT,
         "module": module,
         "digest": entry.digest,
         "modules": sorted(entry.modules),
