@@ -94,6 +94,7 @@ def execute(
             fingerprints[name] = artifact.fingerprint
             records.append(record)
             reporter.step_finished(record)
+            plugins.notify("after_step_run", run=run, step=spec.step(name), record=record)
         for step in (spec.step(name) for name in selection.steps):
             record = _run_step(step, spec, run, plugins, reporter, fingerprints, forced)
             records.append(record)
