@@ -238,6 +238,7 @@ def test_watch_folder_ingests_files_copied_while_it_runs(write_pipeline, tmp_pat
 def test_a_stream_given_a_split_is_refused_when_the_file_loads_with_the_reason(
     write_pipeline, tmp_path
 ):
+    (tmp_path / "inbox").mkdir()
     path = write_pipeline(
         """
         steps:

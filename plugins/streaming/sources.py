@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from beamline import PipelineError, SpecError, StepContext, Stream, param
+from beamline import ParamError, PipelineError, SpecError, StepContext, Stream, param
 from beamline.fingerprint import files_digest
 from beamline.records import MAIN, REJECTED
 
@@ -125,22 +125,23 @@ class WatchFolder(_FileStream):
 
     root: str = param(help="folder to watch (relative to the pipeline file; created if missing)")
     extensions: list[str] = param([], help="file extensions taken (any case); [] = every file")
-    poll_interval: float = param(1.0, help="seconds between two looks at the folder (<= 10)")
-    settle_seconds: float = param(0.5, help="a file is taken once unchanged for this long")
+    poll_interval: float = param(
+        1.0, help="seconds between two looks at the folder (<= 10)", gt=0, le=MAX_POLL_INTERVAL
+    )
+    settle_seconds: float = param(0.5, help="a file is taken once unchanged for this long", ge=0)
     include_existing: bool = param(True, help="also ingest the files there when the watch starts")
-    max_duration: float = param(300.0, help="stop after this many seconds (0: no limit)")
-    max_files: int = param(0, help="stop after this many files (0: no limit)")
-    idle_timeout: float = param(0.0, help="stop after this many seconds with no new file (0: off)")
+    max_duration: float = param(300.0, help="stop after this many seconds (0: no limit)", ge=0)
+    max_files: int = param(0, help="stop after this many files (0: no limit)", ge=0)
+    idle_timeout: float = param(
+        0.0, help="stop after this many seconds with no new file (0: off)", ge=0
+    )
 
-    def __post_init__(self) -> None:
-        """Check the stop rule and timings when the pipeline file is read."""
+    def check(self) -> None:
+        """Check the stop rule when the pipeline file is read."""
+        super().check()
         problem = self.stop_rule().problem()
         if problem:
-            raise SpecError(f"{self.name}: {problem}")
-        if not 0 < self.poll_interval <= MAX_POLL_INTERVAL:
-            raise SpecError(f"{self.name}: poll_interval must be in (0, {MAX_POLL_INTERVAL:g}]")
-        if self.settle_seconds < 0:
-            raise SpecError(f"{self.name}: settle_seconds must be 0 or more")
+            raise ParamError("", problem)
 
     def stop_rule(self) -> StopRule:
         """The stop conditions as a ``StopRule``."""
@@ -202,12 +203,15 @@ class ReplayStream(_FileStream):
 
     name = "replay_stream"
 
-    root: str = param(help="folder the event files are relative to (relative to the pipeline)")
+    root: str = param(
+        help="folder the event files are relative to (relative to the pipeline)", path="folder"
+    )
     events: list[dict[str, Any]] = param(help="the script: {at, files} and {watermark} entries")
     start: str = param("2024-01-01T00:00:00+00:00", help="event time 0 of the script (ISO 8601)")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         """Check the script's shape when the pipeline file is read."""
+        super().check()
         self.script(Path("."))
 
     def _epoch(self) -> float:
