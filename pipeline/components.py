@@ -198,7 +198,8 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - the kinds declare the contra
         """Check limits that join several parameters; raise ``ParamError(key, message)``.
 
         Called when the pipeline file loads, after every parameter was checked on its own
-        (types and the limits declared with ``param``)."""
+        (types, the limits declared with ``param``, data paths). An override calls
+        ``super().check()`` first: kinds check here too (a stream refuses ``split``)."""
         return None
 
     def data_fingerprint(self, ctx: StepContext) -> str | None:

@@ -53,6 +53,7 @@ class AudioFolder(Source):
 
     def check(self) -> None:
         """Check ``group_pattern`` when the pipeline file is read."""
+        super().check()
         if self.group_pattern:
             try:
                 pattern = re.compile(self.group_pattern)

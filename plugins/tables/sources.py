@@ -70,6 +70,7 @@ class CsvTable(_TableSource):
 
     def check(self) -> None:
         """Column types are int, float or text; the delimiter is one character."""
+        super().check()
         for column, kind in self.types.items():
             if kind not in readers.COLUMN_TYPES:
                 raise ParamError(f"types.{column}", f"expected int, float or text, got {kind!r}")

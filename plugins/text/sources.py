@@ -43,6 +43,7 @@ class TextTable(Source):
 
     def check(self) -> None:
         """The delimiter is one character."""
+        super().check()
         if len(self.delimiter) != 1:
             raise ParamError("delimiter", f"must be one character, got {self.delimiter!r}")
 
