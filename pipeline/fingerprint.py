@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import platform
 from collections.abc import Mapping
@@ -104,9 +105,31 @@ def component_modules(component: Component) -> tuple[list[str], set[str]]:
 
 
 def code_modules(component: Component, graph: ImportGraph | None = None) -> dict[str, str]:
-    """Every project module ``component``'s code imports, transitively, with its source digest."""
+    """Every project module ``component``'s code imports, transitively, with its source digest.
+
+    A class whose module has no source file (one defined in a notebook or a script run as
+    ``__main__``) enters as ``module:QualName`` with the digest of its own source."""
     modules, tops = component_modules(component)
-    return (graph or DEFAULT_GRAPH).closure(modules, roots=tops)
+    found = (graph or DEFAULT_GRAPH).closure(modules, roots=tops)
+    for cls in _classes(component):
+        if cls.__module__ not in found and cls.__module__.partition(".")[0] in tops:
+            try:
+                source = inspect.getsource(cls)
+            except (OSError, TypeError):
+                continue
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            found[f"{cls.__module__}:{cls.__qualname__}"] = digest
+    return dict(sorted(found.items()))
+
+
+def _classes(component: Component) -> list[type]:
+    classes: list[type] = []
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        classes.extend(c for c in type(item).__mro__ if c is not object and c not in classes)
+        stack.extend(item.children())
+    return classes
 
 
 def library_versions(component: Component) -> dict[str, str]:

@@ -8,6 +8,8 @@ modules at once must not change it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -232,3 +234,35 @@ def test_a_third_party_plugins_distribution_version_is_part_of_its_steps(tmp_pat
     monkeypatch.setattr(fingerprint, "_version", lambda n: "1.2.3" if n == "acme" else real(n))
     assert library_versions(Doubled())["acme"] == "1.2.3"
     assert "acme_dist_plugin.helpers" in code_modules(Doubled())
+
+
+SCRIPT = """
+from beamline import Source, StepResult, param
+from beamline.fingerprint import code_modules
+
+
+class Local(Source):
+    \"\"\"A source defined in a script, as in a notebook.\"\"\"
+
+    name = "local_source"
+    count: int = param(1, help="how many")
+
+    def run(self, ctx):
+        return StepResult(counts={"read": FACTOR, "written": FACTOR})
+
+
+print(code_modules(Local())["__main__:Local"])
+"""
+
+
+def test_a_component_defined_in_a_script_is_digested_by_its_class_source(tmp_path):
+    digests = []
+    for factor in ("1", "2"):
+        script = tmp_path / "script.py"
+        script.write_text(SCRIPT.replace("FACTOR", factor))
+        out = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        digests.append(out.stdout.strip())
+    assert len(digests[0]) == 16 and digests[0] != digests[1]
