@@ -77,7 +77,11 @@ class ImageInput(InputPipeline):
     image_size: list[int] = param(
         [], help="[height, width] to resize to; default: from features.json or the first image"
     )
-    channels: int = param(0, help="1 (gray) or 3 (RGB); default: from features.json or first image")
+    channels: int = param(
+        0,
+        help="1 (gray), 3 (RGB) or 4 (RGBA); default: from features.json or the first image",
+        choices=(0, 1, 3, 4),
+    )
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     cache: bool = param(True, help="keep decoded images in memory after the first epoch")
     augment: list[Augmentation] = param(
