@@ -442,7 +442,7 @@ def test_table_classification_reuses_the_label_classes_and_exports_labels(tmp_pa
 
 
 def test_streaming_column_statistics_equal_numpy_over_many_batches() -> None:
-    from beamline_plugins.keras.table_input import ColumnStats
+    from beamline_plugins.keras.table_columns import ColumnStats
 
     rng = np.random.default_rng(3)
     values = rng.normal(1e4, 3.0, 10_000)  # a large mean: a naive sum of squares loses digits

@@ -2,13 +2,13 @@
 
 Registers ``image_input`` (defined in the shared training library,
 ``beamline_plugins.training.image_input``, because the GAN reads images with it too) and the
-components of its own modules: ``table_input`` (table rows for regression or classification),
-``models`` (``logistic_regression``, ``linear_regression``, ``mlp``, ``cnn``), ``trainer``
-(``keras_trainer``, with ``fit_options`` and ``epoch_log``), ``evaluator``
+components of its own modules: ``table_input`` (table rows for regression or classification, with
+``table_columns``), ``models`` (``logistic_regression``, ``linear_regression``, ``mlp``, ``cnn``),
+``trainer`` (``keras_trainer``, with ``fit_data``, ``fit_options`` and ``epoch_log``), ``evaluator``
 (``classification_evaluator``), ``regression`` (``regression_evaluator``), ``exporter``
-(``saved_model_exporter``) and ``predict`` (the ``pipeline predict`` command). The training
-loop, strategies, checkpoints, the model artifact and the plots live in
-``beamline_plugins.training``. Importing this package does not import TensorFlow.
+(``saved_model_exporter``) and ``predict`` (the ``pipeline predict`` command). The training loop,
+strategies, checkpoints, the model artifact and the plots live in ``beamline_plugins.training``.
+Importing this package does not import TensorFlow.
 """
 
 from __future__ import annotations

@@ -24,10 +24,7 @@ TensorFlow is imported inside the functions only.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from beamline import Artifact, InputPipeline, param
@@ -35,11 +32,12 @@ from beamline.errors import PipelineError
 from beamline.examples import feature_spec
 from beamline_plugins.training.records import id_features, label_indexer, label_info, read_records
 
+from .table_columns import STATS_BATCH, column_stats, raw_parser, to_model_features
+
 Task = Literal["regression", "classification"]
 Encoding = Literal["one_hot", "embedding"]
 NUMERIC_DTYPES = ("int64", "float")
 CATEGORICAL_DTYPES = ("int64", "bytes")
-STATS_BATCH = 4096
 NUMERIC_PACK = "__numeric__"
 
 
@@ -290,118 +288,6 @@ class TableInput(InputPipeline):
             return to_model_features(columns, inputs)
 
         return signature, preprocess
-
-
-@dataclass
-class ColumnStats:
-    """Streaming statistics of one column: count, missing, mean and variance (numeric columns,
-    merged batch by batch with Chan's parallel formula) or value counts (categorical ones)."""
-
-    count: int = 0
-    missing: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    values: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def variance(self) -> float:
-        """The population variance of the values seen."""
-        return self.m2 / self.count if self.count else 0.0
-
-    def add_numbers(self, batch: Any) -> None:
-        """Add a batch of numbers (NaN: a missing value)."""
-        import numpy as np
-
-        batch = np.asarray(batch, dtype=np.float64)
-        present = batch[~np.isnan(batch)]
-        self.missing += int(len(batch) - len(present))
-        if not len(present):
-            return
-        n, mean = len(present), float(present.mean())
-        m2 = float(((present - mean) ** 2).sum())
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta * delta * self.count * n / total
-        self.count = total
-
-    def add_values(self, batch: Any) -> None:
-        """Add a batch of categorical values (bytes)."""
-        self.values.update(v.decode("utf-8", "replace") for v in batch)
-        self.count += len(batch)
-
-
-def column_stats(examples: Artifact, split: str, kinds: dict[str, str]) -> dict[str, ColumnStats]:
-    """Statistics of each column of ``kinds`` (``numeric`` or ``categorical``) over ``split``.
-
-    One streaming pass over the split's shards in batches: memory does not grow with rows."""
-    try:
-        ds = read_records(examples, split, None).batch(STATS_BATCH)
-        ds = ds.map(raw_parser(examples, kinds))
-    except FileNotFoundError as exc:
-        raise PipelineError(f"table_input: {exc}") from None
-    stats = {name: ColumnStats() for name in kinds}
-    rows = 0
-    for batch in ds.as_numpy_iterator():
-        for name, kind in kinds.items():
-            if kind == "numeric":
-                stats[name].add_numbers(batch[name])
-            else:
-                stats[name].add_values(batch[name])
-        rows += len(next(iter(batch.values())))
-    if not rows:
-        raise PipelineError(f"table_input: split '{split}' of {examples.path} is empty")
-    return stats
-
-
-def raw_parser(examples: Artifact, kinds: dict[str, str]) -> Callable[[Any], dict[str, Any]]:
-    """A function from a batch of serialized examples to raw column values, ``[batch]`` each.
-
-    ``kinds`` maps each column to ``numeric`` or ``categorical``. Numeric columns become float32
-    (NaN when a row has no value), categorical columns text (integer codes written as text; an
-    empty string when a row has no value). One ``parse_example`` per batch: a wide table costs
-    a few ops per batch, not a few per cell."""
-    import tensorflow as tf
-
-    features = feature_spec(examples)["features"]
-    dtypes = {name: features[name]["dtype"] for name in kinds}
-    tf_dtype = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
-    spec = {name: tf.io.VarLenFeature(tf_dtype[dtypes[name]]) for name in kinds}
-
-    def first(sparse: Any, default: Any) -> Any:
-        dense = tf.sparse.to_dense(sparse, default_value=default)
-        return tf.pad(dense, [[0, 0], [0, 1]], constant_values=default)[:, 0]
-
-    def parse(serialized: Any) -> dict[str, Any]:
-        record = tf.io.parse_example(serialized, spec)
-        out = {}
-        for name, kind in kinds.items():
-            values = record[name]
-            if kind == "numeric":
-                out[name] = first(tf.cast(values, tf.float32), math.nan)
-            elif dtypes[name] == "bytes":
-                out[name] = first(values, "")
-            else:
-                out[name] = first(tf.sparse.map_values(tf.strings.as_string, values), "")
-        return out
-
-    return parse
-
-
-def to_model_features(columns: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Raw column batches (``[batch]`` float32 or text) -> the model's inputs (``[batch, 1]``).
-
-    A missing numeric value (NaN) becomes the train mean. Training and serving both call this
-    one function, so they cannot disagree."""
-    import tensorflow as tf
-
-    out = {}
-    for name, spec in inputs.items():
-        value = columns[name]
-        if spec.get("modality") == "numeric":
-            value = tf.where(tf.math.is_nan(value), tf.constant(spec["mean"], tf.float32), value)
-        out[name] = tf.reshape(value, [-1, 1])
-    return out
 
 
 def _float_label(

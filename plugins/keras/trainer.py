@@ -31,7 +31,6 @@ The fit is a custom loop (``beamline_plugins.training.loop``) because Keras 3.15
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -54,11 +53,11 @@ from beamline.fingerprint import plain
 from beamline_plugins.training.artifact import input_pipeline_record, write_model
 from beamline_plugins.training.checkpoints import EpochCheckpoints, scratch_dir
 from beamline_plugins.training.image_input import ImageInput
-from beamline_plugins.training.records import label_info, split_size
 from beamline_plugins.training.strategy import StrategyName
 
 from .epoch_log import epoch_metrics, progress_text, summary_writers, write_summaries
-from .fit_options import make_optimizer, resolve_loss, task_of
+from .fit_data import FitData, prepare_data
+from .fit_options import make_optimizer
 
 BEST_WEIGHTS = "best.weights.h5"
 
@@ -113,23 +112,6 @@ class KerasTrainer(Trainer):
 
 
 @dataclass
-class _Data:
-    """What a fit learns (task, loss, label, inputs) and the batches it learns from."""
-
-    task: str
-    loss: str
-    label: str
-    classes: list[str]
-    target: dict[str, float] | None  # a regression's label mean and variance
-    inputs: dict[str, dict[str, Any]]
-    train: Any  # the (distributed) training dataset
-    batches: Any  # continuous: one iterator over the repeated training batches, else None
-    primer: Any  # continuous: the ``Primer`` fetching the first batch, else None
-    eval: Any  # the (distributed) eval dataset, None without an eval split
-    steps_per_epoch: int
-
-
-@dataclass
 class _Fitting:
     """The model being fit, its optimizer and steps, and the resumable state of the fit."""
 
@@ -181,7 +163,7 @@ def _fit_under(
 ) -> StepResult:
     """The fit's story: prepare the data, build the model (or restore it), fit epoch by epoch,
     write the artifact."""
-    data = _prepare_data(trainer, examples, strategy, strategy_name)
+    data = prepare_data(trainer, examples, strategy, strategy_name)
     fitting = _build_or_restore(trainer, data, strategy, policy, scratch)
     if fitting.state["resumed_from_epoch"]:
         start = fitting.state["resumed_from_epoch"]
@@ -201,57 +183,8 @@ def _fit_under(
     return _result(fitting.state, restored)
 
 
-def _prepare_data(trainer: KerasTrainer, examples: Artifact, strategy: Any, name: str) -> _Data:
-    """Resolve task, loss, label and inputs; start the input pipeline filling."""
-    import tensorflow as tf
-
-    from beamline_plugins.training.loop import Primer, training_stream
-
-    task = task_of(trainer.input)
-    loss = resolve_loss(trainer.loss, task)
-    target: dict[str, float] | None = None
-    if task == "regression":
-        label, classes = trainer.input.label_name(examples), []
-        target = trainer.input.target_stats(examples)
-    else:
-        label, classes = label_info(examples)
-    inputs = trainer.input.model_inputs(examples)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-
-    # Multi-worker sharding splits every epoch's batches between the workers, so there each
-    # epoch is one pass over the worker's shard; elsewhere one iterator over the repeated data
-    # keeps prefetching across epoch boundaries.
-    continuous = name != "multi_worker"
-
-    def distributed(split: str, training: bool) -> Any:
-        ds = trainer.input.dataset(
-            examples,
-            split,
-            inputs=inputs,
-            training=training,
-            batch_size=trainer.batch_size,
-            seed=trainer.seed,
-        )
-        if training and continuous:
-            ds = training_stream(ds, trainer.steps_per_execution)
-        if name == "default":
-            return ds
-        return strategy.experimental_distribute_dataset(ds.with_options(options))
-
-    train = distributed(trainer.train_split, True)
-    # The input pipeline starts filling while the model is built and the checkpoint restored.
-    batches = iter(train) if continuous else None
-    primer = Primer(batches) if continuous else None
-    evaluated = distributed(trainer.eval_split, False) if _has_split(examples, trainer) else None
-    steps = max(1, math.ceil(split_size(examples, trainer.train_split) / trainer.batch_size))
-    return _Data(
-        task, loss, label, classes, target, inputs, train, batches, primer, evaluated, steps
-    )
-
-
 def _build_or_restore(
-    trainer: KerasTrainer, data: _Data, strategy: Any, policy: str, scratch: Path
+    trainer: KerasTrainer, data: FitData, strategy: Any, policy: str, scratch: Path
 ) -> _Fitting:
     """Build and compile the model under the strategy, then restore the last completed epoch
     when an interrupted fit left one in ``scratch``."""
@@ -282,7 +215,7 @@ def _build_or_restore(
     return _Fitting(model, optimizer, train_step, eval_step, checkpoints, state)
 
 
-def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: _Data, fitting: _Fitting) -> bool:
+def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting: _Fitting) -> bool:
     """Fit the remaining epochs, each evaluated, logged and checkpointed; whether the fit
     stopped early."""
     from beamline_plugins.training.loop import run_epoch, trace_ahead
@@ -319,7 +252,7 @@ def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: _Data, fitting: _
     return False
 
 
-def _epoch_record(epoch: int, train: Any, data: _Data, fitting: _Fitting) -> dict[str, Any]:
+def _epoch_record(epoch: int, train: Any, data: FitData, fitting: _Fitting) -> dict[str, Any]:
     """One epoch's metrics: training, learning rate, and the eval split's."""
     import tensorflow as tf
 
@@ -362,7 +295,7 @@ def _keep_best_weights(
 def _write_artifact(
     trainer: KerasTrainer,
     ctx: StepContext,
-    data: _Data,
+    data: FitData,
     fitting: _Fitting,
     facts: dict[str, Any],
 ) -> None:
@@ -403,15 +336,3 @@ def _result(state: dict[str, Any], restored: bool) -> StepResult:
     metrics = {k: float(v) for k, v in last.items() if k not in ("epoch", "seconds")}
     metrics["epochs"] = float(len(state["history"]))
     return StepResult(metrics=metrics, summary=progress_text(last) if last else "no epochs run")
-
-
-def _has_split(examples: Artifact, trainer: KerasTrainer) -> bool:
-    if not trainer.eval_split:
-        return False
-    from beamline.examples import example_files
-
-    try:
-        example_files(examples, trainer.eval_split)
-    except FileNotFoundError:
-        return False
-    return True

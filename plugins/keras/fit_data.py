@@ -1,0 +1,98 @@
+"""The data side of a ``keras_trainer`` fit: what it learns and the batches it learns from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from beamline.artifacts import Artifact
+from beamline_plugins.training.records import label_info, split_size
+
+from .fit_options import resolve_loss, task_of
+
+if TYPE_CHECKING:
+    from .trainer import KerasTrainer
+
+
+@dataclass
+class FitData:
+    """What a fit learns (task, loss, label, inputs) and the batches it learns from."""
+
+    task: str
+    loss: str
+    label: str
+    classes: list[str]
+    target: dict[str, float] | None  # a regression's label mean and variance
+    inputs: dict[str, dict[str, Any]]
+    train: Any  # the (distributed) training dataset
+    batches: Any  # continuous: one iterator over the repeated training batches, else None
+    primer: Any  # continuous: the ``Primer`` fetching the first batch, else None
+    eval: Any  # the (distributed) eval dataset, None without an eval split
+    steps_per_epoch: int
+
+
+def prepare_data(trainer: KerasTrainer, examples: Artifact, strategy: Any, name: str) -> FitData:
+    """Resolve task, loss, label and inputs; start the input pipeline filling.
+
+    ``name`` is the strategy's name (``default``, ``mirrored``, ``multi_worker``, ``tpu``)."""
+    import tensorflow as tf
+
+    from beamline_plugins.training.loop import Primer, training_stream
+
+    task = task_of(trainer.input)
+    loss = resolve_loss(trainer.loss, task)
+    target: dict[str, float] | None = None
+    if task == "regression":
+        label, classes = trainer.input.label_name(examples), []
+        target = trainer.input.target_stats(examples)
+    else:
+        label, classes = label_info(examples)
+    inputs = trainer.input.model_inputs(examples)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    # Multi-worker sharding splits every epoch's batches between the workers, so there each
+    # epoch is one pass over the worker's shard; elsewhere one iterator over the repeated data
+    # keeps prefetching across epoch boundaries.
+    continuous = name != "multi_worker"
+
+    def distributed(split: str, training: bool) -> Any:
+        ds = trainer.input.dataset(
+            examples,
+            split,
+            inputs=inputs,
+            training=training,
+            batch_size=trainer.batch_size,
+            seed=trainer.seed,
+        )
+        if training and continuous:
+            ds = training_stream(ds, trainer.steps_per_execution)
+        if name == "default":
+            return ds
+        return strategy.experimental_distribute_dataset(ds.with_options(options))
+
+    train = distributed(trainer.train_split, True)
+    # The input pipeline starts filling while the model is built and the checkpoint restored.
+    batches = iter(train) if continuous else None
+    primer = Primer(batches) if continuous else None
+    evaluated = (
+        distributed(trainer.eval_split, False) if has_split(examples, trainer.eval_split) else None
+    )
+    steps = max(1, math.ceil(split_size(examples, trainer.train_split) / trainer.batch_size))
+    return FitData(
+        task, loss, label, classes, target, inputs, train, batches, primer, evaluated, steps
+    )
+
+
+def has_split(examples: Artifact, split: str) -> bool:
+    """Whether ``examples`` has shards of ``split`` (False for an empty name)."""
+    if not split:
+        return False
+    from beamline.examples import example_files
+
+    try:
+        example_files(examples, split)
+    except FileNotFoundError:
+        return False
+    return True
