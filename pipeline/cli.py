@@ -24,6 +24,7 @@ import click
 
 from .artifacts import Run, list_runs, open_run
 from .beam_options import RUNNER_NAMES
+from .cli_group import PipelineGroup
 from .errors import PipelineError
 from .plugins import Plugins, load_plugins
 from .quiet import quiet
@@ -45,60 +46,6 @@ class AppState:
         """The folder of the run this command started, if it has one (a refused run has none)."""
         run = getattr(self.reporter, "run", None)
         return run.path if run is not None and run.path.exists() else None
-
-
-class PipelineGroup(click.Group):
-    """The command group; its own options may also follow the command: users write
-    ``pipeline run FILE --runs-dir X`` as often as ``pipeline --runs-dir X run FILE``."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Move this group's options found after the command in front of it, then parse."""
-        return super().parse_args(ctx, hoist_group_options(self, ctx, args))
-
-
-def hoist_group_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
-    """``run F --runs-dir X`` -> ``--runs-dir X run F``; a command's own option of the same name
-    and everything after ``--`` stay where they are."""
-    takes_value = {
-        opt: not (p.is_flag or p.count)
-        for p in group.params
-        if isinstance(p, click.Option) and not p.is_eager
-        for opt in p.opts
-    }
-    i = 0
-    while i < len(args) and args[i].startswith("-") and args[i] != "--":
-        name = args[i].split("=", 1)[0]
-        i += 2 if takes_value.get(name) and "=" not in args[i] else 1
-    if i >= len(args):
-        return args
-    command = group.get_command(ctx, args[i])
-    own = _option_names(command) if command is not None else set()
-    moved: list[str] = []
-    kept: list[str] = []
-    rest = args[i + 1 :]
-    j = 0
-    while j < len(rest):
-        arg = rest[j]
-        name = arg.split("=", 1)[0]
-        if arg == "--":
-            kept += rest[j:]
-            break
-        if name in takes_value and name not in own:
-            width = 2 if takes_value[name] and "=" not in arg else 1
-            moved += rest[j : j + width]
-            j += width
-            continue
-        kept.append(arg)
-        j += 1
-    return moved + args[: i + 1] + kept
-
-
-def _option_names(command: click.Command) -> set[str]:
-    names = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            names |= _option_names(sub)
-    return names
 
 
 def _echo_json(data: Any) -> None:
