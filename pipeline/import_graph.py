@@ -128,7 +128,7 @@ class ImportGraph:
         ``~/.cache``, ``beamline/imports/``): content-addressed, so it cannot go stale."""
         if module in memo:
             return memo[module]
-        memo[module] = None  # also ends a cycle of re-exports
+        memo[module] = None
         source = self.source(module)
         if source is None:
             return None

@@ -133,17 +133,19 @@ def explain(
     wanted = set(selection.steps) | set(selection.borrowed)
     last = max(spec.step_names.index(n) for n in wanted)
     fingerprints: dict[str, str] = {}
+    borrowed: dict[str, str] = {}  # the fingerprints of what --only's step really reads
     out: list[StepExplanation] = []
     for index, step in enumerate(spec.steps):
         if index > last:
             out.append(StepExplanation(step.name, step.component.name, "skip", ["not selected"]))
             continue
-        planned = plan_fingerprint(step, spec, pipeline_root, fingerprints)
+        upstream = {**fingerprints, **borrowed} if step.name == only else fingerprints
+        planned = plan_fingerprint(step, spec, pipeline_root, upstream)
         fingerprints[step.name] = planned.value
         if step.name in selection.borrowed:
             artifact, reasons = borrow(step, pipeline_root, planned)
             if artifact is not None:
-                fingerprints[step.name] = artifact.fingerprint  # what the selected step reads
+                borrowed[step.name] = artifact.fingerprint
             decision = "borrow" if artifact is not None else "missing"
             out.append(_explained(step, decision, reasons, planned, artifact))
         elif step.name not in selection.steps:
