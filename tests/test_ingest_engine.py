@@ -1,0 +1,58 @@
+"""The ingest engine's stages are composite PTransforms that run on their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beamline import PipelineError, Transform
+from beamline.ingest import Reject, record_stage
+from beamline.ingest_engine import ApplyTransforms, WriteRejected
+
+DIRECT = PipelineOptions(["--runner=FnApiRunner"])
+
+
+def _no_zero(record: dict) -> dict:
+    if record["x"] == 0:
+        raise Reject("x is zero")
+    return {**record, "x": 10 / record["x"]}
+
+
+class NoZero(Transform):
+    """Divide 10 by x; reject x == 0 (a test transform)."""
+
+    name = "no_zero"
+
+    def stage(self, ctx):
+        return record_stage("no_zero", _no_zero)
+
+
+class Untagged(Transform):
+    """A stage without tagged outputs (a test transform)."""
+
+    name = "untagged"
+
+    def stage(self, ctx):
+        return beam.Map(lambda r: r)
+
+
+def test_transforms_and_rejected_records_run_as_stages_of_their_own(tmp_path: Path) -> None:
+    records = [{"__source__": f"row {n}", "x": x} for n, x in enumerate((2, 0, 5, 0), 1)]
+    with beam.Pipeline(options=DIRECT) as p:
+        out = p | beam.Create(records) | "Transforms" >> ApplyTransforms([NoZero()], ctx=None)
+        _ = out["main"] | beam.Map(lambda r: (tmp_path / r["__source__"]).write_text(str(r["x"])))
+        _ = out["rejected"] | "Rejected" >> WriteRejected(tmp_path / "rejected", tmp_path / "n")
+    assert (tmp_path / "row 1").read_text() == "5.0" and (tmp_path / "row 3").read_text() == "2.0"
+    lines = (tmp_path / "rejected" / "part-00000-of-00001.jsonl").read_text().splitlines()
+    assert [json.loads(line)["source"] for line in lines] == ["row 2", "row 4"]
+    assert json.loads((tmp_path / "n").read_text()) == {"count": 2}
+
+
+def test_a_transform_whose_stage_is_not_tagged_names_the_transform() -> None:
+    with pytest.raises(PipelineError, match="transform 'untagged': stage\\(\\) must return"):
+        with beam.Pipeline(options=DIRECT) as p:
+            _ = p | beam.Create([{"x": 1}]) | ApplyTransforms([Untagged()], ctx=None)
