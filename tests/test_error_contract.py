@@ -154,8 +154,7 @@ def test_a_missing_data_folder_exits_2_naming_the_key_and_leaves_no_run(tmp_path
     out = pipeline("run", str(path), "--runs-dir", str(runs), "--json")
     assert out.returncode == 2, out.stderr
     message = outcome(out)["message"]
-    assert message.startswith(str(path))
-    assert "steps.ingest.root: folder not found" in message
+    assert message.startswith(f"{path}:3: steps.ingest.root: folder not found")
     assert str(tmp_path / "no_such_folder") in message
     assert run_folders(runs) == []
 
