@@ -52,11 +52,12 @@ class StepContext:
                 f"step '{self.step.name}' has no input '{name}' (inputs: {', '.join(self.inputs)})"
             ) from None
 
-    def beam_options(self, **overrides: Any) -> PipelineOptions:
-        """Beam pipeline options for this run's runner settings."""
+    def beam_options(self, *, streaming: bool = False, **overrides: Any) -> PipelineOptions:
+        """Beam pipeline options for this run's runner settings (``beamline.beam_options``);
+        ``streaming=True`` gives the streaming variant; ``overrides`` are extra options."""
         from .beam_options import pipeline_options
 
-        return pipeline_options(self.spec.runner, **overrides)
+        return pipeline_options(self.spec.runner, streaming=streaming, **overrides)
 
     def progress(self, completed: float, total: float | None = None, message: str = "") -> None:
         """Report progress of this step (for example epochs done of epochs planned)."""
