@@ -66,7 +66,11 @@ class Registry:
                 f"a source, validator, trainer, evaluator or exporter"
             )
         if kind is not None and info.kind != kind:
-            raise SpecError(f"{prefix}'{name}' is a {info.kind} component, expected a {kind}")
+            fits = ", ".join(c.name for c in self.of_kind(kind))
+            raise SpecError(
+                f"{prefix}'{name}' is a {info.kind.replace('_', ' ')} component, expected a "
+                f"{kind.replace('_', ' ')}" + (f" ({fits})" if fits else "")
+            )
         return info.cls
 
     def info(self, name: str) -> ComponentInfo:

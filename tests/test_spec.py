@@ -259,3 +259,19 @@ def test_every_shipped_pipeline_file_loads():
         spec, plugins = beamline.load(path)
         assert spec.steps, path
         assert not plugins.failed, plugins.failed
+
+
+def test_a_classifier_model_given_as_a_gan_generator_is_refused_naming_the_fits(
+    write_pipeline, tmp_path
+):
+    (tmp_path / "photos").mkdir()
+    path = write_pipeline(
+        MISSING_FOLDER + "  gan:\n    component: gan_trainer\n    examples: ingest\n"
+        "    generator: {component: cnn}\n"
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"p.yaml:8: steps.gan.generator.component: 'cnn' is a model component, expected a "
+        r"generator model \(dcgan_generator\)",
+    ):
+        load(path)
