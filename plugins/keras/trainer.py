@@ -169,7 +169,7 @@ def _fit_under(
         start = fitting.state["resumed_from_epoch"]
         ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
     stopped_early = _fit_epochs(trainer, ctx, data, fitting)
-    restored = _keep_best_weights(trainer, ctx, fitting, stopped_early, scratch)
+    restored = _keep_best_weights(trainer, ctx, fitting, stopped_early)
     facts = {
         "stopped_early": stopped_early,
         "best_epoch": fitting.state["best_epoch"],
@@ -186,8 +186,8 @@ def _fit_under(
 def _build_or_restore(
     trainer: KerasTrainer, data: FitData, strategy: Any, policy: str, scratch: Path
 ) -> _Fitting:
-    """Build and compile the model under the strategy, then restore the last completed epoch
-    when an interrupted fit left one in ``scratch``."""
+    """Build the model, its loss, optimizer and steps under the strategy, then restore the last
+    completed epoch when an interrupted fit left one in ``scratch``."""
     import keras
 
     from beamline_plugins.training.loop import make_loss, make_steps
@@ -281,10 +281,10 @@ def _track_best(trainer: KerasTrainer, fitting: _Fitting, record: dict[str, Any]
 
 
 def _keep_best_weights(
-    trainer: KerasTrainer, ctx: StepContext, fitting: _Fitting, stopped_early: bool, scratch: Path
+    trainer: KerasTrainer, ctx: StepContext, fitting: _Fitting, stopped_early: bool
 ) -> bool:
     """After an early stop, go back to the best epoch's weights (when kept); whether it did."""
-    best_weights = scratch / BEST_WEIGHTS
+    best_weights = fitting.checkpoints.scratch / BEST_WEIGHTS
     restored = stopped_early and trainer.restore_best and best_weights.exists()
     if restored:
         fitting.model.load_weights(str(best_weights))
