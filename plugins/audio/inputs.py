@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from beamline import Artifact, InputPipeline, param
+from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
 
@@ -114,7 +114,7 @@ class AudioInput(InputPipeline):
             )
         return settings
 
-    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
         """``{audio feature: {"shape": [frames, bins, 1], ..., "preprocessing": settings}}``."""
         name = self.audio_feature(examples)
         s = self.settings(examples)
@@ -132,7 +132,7 @@ class AudioInput(InputPipeline):
         examples: Artifact,
         split: str,
         *,
-        inputs: dict[str, dict[str, Any]] | None = None,
+        inputs: ModelInputs | None = None,
         training: bool = False,
         batch_size: int = 32,
         seed: int = 0,
@@ -174,7 +174,7 @@ class AudioInput(InputPipeline):
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def serving(
-        self, inputs: dict[str, dict[str, Any]]
+        self, inputs: ModelInputs
     ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
         """The serving signature (a batch of WAV file bytes) and its preprocessing."""
         import tensorflow as tf

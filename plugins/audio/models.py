@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from beamline import Model, param
+from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
 
 
@@ -42,7 +42,7 @@ class AudioCnn(Model):
     dropout: float = param(0.3, help="dropout rate before each dense layer", ge=0, lt=1)
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
 

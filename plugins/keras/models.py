@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from beamline import Model, param
+from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
 
 Activation = Literal["relu", "sigmoid", "tanh"]
@@ -148,7 +148,7 @@ class LogisticRegression(Model):
 
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
 
@@ -170,7 +170,7 @@ class LinearRegression(Model):
 
     l2: float = param(0.0, help="L2 weight penalty (ridge regression)", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs``; ``num_classes`` must be 0 (a regression)."""
         import keras
 
@@ -196,7 +196,7 @@ class Mlp(Model):
     dropout: float = param(0.0, help="dropout rate after each hidden layer", ge=0, lt=1)
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes (0: a regression)."""
         import keras
 
@@ -227,7 +227,7 @@ class Cnn(Model):
     batch_norm: bool = param(False, help="batch normalisation after each convolution")
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
 

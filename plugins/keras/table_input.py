@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from beamline import Artifact, InputPipeline, param
+from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
 from beamline_plugins.training.records import id_features, label_indexer, label_info, read_records
@@ -147,7 +147,7 @@ class TableInput(InputPipeline):
 
     # --- statistics (train split only) -----------------------------------------------------
 
-    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
         """One input per column, with the train statistics the model bakes in.
 
         Numeric: ``{"shape": [1], "dtype": "float32", "modality": "numeric", "mean",
@@ -201,7 +201,7 @@ class TableInput(InputPipeline):
         examples: Artifact,
         split: str,
         *,
-        inputs: dict[str, dict[str, Any]] | None = None,
+        inputs: ModelInputs | None = None,
         training: bool = False,
         batch_size: int = 32,
         seed: int = 0,
@@ -262,7 +262,7 @@ class TableInput(InputPipeline):
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def serving(
-        self, inputs: dict[str, dict[str, Any]]
+        self, inputs: ModelInputs
     ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
         """The serving signature (one raw tensor per column) and its preprocessing."""
         import tensorflow as tf

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beamline import Artifact, InputPipeline, param
+from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
 from beamline_plugins.training.records import read_records
@@ -84,7 +84,7 @@ class TextInput(InputPipeline):
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     cache: bool = param(True, help="keep parsed texts in memory after the first epoch")
 
-    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
         """``{feature: {"shape": [max_length] or [None], "vocab_size", "vocabulary", ...}}``."""
         name = text_feature(examples, self.feature, self.name)
         spec = text_spec(examples, name, self.name)
@@ -96,7 +96,7 @@ class TextInput(InputPipeline):
         examples: Artifact,
         split: str,
         *,
-        inputs: dict[str, dict[str, Any]] | None = None,
+        inputs: ModelInputs | None = None,
         training: bool = False,
         batch_size: int = 32,
         seed: int = 0,
@@ -146,7 +146,7 @@ class TextInput(InputPipeline):
         return ds.map(lambda tokens, *rest: ({name: tokens}, *rest)).prefetch(tf.data.AUTOTUNE)
 
     def serving(
-        self, inputs: dict[str, dict[str, Any]]
+        self, inputs: ModelInputs
     ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
         """The serving signature (a batch of raw strings) and its preprocessing."""
         import tensorflow as tf

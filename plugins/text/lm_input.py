@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beamline import Artifact, InputPipeline, param
+from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline_plugins.training.records import read_records
 
 from .inputs import encoder_of, text_feature, text_spec
@@ -32,7 +32,7 @@ class LmInput(InputPipeline):
     shuffle_buffer: int = param(10000, help="shuffle buffer of training windows")
     cache: bool = param(True, help="keep the windows in memory after the first epoch")
 
-    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
         """``{text feature: {"shape": [None], "vocabulary": [... "[EOS]"], "eos_id", ...}}``."""
         name = text_feature(examples, self.feature, self.name)
         spec = text_spec(examples, name, self.name)
@@ -53,7 +53,7 @@ class LmInput(InputPipeline):
         examples: Artifact,
         split: str,
         *,
-        inputs: dict[str, dict[str, Any]] | None = None,
+        inputs: ModelInputs | None = None,
         training: bool = False,
         batch_size: int = 32,
         seed: int = 0,
@@ -98,7 +98,7 @@ class LmInput(InputPipeline):
         return ds.map(weighted).prefetch(tf.data.AUTOTUNE)
 
     def serving(
-        self, inputs: dict[str, dict[str, Any]]
+        self, inputs: ModelInputs
     ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
         """The serving signature (raw prompts) and its preprocessing (``[EOS]`` + ids)."""
         import tensorflow as tf

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from beamline import Model, param
+from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
 
 
@@ -77,7 +77,7 @@ class BowClassifier(Model):
     )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
         from keras import ops
@@ -115,7 +115,7 @@ class RnnClassifier(Model):
     )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
 
@@ -157,7 +157,7 @@ class TransformerClassifier(Model):
     dense_units: list[int] = param([], help="dense layers between pooling and softmax", ge=1)
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
         import keras
         from keras import ops
@@ -206,7 +206,7 @@ class LanguageModel(Model):
     )
     dropout: float = param(0.1, help="dropout between layers", ge=0, lt=1)
 
-    def build(self, inputs: dict[str, dict[str, Any]], num_classes: int) -> Any:
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model; ``num_classes`` is the vocabulary size."""
         import keras
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from beamline import Artifact, InputPipeline, param
+from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_spec
 
@@ -106,7 +106,7 @@ class ImageInput(InputPipeline):
             )
         return images[0]
 
-    def model_inputs(self, examples: Artifact) -> dict[str, dict[str, Any]]:
+    def model_inputs(self, examples: Artifact) -> ModelInputs:
         """The model's inputs: ``{image feature: {"shape": [h, w, c], ...}}``."""
         name = self.image_feature(examples)
         details = feature_spec(examples)["features"][name]
@@ -127,7 +127,7 @@ class ImageInput(InputPipeline):
         examples: Artifact,
         split: str,
         *,
-        inputs: dict[str, dict[str, Any]] | None = None,
+        inputs: ModelInputs | None = None,
         training: bool = False,
         batch_size: int = 32,
         seed: int = 0,
@@ -162,7 +162,7 @@ class ImageInput(InputPipeline):
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def serving(
-        self, inputs: dict[str, dict[str, Any]]
+        self, inputs: ModelInputs
     ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
         """The serving signature (a batch of encoded image bytes) and its preprocessing."""
         import tensorflow as tf
