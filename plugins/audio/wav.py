@@ -1,12 +1,19 @@
 """WAV files without TensorFlow: read RIFF/WAVE (PCM 8/16/24/32-bit, float 32/64), write PCM 16.
 
-``read_wav`` parses the RIFF chunks itself (the standard library's ``wave`` reads integer PCM only
-and does not notice a truncated data chunk) and returns float32 samples in [-1, 1] shaped
+``read_wav`` checks the RIFF header itself (``inspect_wav``: the standard library's ``wave`` reads
+integer PCM only, and neither it nor libsndfile notices a truncated data chunk) and decodes the
+samples with numpy (``decode_samples``), returning float32 samples in [-1, 1] shaped
 ``[samples, channels]``. Integer PCM is scaled by ``2 ** (bits - 1)`` (8-bit WAV is unsigned,
 centred on 128), the same convention as ``tf.audio.decode_wav``, so a 16-bit file decoded here
 and by TensorFlow gives equal values. ``encode_pcm16`` writes the canonical 44-byte-header WAV
 that ``tf.audio.decode_wav`` reads. Every problem raises ``WavError`` with a reason a user can act
 on.
+
+Kept instead of soundfile (libsndfile) because the benchmark shows the library costs more
+(bench ``libraries`` case, the 960 spoken-digit clips): soundfile decodes the same samples (960
+of 960 identical) and writes the same bytes, but at 35 us per clip against 4 us for decoding and
+34 against 11 us for writing, and the whole ingest step at 16 kHz takes 1.60-1.72 s of CPU with
+it against 1.35-1.40 s here (medians of 3 and 5 interleaved runs).
 """
 
 from __future__ import annotations
