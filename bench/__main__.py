@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import cli_start, common, ingest, input_pipeline, scale, tfx_compare, validation
+from . import (
+    cli_start,
+    common,
+    ingest,
+    input_pipeline,
+    libraries,
+    scale,
+    tfx_compare,
+    validation,
+)
 
 CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "cli_start": cli_start.run,
@@ -26,6 +35,7 @@ CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "input": input_pipeline.run,
     "scale": scale.run,
     "tfx": tfx_compare.run,
+    "libraries": libraries.run,
 }
 
 

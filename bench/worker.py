@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import library_tasks
+
 SPLITS = {"train": 0.8, "eval": 0.1, "test": 0.1}
 SHARDS = 4
 
@@ -78,6 +80,7 @@ def image_pipeline_file(
 def ingest_pipeline(root: str, out: str, runner: str, workers: int = 0, size: int = 64) -> dict:
     """``beamline.run`` of a one-step pipeline (image_folder, decode_image, resize_image)."""
     import apache_beam  # noqa: F401  (imported before the clock starts, like the loop's Pillow)
+
     import beamline
 
     folder = Path(out)
@@ -92,8 +95,9 @@ def ingest_pipeline(root: str, out: str, runner: str, workers: int = 0, size: in
 
 
 def _loop_record(path: Path, label: str, size: int) -> tuple[str, bytes]:
-    from beamline import examples as ex
     from PIL import Image
+
+    from beamline import examples as ex
 
     image = Image.open(io.BytesIO(path.read_bytes()))
     image.load()
@@ -110,6 +114,7 @@ def _loop_record(path: Path, label: str, size: int) -> tuple[str, bytes]:
 def ingest_loop(root: str, out: str, size: int = 64) -> dict:
     """The hand-written single-process loop doing the same work, shard files included."""
     import PIL.Image  # noqa: F401
+
     from beamline import examples as ex
     from beamline.ingest import shard_of, split_of
 
@@ -156,9 +161,10 @@ def tfdv_step(out: str, path: str, plots: bool = True) -> dict:
     """The ``tfdv`` step (``path``: memory or beam) on the examples ``prepare_examples`` wrote;
     ``plots``: its report draws one SVG plot per feature (the default) or none."""
     import apache_beam  # noqa: F401
-    import beamline
     import tensorflow  # noqa: F401
     import tensorflow_data_validation  # noqa: F401
+
+    import beamline
 
     folder = Path(out)
     data = _load_yaml(folder / "pipeline.yaml")
@@ -270,8 +276,8 @@ def tfdv_direct(examples: str, out: str, path: str) -> dict:
 def input_pipeline(examples: str, variant: str, epochs: int, batch_size: int = 64) -> dict:
     """Images per second of one tf.data pipeline variant over ``epochs`` epochs of train."""
     import tensorflow as tf
-    from beamline.artifacts import Artifact
 
+    from beamline.artifacts import Artifact
     from bench import datasets
 
     artifact = Artifact.open(examples)
@@ -381,6 +387,7 @@ TASKS: dict[str, Callable[..., dict]] = {
     "input_pipeline": input_pipeline,
     "train_wait": train_wait,
 }
+TASKS.update(library_tasks.TASKS)
 
 
 def main() -> None:

@@ -35,11 +35,21 @@ def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
         "input",
         "scale",
         "tfx",
+        "libraries",
     }
     assert {"loop 100", "direct 100", "local(2) 100"} <= variants
     assert {"tfdv step (memory) 100", "tfdv direct (beam) 100"} <= variants
     assert any(v.startswith("image_input") for v in variants)
     assert any(v.startswith("digits CNN input wait") for v in variants)
+    # libraries: swapped implementations write the same shards (digests of the examples)
+    by_variant = {r["variant"]: r for r in rows}
+    for one, other in [
+        ("audio step: numpy wav + soxr", "audio step: soundfile + soxr"),
+        ("codec digits.yaml: hand-written", "codec digits.yaml: protobuf"),
+        ("codec sms_spam.yaml: hand-written", "codec sms_spam.yaml: protobuf"),
+    ]:
+        assert by_variant[one]["digests"] == by_variant[other]["digests"], (one, other)
+    assert {"plots digits.yaml: matplotlib", "plots digits.yaml: svg (hand-written)"} <= variants
     assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in rows)
     assert all(r["met"] is None for r in rows)  # smoke sizes judge no target
     assert "| ingest | direct 100 |" in out.stdout
