@@ -33,10 +33,12 @@ if TYPE_CHECKING:
 
     from .artifacts import Run
     from .components import (
-        Component,
+        DiscriminatorModel,
         Evaluator,
         Exporter,
+        GeneratorModel,
         InputPipeline,
+        Model,
         Source,
         Stream,
         Trainer,
@@ -86,7 +88,9 @@ def register_input_pipelines(register: Callable[[type[InputPipeline]], None]) ->
 
 
 @hookspec
-def register_models(register: Callable[[type[Component]], None]) -> None:
+def register_models(
+    register: Callable[[type[Model] | type[GeneratorModel] | type[DiscriminatorModel]], None],
+) -> None:
     """Register model components: builders that return a ``keras.Model`` for a feature spec.
 
     Subclasses of ``beamline.Model`` (classifiers and regressions), ``beamline.GeneratorModel``

@@ -412,3 +412,25 @@ def test_input_pipeline_missing_a_keyword_of_the_contract_is_refused(tmp_path, m
         PluginError, match=r"plugin 'nokw_plugin'.*NoIds.dataset.*takes no 'with_ids=' argument"
     ):
         load_plugins(["nokw_plugin"])
+
+
+def test_every_hook_spec_has_types_that_name_real_classes():
+    import importlib
+    import typing
+
+    import click
+
+    hookspecs = importlib.import_module("beamline.hookspecs")
+    names = {
+        **vars(importlib.import_module("beamline.components")),
+        "Run": importlib.import_module("beamline.artifacts").Run,
+        "StepRecord": importlib.import_module("beamline.progress").StepRecord,
+        "Step": importlib.import_module("beamline.spec").Step,
+        "click": click,
+    }
+    specs = [f for f in vars(hookspecs).values() if hasattr(f, "pipeline_spec")]
+    assert len(specs) >= 15
+    for spec in specs:
+        hints = typing.get_type_hints(spec, globalns={**vars(hookspecs), **names})
+        assert typing.Any not in hints.values(), spec.__name__
+        assert spec.__doc__, spec.__name__
