@@ -38,6 +38,7 @@ class _FileStream(Stream):
         help="schema (TFDV text proto) the windows are checked against, relative to the "
         "pipeline file; default <pipeline file>.schema.pbtxt when it exists, else one inferred "
         "from the first window",
+        path="file",
     )
     drift: dict[str, float] = param(
         {},
