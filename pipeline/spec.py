@@ -172,10 +172,10 @@ def check_input_types(steps: list[Step], ctx: BuildContext) -> None:
         if not ref.expects:
             continue
         upstream = by_name[ref.step].component
-        if set(ref.expects) & set(upstream.produces):
+        if accepts(ref.expects, upstream.produces):
             continue
         wanted = artifact_names(ref.expects)
-        fits = [s.name for s in steps if set(ref.expects) & set(s.component.produces)]
+        fits = [s.name for s in steps if accepts(ref.expects, s.component.produces)]
         writes = artifact_names(upstream.produces) or "no typed artifact"
         hint = f": {', '.join(fits)}" if fits else f" (no step of this pipeline writes {wanted})"
         raise SpecError(
@@ -183,6 +183,11 @@ def check_input_types(steps: list[Step], ctx: BuildContext) -> None:
             f"{upstream.kind.replace('_', ' ')} step writing {writes}; expected a step "
             f"writing {wanted}{hint}"
         )
+
+
+def accepts(expects: Iterable[type], produces: Iterable[type]) -> bool:
+    """Whether a step writing ``produces`` fits an input typed ``expects`` (subtypes fit)."""
+    return any(issubclass(p, e) for p in produces for e in expects)
 
 
 def order_steps(steps: list[Step], doc: Document) -> list[Step]:

@@ -275,3 +275,41 @@ def test_a_classifier_model_given_as_a_gan_generator_is_refused_naming_the_fits(
         r"generator model \(dcgan_generator\)",
     ):
         load(path)
+
+
+SUBTYPE_PLUGIN = '''
+from beamline import Trainer, TrainedModel, Input, Examples, StepResult, hookimpl, param
+
+
+class SavedKerasModel(TrainedModel):
+    """A trained model saved by Keras."""
+
+    name = "keras_model"
+
+
+class KerasFit(Trainer):
+    """Writes a Keras model."""
+
+    name = "keras_fit"
+    produces = (SavedKerasModel,)
+    examples: Input[Examples] = param(help="the examples")
+
+    def run(self, ctx):
+        return StepResult()
+
+
+@hookimpl
+def register_trainers(register):
+    register(KerasFit)
+'''
+
+
+def test_an_input_accepts_a_step_writing_a_subtype_of_its_artifact(
+    fixtures_plugin, write_pipeline, tmp_path, monkeypatch
+):
+    (tmp_path / "subtype_plugin.py").write_text(SUBTYPE_PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = SCORED.replace("plugins: [core_plugin]", "plugins: [core_plugin, subtype_plugin]")
+    text = text.replace("    component: fit\n", "    component: keras_fit\n")
+    text = text.replace("    model: {component: scale, factor: 3}\n", "")
+    assert load(write_pipeline(text)).step("score").inputs["model"] == "train"
