@@ -1,4 +1,4 @@
-"""Per-file record readers for streaming sources: the default one and ``module:function`` ones.
+"""Per-file record readers for the file streams: the default one and ``module:function`` ones.
 
 A reader turns one arrived file into records (dicts with ``__source__``), yielding or raising
 ``beamline.ingest.Reject`` for a file it cannot read, exactly like a batch source's reader; the
