@@ -1,4 +1,4 @@
-"""WAV decoding, the polyphase resampler and the record operations of the audio plugin (no Beam)."""
+"""WAV decoding, the resampler (soxr) and the record operations of the audio plugin (no Beam)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from data_paths import SPOKEN_DIGITS
 
 from beamline.ingest import META_KEY, Reject
 from beamline_plugins.audio import ops
-from beamline_plugins.audio.resample import resample
+from beamline_plugins.audio.resample import recipe, resample
 from beamline_plugins.audio.wav import WavError, encode_pcm16, encode_wav, read_wav
 
 A_CLIP = SPOKEN_DIGITS / "7" / "7_george_3.wav"
@@ -108,6 +108,22 @@ def test_downsampling_removes_content_above_the_new_nyquist_instead_of_aliasing(
     kept = spectrum[np.abs(freqs - 1000) < 20].max()
     alias = spectrum[np.abs(freqs - 2000) < 20].max()
     assert 20 * np.log10(kept / alias) > 80  # the alias is at least 80 dB down
+
+
+def test_quality_picks_a_soxr_recipe_and_every_recipe_keeps_the_tone() -> None:
+    qualities = (2, 4, 5, 8, 9, 16, 17, 64)
+    assert [recipe(q) for q in qualities] == ["LQ", "LQ", "MQ", "MQ", "HQ", "HQ", "VHQ", "VHQ"]
+    for quality in (2, 8, 16, 64):
+        out = resample(sine(1000, 16000), 16000, 8000, quality=quality)
+        assert len(out) == 8000 and out.dtype == np.float32
+        assert peak_hz(out, 8000) == pytest.approx(1000, abs=1.0)
+
+
+def test_equal_rates_return_a_float32_copy() -> None:
+    samples = sine(440, 8000, 0.1)
+    out = resample(samples, 8000, 8000)
+    assert out.dtype == np.float32 and out is not samples
+    np.testing.assert_array_equal(out, samples.astype(np.float32))
 
 
 def test_multichannel_resampling_treats_channels_independently() -> None:
