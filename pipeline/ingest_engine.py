@@ -96,6 +96,11 @@ class ApplyTransforms(beam.PTransform):
         self.transforms, self.ctx, self.error = list(transforms), ctx, error
 
     def expand(self, records: Any) -> dict[str, Any]:
+        if not self.transforms:  # Beam cannot translate a composite whose output is its input
+            return {
+                MAIN: records | "No transforms" >> beam.Map(lambda record: record),
+                REJECTED: (),
+            }
         rejected = []
         for i, transform in enumerate(self.transforms, 1):
             records, bad = outputs_of(

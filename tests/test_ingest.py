@@ -299,3 +299,16 @@ def test_predefined_splits_skip_splits_the_data_does_not_name(tmp_path: Path) ->
     step["split"] = {"from_feature": "part", "group_by": "label"}
     with pytest.raises(PipelineError, match="from_feature cannot be combined"):
         beamline.run(pipeline_file(tmp_path, step), runs_dir=tmp_path / "runs2")
+
+
+def test_ingest_without_transforms_writes_the_files_as_read(digits: Path) -> None:
+    step = {k: v for k, v in DIGIT_STEP.items() if k != "transforms"}
+    record, artifact = ingest(pipeline_file(digits, step), digits / "runs")
+
+    # Nothing decodes, so the text file named .png is written; only the copy is rejected.
+    assert (record.counts["read"], record.counts["written"], record.counts["rejected"]) == (
+        32,
+        31,
+        1,
+    )
+    assert [r["stage"] for r in examples.rejected_records(artifact)] == ["deduplicate"]
