@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -37,11 +38,16 @@ class Plugins:
     failed: dict[str, str] = field(default_factory=dict)
     disabled: tuple[str, ...] = ()
 
-    def load_modules(self, modules: Iterable[str], origin: str) -> None:
-        """Import and register more plugin modules (a pipeline file's ``plugins:`` list)."""
+    def load_modules(
+        self, modules: Iterable[str], origin: str, folder: str | Path | None = None
+    ) -> None:
+        """Import and register more plugin modules (a pipeline file's ``plugins:`` list).
+
+        A module that is not importable but stands in ``folder`` (the pipeline file's) is
+        imported from there."""
         for module in modules:
             if module not in self.sources and module not in self.failed:
-                self._add(module, lambda m=module: importlib.import_module(m), origin)
+                self._add(module, lambda m=module: import_plugin_module(m, folder), origin)
         self._rebuild_registry()
 
     def notify(self, hook: str, **kwargs: Any) -> None:
@@ -128,9 +134,30 @@ def load_plugins(
             plugins._add(ep.name, ep.load, f"entry point ({dist})")
     for module in tuple(modules) + _env_list(ENV_PLUGINS):
         if module not in plugins.sources:
-            plugins._add(module, lambda m=module: importlib.import_module(m), "--plugin")
+            plugins._add(module, lambda m=module: import_plugin_module(m, Path.cwd()), "--plugin")
     plugins._rebuild_registry()
     return plugins
+
+
+def import_plugin_module(name: str, folder: str | Path | None = None) -> Any:
+    """Import plugin module ``name``; if it is not importable, from ``folder`` when it is there.
+
+    ``--plugin`` modules are looked up in the current folder and a pipeline file's ``plugins:``
+    beside the file, as ``python -m`` would. The folder is also put on ``PYTHONPATH``, so that
+    Beam worker processes import the same module."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.partition(".")[0]
+        root = Path(folder) if folder is not None else None
+        if exc.name != top or root is None:
+            raise
+        if not ((root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file()):
+            raise
+    sys.path.insert(0, str(root))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *paths])
+    return importlib.import_module(name)
 
 
 def _env_list(variable: str) -> tuple[str, ...]:

@@ -106,7 +106,14 @@ def load_spec(
     if not isinstance(extra_plugins, list) or not all(isinstance(p, str) for p in extra_plugins):
         raise SpecError(f"{doc.where(('plugins',))}: plugins: expected a list of module names")
     if extra_plugins:
-        plugins.load_modules(extra_plugins, origin=f"pipeline file {path.name}")
+        plugins.load_modules(extra_plugins, f"pipeline file {path.name}", path.resolve().parent)
+        for module in extra_plugins:  # the file needs them: a failure is the file's error
+            if module in plugins.failed:
+                raise SpecError(
+                    f"{doc.where(('plugins',))}: plugins: '{module}' failed to load: "
+                    f"{plugins.failed[module]} (a module importable from the environment, or a "
+                    f"file {module}.py beside the pipeline file)"
+                )
     steps_data = data.get("steps")
     if not isinstance(steps_data, dict) or not steps_data:
         raise SpecError(f"{doc.where(('steps',))}: 'steps:' must map step names to components")

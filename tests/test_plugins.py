@@ -434,3 +434,29 @@ def test_every_hook_spec_has_types_that_name_real_classes():
         hints = typing.get_type_hints(spec, globalns={**vars(hookspecs), **names})
         assert typing.Any not in hints.values(), spec.__name__
         assert spec.__doc__, spec.__name__
+
+
+def test_plugin_module_beside_the_pipeline_file_or_in_the_current_folder_loads(tmp_path):
+    write_module(tmp_path, "beside_plugin", GOOD.format(suffix="beside"))
+    (tmp_path / "p.yaml").write_text(
+        "plugins: [beside_plugin]\nsteps:\n  ingest: {component: csv_table, path: '*.csv'}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rows.csv").write_text("a,label\n1,x\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    from_file = cli("run", str(tmp_path / "p.yaml"), "--explain", "--json", env=env, cwd=elsewhere)
+    from_cwd = cli("--plugin", "beside_plugin", "describe", "tiny_beside", env=env, cwd=tmp_path)
+    missing = cli("--plugin", "beside_plugin", "plugins", "--json", env=env, cwd=elsewhere)
+    (tmp_path / "beside_plugin.py").unlink()
+    gone = cli("run", str(tmp_path / "p.yaml"), "--explain", env=env, cwd=elsewhere)
+
+    assert from_file.returncode == 0, from_file.stdout + from_file.stderr
+    assert from_cwd.returncode == 0 and "A tiny model." in from_cwd.stdout, from_cwd.stderr
+    failed = json.loads(missing.stdout)["failed"]
+    assert [f["name"] for f in failed] == ["beside_plugin"]
+    assert "No module named 'beside_plugin'" in failed[0]["error"]
+    assert gone.returncode == 2
+    assert "p.yaml:1: plugins: 'beside_plugin' failed to load: ModuleNotFoundError" in gone.stderr
