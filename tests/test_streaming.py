@@ -99,7 +99,7 @@ def test_replay_writes_one_folder_of_shards_per_event_time_window(write_pipeline
     assert sorted(p.name for p in (art / "rejected").iterdir()) == [f"{W0}.jsonl"]
 
     # Windowed statistics, one TFDV proto per window.
-    from beamline_plugins.validation.stats import load_statistics, num_examples
+    from beamline_plugins.tfdv_tools.stats import load_statistics, num_examples
 
     assert {
         p.stem: num_examples(load_statistics(p)) for p in (art / "statistics").glob("*.pb")

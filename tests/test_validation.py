@@ -163,7 +163,7 @@ def test_drifted_label_distribution_fails_unless_fail_on_excludes_drift(
 
 def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_pipeline, data):
     monkeypatch.syspath_prepend(str(TESTS_DIR))
-    from beamline_plugins.validation.stats import load_statistics
+    from beamline_plugins.tfdv_tools.stats import load_statistics
 
     path = write_pipeline(
         f"""
@@ -209,7 +209,7 @@ def test_records_read_without_tensorflow_equal_tf_data_and_corruption_names_the_
 ):
     import tensorflow as tf
 
-    from beamline_plugins.validation.stats import read_records
+    from beamline_plugins.tfdv_tools.stats import read_records
 
     files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
     expected = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
@@ -234,7 +234,7 @@ def test_in_memory_statistics_of_shards_equal_those_of_all_records_and_skip_empt
     import tensorflow as tf
 
     from beamline.examples import feature_spec
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     files = sorted(str(f) for f in (data["digits"] / "examples" / "train").iterdir())
     empty = tmp_path / "part-empty.tfrecord.gz"
@@ -255,7 +255,7 @@ def test_beam_statistics_of_all_splits_in_one_pass_equal_tfdv_per_split(data, tm
     from beamline.beam_options import pipeline_options
     from beamline.examples import example_files, feature_spec
     from beamline.spec import RunnerSettings
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     folder = data["digits"]
     files = {split: example_files(folder, split) for split in ("train", "eval", "test")}
@@ -284,7 +284,7 @@ def test_beam_statistics_of_all_splits_in_one_pass_equal_tfdv_per_split(data, tm
 def test_numeric_feature_plot_is_an_svg_histogram_of_each_split(tmp_path):
     import pandas as pd
 
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
     from beamline_plugins.validation.report import write_report
 
     statistics = {
@@ -407,7 +407,7 @@ def test_inferred_schema_allows_new_values_of_id_features():
     import pandas as pd
     import tensorflow_data_validation as tfdv
 
-    from beamline_plugins.validation.stats import infer_schema
+    from beamline_plugins.tfdv_tools.stats import infer_schema
 
     frame = pd.DataFrame({"speaker": ["ann", "bob", "ann"], "label": ["a", "b", "a"]})
     stats = tfdv.generate_statistics_from_dataframe(frame)

@@ -42,7 +42,7 @@ class TfdvWindowChecks:
 
     def check_window(self, name: str, examples: list[bytes], out: str) -> list[dict[str, Any]]:
         """Write the window's statistics; alarms against the curated schema (logged live)."""
-        from beamline_plugins.validation import stats as S
+        from beamline_plugins.tfdv_tools import stats as S
 
         stats = S.statistics_in_memory(examples, _schema(self.stats_schema))
         S.write_statistics(stats, Path(out) / STATISTICS_DIR / f"{name}.pb")
@@ -57,7 +57,7 @@ class TfdvWindowChecks:
         self, ctx: StepContext, names: list[str], out: Path, alarms: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Schema and drift alarms across windows; ``alarms.jsonl`` and ``schema.pbtxt``."""
-        from beamline_plugins.validation import stats as S
+        from beamline_plugins.tfdv_tools import stats as S
 
         stats = {n: S.load_statistics(out / STATISTICS_DIR / f"{n}.pb") for n in names}
         alarms = list(alarms)
@@ -104,7 +104,7 @@ def tfdv_checks(
 ) -> TfdvWindowChecks:
     """The checks of a stream whose declared ``features``/``label`` are known, with an optional
     curated ``schema_file`` (TFDV text proto)."""
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     curated = None
     if schema_file is not None:

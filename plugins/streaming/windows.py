@@ -14,7 +14,7 @@ ALARMS_FILE = "alarms.jsonl"
 
 def schema_alarms(stats: Any, schema: Any, window: str) -> list[dict[str, str]]:
     """The alarms of one window's statistics checked against ``schema`` (TFDV anomalies)."""
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     anomalies = S.validate(stats, S.without_comparators(schema))
     return [_alarm(p, window) for p in S.problems(anomalies, window, "schema")]
@@ -24,7 +24,7 @@ def drift_alarms(
     stats: Any, previous: Any, schema: Any, thresholds: dict[str, float], window: str
 ) -> list[dict[str, str]]:
     """Alarms where ``window`` drifted from the window before it beyond ``thresholds``."""
-    from beamline_plugins.validation import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     drift_schema = S.with_comparators(schema, "drift", thresholds, measure_all=False)
     anomalies = S.validate(stats, drift_schema, previous=previous)

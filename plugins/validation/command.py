@@ -94,7 +94,7 @@ def validate_data(
     data: str, *, schema_file: Path | None = None, write_schema: Path | None = None
 ) -> Outcome:
     """Statistics and anomalies of ``data`` (see the command); errors are ``ClickException``."""
-    from . import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     schema = None
     if schema_file is not None:
@@ -182,7 +182,7 @@ def _detect(data: str) -> Target:
 def _csv_statistics(path: Path, schema: Any) -> Any:
     import pandas as pd
 
-    from . import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     try:
         frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
@@ -194,7 +194,7 @@ def _csv_statistics(path: Path, schema: Any) -> Any:
 
 
 def _tfrecord_statistics(files: list[str], schema: Any) -> Any:
-    from . import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     records: list[bytes] = []
     for file in files:
@@ -220,7 +220,7 @@ def _image_statistics(folder: Path, schema: Any, outcome: Outcome) -> Any:
     import pandas as pd
     from PIL import Image
 
-    from . import stats as S
+    from beamline_plugins.tfdv_tools import stats as S
 
     rows = []
     for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):

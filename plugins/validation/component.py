@@ -77,7 +77,7 @@ class Tfdv(Validator):
 
     def check(self) -> None:
         """Check ``fail_on`` and thresholds when the pipeline file is read, not mid-run."""
-        from .stats import check_fail_on
+        from beamline_plugins.tfdv_tools.stats import check_fail_on
 
         problem = check_fail_on(self.fail_list)
         if problem:
@@ -111,7 +111,7 @@ class Tfdv(Validator):
 
     def run(self, ctx: StepContext) -> StepResult:
         """Compute statistics, infer or load the schema, check it, write the report, gate."""
-        from . import stats as S
+        from beamline_plugins.tfdv_tools import stats as S
 
         artifact = ctx.input("examples")
         spec = feature_spec(artifact)
@@ -208,7 +208,7 @@ class Tfdv(Validator):
         schema: Any,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Statistics of each split: in memory for small splits, Beam for large ones."""
-        from . import stats as S
+        from beamline_plugins.tfdv_tools import stats as S
 
         sizes = spec.get("splits", {})
         files = {split: example_files(artifact, split) for split in names}
@@ -242,7 +242,7 @@ class Tfdv(Validator):
         baseline: str,
     ) -> tuple[list[Any], list[Any], dict[str, Any], Any]:
         """Schema checks per split, skew baseline-vs-skew split, drift against the last run."""
-        from . import stats as S
+        from beamline_plugins.tfdv_tools import stats as S
 
         plain = S.without_comparators(schema)
         skew_schema = S.with_comparators(schema, "skew", self.skew, measure_all=True)

@@ -1,5 +1,5 @@
-"""The validation plugin's TFDV helpers in one namespace: the step, the command and the streaming
-plugin import this module (``from beamline_plugins.validation import stats as S``).
+"""The TFDV helpers in one namespace: the validation step, its command and the streaming plugin
+import this module (``from beamline_plugins.tfdv_tools import stats as S``).
 
 Each job has its own module; this one only gathers their public names:
 
