@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import beamline
+import beamline_plugins
 
 CORE = Path(beamline.__file__).parent
 
@@ -65,3 +66,42 @@ def test_no_import_circle_among_the_core_modules() -> None:
 def test_the_cycle_finder_finds_a_circle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+PLUGINS = Path(beamline_plugins.__file__).parent
+LIBRARIES = {"training", "tfdv_tools"}  # shared code the plugins import on purpose
+
+
+def _project_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """``(absolute module, imported names)`` for each import of the project in ``path``."""
+    package = ".".join(("beamline_plugins", *path.relative_to(PLUGINS).parent.parts))
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            module = node.module or ""
+            if node.level:
+                module = ".".join([*base, *([module] if module else [])])
+            found.append((module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((a.name, []) for a in node.names)
+    return [(m, names) for m, names in found if m.split(".")[0] in {"beamline", "beamline_plugins"}]
+
+
+def test_plugins_import_only_the_core_their_own_package_and_the_libraries() -> None:
+    from beamline_plugins import BUILTIN_PLUGINS
+
+    assert LIBRARIES.isdisjoint(m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS.values())
+    problems = []
+    for path in sorted(PLUGINS.rglob("*.py")):
+        owner = path.relative_to(PLUGINS).parts[0] if path.parent != PLUGINS else ""
+        for module, names in _project_imports(path):
+            parts = module.split(".")
+            private = [n for n in names if n.startswith("_") and n != "__version__"]
+            if any(p.startswith("_") for p in parts) or private:
+                problems.append(f"{path.name}: private {module} {private}")
+            if parts[0] != "beamline_plugins" or len(parts) < 2 or parts[1] == owner:
+                continue
+            if parts[1] not in LIBRARIES:
+                problems.append(f"{path.relative_to(PLUGINS)} imports {module}")
+    assert problems == []
