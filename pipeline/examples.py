@@ -197,9 +197,9 @@ def encode_example(features: dict[str, tuple[str, list[Any]]]) -> bytes:
     ``dtype`` is ``bytes`` (values: bytes or str), ``float`` or ``int64``. The output is
     deterministic (equal inputs give equal bytes) and byte-identical to the hand-written encoder
     this replaced (every record of the digits and SMS shards). protobuf's runtime is faster per
-    record (bench ``libraries`` case): encoding 3.0 against 3.8 us for a digits image, 170
-    against 269 us for a 65-column table row; decoding 3.2 against 5.5 and 140 against 350-490
-    us. In the whole ingest step the codec is under 1 % of the time: equal within noise."""
+    record (bench ``libraries`` case): encoding 3.0 against 4.0 us for a digits image, 58
+    against 90 us for a 65-column table row; decoding 3.2 against 5.4 and 68 against 165 us.
+    In the whole ingest step the codec is under 1 % of the time: equal within noise."""
     example = _example_class()()
     entries = example.features.feature
     for name in sorted(features):
