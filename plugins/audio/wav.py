@@ -12,8 +12,8 @@ on.
 Kept instead of soundfile (libsndfile) because the benchmark shows the library costs more
 (bench ``libraries`` case, the 960 spoken-digit clips): soundfile decodes the same samples (960
 of 960 identical) and writes the same bytes, but at 35 us per clip against 4 us for decoding and
-34 against 11 us for writing, and the whole ingest step at 16 kHz takes 1.60-1.72 s of CPU with
-it against 1.35-1.40 s here (medians of 3 and 5 interleaved runs).
+32 against 10 us for writing, and the whole ingest step at 16 kHz takes 1.59-1.72 s of CPU with
+it against 1.32-1.40 s here (+20 %; medians of interleaved runs, three runs).
 """
 
 from __future__ import annotations

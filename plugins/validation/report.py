@@ -3,10 +3,11 @@
 Plots are small SVG files written by hand (bars, axes, ticks, a legend): no plotting library is
 imported and a feature costs well under a millisecond. Kept instead of matplotlib (a dependency
 anyway) because the benchmark shows the library costs more (bench ``libraries`` case, the same
-plots drawn by matplotlib as SVG, medians of 5 interleaved runs): the 11 plots of the diabetes
-table take 7 ms here against 2.2 s with matplotlib, and its whole ``tfdv`` step 0.35 s against
-2.4-2.6 s; the digits' 2 plots 0.6 ms against 0.12-0.30 s. The run report (``beamline.run_report``)
-embeds the fragment and shows every plot of ``report/`` itself, so the fragment holds tables only.
+plots drawn by matplotlib as SVG, medians of 5 interleaved runs, three runs): the 11 plots of the
+diabetes table take 2-7 ms here against 0.9-2.2 s with matplotlib, its whole ``tfdv`` step
+0.12-0.35 s against 1.0-2.6 s; the digits' 2 plots 0.5 ms against 0.12-0.30 s. The run report
+(``beamline.run_report``) embeds the fragment and shows every plot of ``report/`` itself, so the
+fragment holds tables only.
 """
 
 from __future__ import annotations
