@@ -231,7 +231,7 @@ def decode_example(data: bytes) -> dict[str, tuple[str, list[Any]]]:
     try:
         example = _example_class().FromString(data)
     except DecodeError as exc:
-        raise ValueError(f"not a valid protobuf message: {exc}") from None
+        raise ValueError(f"truncated or corrupt protobuf message ({exc})") from None
     out: dict[str, tuple[str, list[Any]]] = {}
     for entry in example.features.feature:
         feature = entry.value
