@@ -72,6 +72,11 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import Artifact
+from .records import MAIN as MAIN  # re-exported: the record conventions described above
+from .records import META_KEY as META_KEY
+from .records import REJECTED as REJECTED
+from .records import SOURCE_KEY as SOURCE_KEY
+from .records import rejected as rejected
 from .tfrecord import crc32c as crc32c  # re-exported: the TFRecord files of the artifact
 from .tfrecord import read_tfrecords as read_tfrecords
 from .tfrecord import write_tfrecords as write_tfrecords
@@ -80,15 +85,6 @@ EXAMPLES_DIR = "examples"
 ASSETS_DIR = "assets"
 REJECTED_DIR = "rejected"
 FEATURES_FILE = "features.json"
-REJECTED = "rejected"
-MAIN = "main"
-SOURCE_KEY = "__source__"
-META_KEY = "__meta__"
-
-
-def rejected(source: str, stage: str, reason: str) -> dict[str, str]:
-    """A rejected-record entry: where the record came from, which stage rejected it, and why."""
-    return {"source": str(source), "stage": stage, "reason": reason}
 
 
 def feature_spec(artifact: Artifact | str | Path) -> dict[str, Any]:
