@@ -155,7 +155,7 @@ def test_meta_records_the_fingerprints_parts(fixtures_plugin, write_pipeline, tm
     parts = train["fingerprint_parts"]
     assert set(parts) == {"component", "params", "modules", "libraries", "data", "inputs"}
     assert parts["inputs"] == {"examples": data["fingerprint"]}
-    assert {"core_plugin", "beamline.components"} <= set(parts["modules"])
+    assert {"core_plugin", "beamline.kinds", "beamline.component_base"} <= set(parts["modules"])
     assert {"tensorflow", "keras", "apache-beam", "numpy"} <= set(parts["libraries"])
 
 
