@@ -1,12 +1,40 @@
-"""The ``pipeline`` command group's class: its options may also follow the command.
+"""The ``pipeline`` command group's class and the state it hands to its commands.
 
-Users write ``pipeline run FILE --runs-dir X`` as often as ``pipeline --runs-dir X run FILE``;
-click only takes a group's options before the command, so they are moved there first.
+``PipelineGroup``: users write ``pipeline run FILE --runs-dir X`` as often as
+``pipeline --runs-dir X run FILE``; click only takes a group's options before the command, so
+they are moved there first. ``AppState``: the group's options and the plugins loaded for them,
+which every command receives (``@click.pass_obj``); ``echo_json`` prints a command's ``--json``.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+
+from .plugins import Plugins
+
+
+class AppState:
+    """Options of the command group, the plugins loaded for them, and the run being reported."""
+
+    def __init__(self, plugins: Plugins, runs_dir: Path | None) -> None:
+        self.plugins = plugins
+        self.runs_dir = runs_dir
+        self.reporter: Any = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the run this command started, if it has one (a refused run has none)."""
+        run = getattr(self.reporter, "run", None)
+        return run.path if run is not None and run.path.exists() else None
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` on stdout as one indented JSON object (what ``--json`` promises)."""
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
 class PipelineGroup(click.Group):

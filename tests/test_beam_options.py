@@ -79,11 +79,11 @@ def test_direct_options_run_a_real_beam_pipeline_without_downloading_anything():
 def test_runner_names_are_one_list_for_the_file_and_the_cli():
     import typing
 
-    from beamline import cli, spec
+    from beamline import cli_run, spec
     from beamline.beam_options import RUNNER_NAMES
 
     assert typing.get_args(spec.BeamRunnerName) == RUNNER_NAMES
-    runner = next(p for p in cli.run.params if p.name == "runner")
+    runner = next(p for p in cli_run.run.params if p.name == "runner")
     assert tuple(runner.type.choices) == RUNNER_NAMES
 
 

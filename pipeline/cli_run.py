@@ -1,0 +1,128 @@
+"""``pipeline run FILE``: run a pipeline file's steps (reusing unchanged ones), or with
+``--explain`` say which steps a run would reuse and what changed for the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .beam_options import RUNNER_NAMES
+from .cli_group import AppState, echo_json
+from .plugins import Plugins
+
+
+@click.command()
+@click.argument("pipeline_file", type=click.Path(path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value of the file, e.g. --set steps.train.epochs=3 (repeatable).",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(RUNNER_NAMES),
+    help="The Beam runner (overrides the file's runner.name).",
+)
+@click.option("--force", is_flag=True, help="Rerun every step, even unchanged ones.")
+@click.option("--force-step", multiple=True, metavar="STEP", help="Rerun this step (repeatable).")
+@click.option(
+    "--only",
+    metavar="STEP",
+    help="Run this step alone; its inputs are taken from earlier runs.",
+)
+@click.option("--until", metavar="STEP", help="Run the file's steps up to and including STEP.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Run nothing: say which steps would be reused and what changed for the others.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@click.pass_obj
+def run(
+    state: AppState,
+    pipeline_file: Path,
+    overrides: tuple[str, ...],
+    runner: str | None,
+    force: bool,
+    force_step: tuple[str, ...],
+    only: str | None,
+    until: str | None,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Run PIPELINE_FILE: reuse unchanged steps, run the others, print a summary."""
+    from .console import ConsoleReporter
+    from .executor import execute
+    from .spec import load_spec
+
+    _warn_failed_plugins(state.plugins)
+    spec = load_spec(pipeline_file, state.plugins, overrides, runner)
+    for name in force_step:
+        spec.step(name)
+    if explain:
+        _explain(spec, state.runs_dir, True if force else force_step, only, until, as_json)
+        return
+    reporter = ConsoleReporter()
+    if as_json:  # stdout holds the JSON object alone: the summary joins the progress on stderr
+        reporter = ConsoleReporter(results=reporter.console)
+    state.reporter = reporter
+    result = execute(
+        spec,
+        state.plugins,
+        runs_dir=state.runs_dir,
+        force=True if force else force_step,
+        reporter=reporter,
+        only=only,
+        until=until,
+    )
+    if as_json:
+        echo_json(
+            {
+                "exit_code": 0,
+                "status": "succeeded",
+                "message": f"run {spec.name}/{result.run.run_id} succeeded",
+                "run": str(result.run.path),
+                "pipeline": spec.name,
+                "run_id": result.run.run_id,
+                "steps": [r.as_dict() for r in result.records],
+            }
+        )
+
+
+def _explain(
+    spec: Any,
+    runs_dir: Path | None,
+    force: bool | tuple[str, ...],
+    only: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """``run --explain``: what a run would reuse and why the rest would run; nothing runs."""
+    from .planner import explain, explanation_lines, explanation_summary
+
+    steps = explain(spec, runs_dir=runs_dir, force=force, only=only, until=until)
+    summary = explanation_summary(spec.name, steps)
+    if as_json:
+        echo_json(
+            {
+                "exit_code": 0,
+                "status": "explained",
+                "message": summary,
+                "pipeline": spec.name,
+                "run": None,
+                "steps": [s.as_dict() for s in steps],
+            }
+        )
+        return
+    click.echo(summary)
+    for line in explanation_lines(steps):
+        click.echo(line)
+
+
+def _warn_failed_plugins(loaded: Plugins) -> None:
+    for name, error in loaded.failed.items():
+        click.echo(f"warning: plugin '{name}' failed to load: {error}", err=True)
