@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("pipeline")
 
-from .api import components, load, open_run, run, runs  # noqa: E402
+from .api import components, explain, load, open_run, run, runs  # noqa: E402
 from .artifacts import Artifact, Run  # noqa: E402
 from .components import (  # noqa: E402
     ArtifactType,
@@ -81,6 +81,7 @@ __all__ = [
     "Validator",
     "__version__",
     "components",
+    "explain",
     "hookimpl",
     "load",
     "open_run",
