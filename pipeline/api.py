@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from .artifacts import Run, list_runs
 from .artifacts import open_run as _open_run
+from .errors import closest
 from .executor import RunResult, execute
 from .planner import StepExplanation
 from .planner import explain as plan_explain
@@ -30,71 +32,80 @@ def load(
     return load_spec(pipeline_file, loaded, overrides, runner), loaded
 
 
+class RunOptions(TypedDict, total=False):
+    """The options ``run`` and ``explain`` share (the CLI's ``pipeline run`` options)."""
+
+    runner: str | None  # the Beam runner, overriding the file's ``runner.name``
+    force: bool | Iterable[str]  # rerun every step (True) or the named ones
+    runs_dir: str | Path | None  # where runs are stored (default $PIPELINE_RUNS_DIR or ./runs)
+    plugins: Iterable[str]  # extra plugin modules
+    disable_plugins: Iterable[str]  # plugins not to load
+    only: str | None  # run this step alone, its inputs borrowed from earlier runs
+    until: str | None  # run the file's steps up to and including this one
+
+
 def run(
     pipeline_file: str | Path,
     overrides: Iterable[str] | dict[str, object] = (),
     *,
-    runner: str | None = None,
-    force: bool | Iterable[str] = False,
-    runs_dir: str | Path | None = None,
-    plugins: Iterable[str] = (),
-    disable_plugins: Iterable[str] = (),
     reporter: Reporter | None = None,
-    only: str | None = None,
-    until: str | None = None,
     verbose: bool = False,
+    **options: Unpack[RunOptions],
 ) -> RunResult:
     """Run a pipeline file, like ``pipeline run``; overrides as ``["a.b=c"]`` or ``{"a.b": c}``.
 
-    ``only="train"`` runs that step alone, its inputs borrowed from earlier runs; ``until="train"``
-    runs the file's steps up to and including it.
+    ``options`` are those of ``RunOptions``: ``only="train"`` runs that step alone, its inputs
+    borrowed from earlier runs; ``until="train"`` runs the file's steps up to and including it.
 
     Quiet by default, as the CLI: TensorFlow's and Beam's log lines are hidden for the rest of
     the process (see ``beamline.quiet``); ``verbose=True`` shows them. Raises ``SpecError`` for
     bad input (nothing runs, no run folder is left), ``StepFailed`` when a step fails and
     ``GateFailed`` when the validation gate stops the run, each with the CLI's ``exit_code``."""
     quiet(verbose)
-    spec, loaded = load(
-        pipeline_file,
-        _override_list(overrides),
-        runner=runner,
-        plugins=plugins,
-        disable_plugins=disable_plugins,
-    )
+    spec, loaded = _load_with(pipeline_file, overrides, options)
     return execute(
         spec,
         loaded,
-        runs_dir=runs_dir,
-        force=force,
+        runs_dir=options.get("runs_dir"),
+        force=options.get("force", False),
         reporter=reporter,
-        only=only,
-        until=until,
+        only=options.get("only"),
+        until=options.get("until"),
     )
 
 
 def explain(
     pipeline_file: str | Path,
     overrides: Iterable[str] | dict[str, object] = (),
-    *,
-    runner: str | None = None,
-    force: bool | Iterable[str] = False,
-    runs_dir: str | Path | None = None,
-    plugins: Iterable[str] = (),
-    disable_plugins: Iterable[str] = (),
-    only: str | None = None,
-    until: str | None = None,
+    **options: Unpack[RunOptions],
 ) -> list[StepExplanation]:
     """What ``run`` with the same arguments would do with each step, and why, like ``pipeline run
     --explain``: nothing runs and no run folder is made."""
-    spec, _ = load(
+    spec, _ = _load_with(pipeline_file, overrides, options)
+    force = options.get("force", False)
+    return plan_explain(
+        spec,
+        runs_dir=options.get("runs_dir"),
+        force=force if isinstance(force, bool) else list(force),
+        only=options.get("only"),
+        until=options.get("until"),
+    )
+
+
+def _load_with(
+    pipeline_file: str | Path, overrides: Iterable[str] | dict[str, object], options: RunOptions
+) -> tuple[PipelineSpec, Plugins]:
+    known = RunOptions.__annotations__
+    for name in options:
+        if name not in known:  # **options must not swallow a misspelt keyword
+            raise TypeError(f"unexpected keyword argument '{name}'{closest(name, known)}")
+    return load(
         pipeline_file,
         _override_list(overrides),
-        runner=runner,
-        plugins=plugins,
-        disable_plugins=disable_plugins,
+        runner=options.get("runner"),
+        plugins=options.get("plugins", ()),
+        disable_plugins=options.get("disable_plugins", ()),
     )
-    forced = force if isinstance(force, bool) else list(force)
-    return plan_explain(spec, runs_dir=runs_dir, force=forced, only=only, until=until)
 
 
 def _override_list(overrides: Iterable[str] | dict[str, object]) -> list[str]:

@@ -31,6 +31,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_json(path, data, indent=2, default=str)
 
 
+def _folder_json(folder: str | Path, name: str, what: str) -> dict[str, Any]:
+    path = Path(folder) / name
+    if not path.is_file():
+        raise PipelineError(f"{folder}: not {what} (no {name})")
+    return read_json(path)
+
+
 @dataclass
 class Artifact:
     """The output folder of one completed step and its ``meta.json``."""
@@ -41,11 +48,7 @@ class Artifact:
     @classmethod
     def open(cls, path: str | Path) -> Artifact:
         """Open a completed step folder."""
-        path = Path(path)
-        meta_path = path / META_FILE
-        if not meta_path.is_file():
-            raise PipelineError(f"{path}: not a completed step (no {META_FILE})")
-        return cls(path, read_json(meta_path))
+        return cls(Path(path), _folder_json(path, META_FILE, "a completed step"))
 
     @property
     def step(self) -> str:
@@ -87,11 +90,7 @@ class Run:
     @classmethod
     def open(cls, path: str | Path) -> Run:
         """Open a run folder."""
-        path = Path(path)
-        run_file = path / RUN_FILE
-        if not run_file.is_file():
-            raise PipelineError(f"{path}: not a run folder (no {RUN_FILE})")
-        return cls(path, read_json(run_file))
+        return cls(Path(path), _folder_json(path, RUN_FILE, "a run folder"))
 
     @property
     def run_id(self) -> str:

@@ -9,6 +9,7 @@ which every command receives (``@click.pass_obj``); ``echo_json`` prints a comma
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ class AppState:
 def echo_json(data: Any) -> None:
     """Print ``data`` on stdout as one indented JSON object (what ``--json`` promises)."""
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def json_option(help: str = "Print JSON.") -> Callable[[Any], Any]:  # noqa: A002 - click's word
+    """The ``--json`` flag (parameter ``as_json``) of every command, built-in or a plugin's."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 class PipelineGroup(click.Group):

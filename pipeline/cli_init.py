@@ -3,12 +3,24 @@ pipeline file written from a template (``beamline.scaffold``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .cli_group import AppState, echo_json
+from .cli_group import AppState, echo_json, json_option
 from .scaffold import PIPELINE_TEMPLATES
+
+
+def _dir_option(help: str) -> Callable[[Any], Any]:  # noqa: A002 - click's word
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        help=help,
+    )
 
 
 @click.group("init")
@@ -18,14 +30,8 @@ def init_group() -> None:
 
 @init_group.command("plugin")
 @click.argument("name")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    help="Folder to create the package folder in (default: the current folder).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@_dir_option("Folder to create the package folder in (default: the current folder).")
+@json_option("Print what was written as JSON.")
 def init_plugin(name: str, directory: Path, as_json: bool) -> None:
     """Write an installable plugin package NAME: one example transform, README and tests.
 
@@ -66,14 +72,8 @@ def init_plugin(name: str, directory: Path, as_json: bool) -> None:
     default=None,
     help="The data the ingest step reads (a folder or a CSV); written relative to the file.",
 )
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    help="Folder to write NAME.yaml in (default: the current folder).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@_dir_option("Folder to write NAME.yaml in (default: the current folder).")
+@json_option("Print what was written as JSON.")
 @click.pass_obj
 def init_pipeline(
     state: AppState,

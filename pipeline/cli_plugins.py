@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from .cli_group import AppState, echo_json
+from .cli_group import AppState, echo_json, json_option
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_obj
 def plugins(state: AppState, as_json: bool) -> None:
     """List every component with its kind, plugin and one-line description."""
@@ -50,7 +50,7 @@ def plugins(state: AppState, as_json: bool) -> None:
 
 @click.command()
 @click.argument("component")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_obj
 def describe(state: AppState, component: str, as_json: bool) -> None:
     """Show a component's documentation and parameters (type, default, help)."""

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .beam_options import RUNNER_NAMES
-from .cli_group import AppState, echo_json
+from .cli_group import AppState, echo_json, json_option
 from .plugins import Plugins
 
 
@@ -40,7 +40,7 @@ from .plugins import Plugins
     is_flag=True,
     help="Run nothing: say which steps would be reused and what changed for the others.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@json_option("Print the outcome as JSON on stdout.")
 @click.pass_obj
 def run(
     state: AppState,

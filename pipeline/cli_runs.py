@@ -8,12 +8,12 @@ from typing import Any
 import click
 
 from .artifacts import Run, list_runs, open_run
-from .cli_group import AppState, echo_json
+from .cli_group import AppState, echo_json, json_option
 
 
 @click.command()
 @click.argument("pipeline", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_obj
 def runs(state: AppState, pipeline: str | None, as_json: bool) -> None:
     """List runs (of one PIPELINE if given), oldest first."""
@@ -44,7 +44,7 @@ def runs(state: AppState, pipeline: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("run_ref", metavar="RUN")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_obj
 def show(state: AppState, run_ref: str, as_json: bool) -> None:
     """Show a run: its steps, counts, metrics and artifacts (RUN: folder, PIPELINE/ID or name)."""

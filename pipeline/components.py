@@ -16,72 +16,35 @@ in the module of its job:
 
 from __future__ import annotations
 
-from .artifact_types import (
-    ArtifactType,
-    Evaluation,
-    Examples,
-    ExportedModel,
-    Input,
-    Statistics,
-    TrainedModel,
-)
-from .component_base import (
-    Component,
-    ParamError,
-    PathKind,
-    StepComponent,
-    StepResult,
-    param,
-)
-from .contracts import check_component_class, contract_methods, kind_of
-from .kinds import (
-    KIND_BASES,
-    KIND_HOOKS,
-    DiscriminatorModel,
-    Evaluator,
-    Exporter,
-    GeneratorModel,
-    InputPipeline,
-    Model,
-    ModelInputs,
-    Source,
-    Split,
-    Stream,
-    Trainer,
-    Transform,
-    Validator,
-)
-
-__all__ = [
-    "KIND_BASES",
-    "KIND_HOOKS",
-    "ArtifactType",
-    "Component",
-    "DiscriminatorModel",
-    "Evaluation",
-    "Evaluator",
-    "Examples",
-    "ExportedModel",
-    "Exporter",
-    "GeneratorModel",
-    "Input",
-    "InputPipeline",
-    "Model",
-    "ModelInputs",
-    "ParamError",
-    "PathKind",
-    "Source",
-    "Split",
-    "StepComponent",
-    "StepResult",
-    "Statistics",
-    "Stream",
-    "TrainedModel",
-    "Trainer",
-    "Transform",
-    "Validator",
-    "check_component_class",
-    "contract_methods",
-    "kind_of",
-    "param",
-]
+# Re-exports (``X as X``): the names this module exists to offer.
+from .artifact_types import ArtifactType as ArtifactType
+from .artifact_types import Evaluation as Evaluation
+from .artifact_types import Examples as Examples
+from .artifact_types import ExportedModel as ExportedModel
+from .artifact_types import Input as Input
+from .artifact_types import Statistics as Statistics
+from .artifact_types import TrainedModel as TrainedModel
+from .component_base import Component as Component
+from .component_base import ParamError as ParamError
+from .component_base import PathKind as PathKind
+from .component_base import StepComponent as StepComponent
+from .component_base import StepResult as StepResult
+from .component_base import param as param
+from .contracts import check_component_class as check_component_class
+from .contracts import contract_methods as contract_methods
+from .contracts import kind_of as kind_of
+from .kinds import KIND_BASES as KIND_BASES
+from .kinds import KIND_HOOKS as KIND_HOOKS
+from .kinds import DiscriminatorModel as DiscriminatorModel
+from .kinds import Evaluator as Evaluator
+from .kinds import Exporter as Exporter
+from .kinds import GeneratorModel as GeneratorModel
+from .kinds import InputPipeline as InputPipeline
+from .kinds import Model as Model
+from .kinds import ModelInputs as ModelInputs
+from .kinds import Source as Source
+from .kinds import Split as Split
+from .kinds import Stream as Stream
+from .kinds import Trainer as Trainer
+from .kinds import Transform as Transform
+from .kinds import Validator as Validator

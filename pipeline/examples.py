@@ -87,6 +87,30 @@ REJECTED_DIR = "rejected"
 FEATURES_FILE = "features.json"
 
 
+def features_document(
+    features: dict[str, Any],
+    label: str | None,
+    classes: list[str] | None,
+    parts: dict[str, int],
+    shards: dict[str, int],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The ``features.json`` of an examples artifact, laid out in one place for every writer.
+
+    ``parts`` counts the examples of each split (of each window, for a stream)."""
+    return {
+        "version": 1,
+        "compression": "GZIP",
+        "features": features,
+        "label": label,
+        "classes": classes,
+        "splits": parts,
+        "shards": shards,
+        "count": sum(parts.values()),
+        "warnings": warnings,
+    }
+
+
 def feature_spec(artifact: Artifact | str | Path) -> dict[str, Any]:
     """The ``features.json`` of an examples artifact."""
     path = artifact.path if isinstance(artifact, Artifact) else Path(artifact)

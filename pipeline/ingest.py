@@ -107,4 +107,3 @@ def record_stage(label: str, fn: Callable[..., dict[str, Any]], **side_inputs: A
         return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
 
     return _stage()
-

@@ -143,14 +143,4 @@ def features_json(
     classes = None
     if label is not None and features[label]["dtype"] != "float":
         classes = schema["labels"]
-    return {
-        "version": 1,
-        "compression": "GZIP",
-        "features": features,
-        "label": label,
-        "classes": classes,
-        "splits": per_split,
-        "shards": shards,
-        "count": sum(per_split.values()),
-        "warnings": warnings,
-    }
+    return ex.features_document(features, label, classes, per_split, shards, warnings)

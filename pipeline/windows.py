@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from .examples import features_document
 from .records import META_KEY, visible
 
 WINDOW_PREFIX = "window-"
@@ -147,14 +148,5 @@ def features_json(
     classes = None
     if label is not None and features[label]["dtype"] != "float":
         classes = _number_order(set(merged["labels"]))
-    return {
-        "version": 1,
-        "compression": "GZIP",
-        "features": features,
-        "label": label,
-        "classes": classes,
-        "splits": windows,
-        "shards": shards,
-        "count": sum(windows.values()),
-        "warnings": list(declared.get("warnings", [])),
-    }
+    warnings = list(declared.get("warnings", []))
+    return features_document(features, label, classes, windows, shards, warnings)

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import beamline
 import numpy as np
 import pytest
+
+import beamline
 from beamline.examples import iter_examples
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,7 @@ def test_predict_names_a_file_at_another_sample_rate(digits_run, tmp_path) -> No
 )
 def test_audio_models_build_for_the_spectrogram_settings(model, input_kwargs, shape) -> None:
     import tensorflow as tf
+
     from beamline_plugins.audio.features import SpectrogramSettings, spectrogram
     from beamline_plugins.audio.models import AudioCnn
 

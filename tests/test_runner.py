@@ -195,3 +195,11 @@ def test_killed_run_resumes_without_redoing_finished_steps(
         match, mismatch, errors = filecmp.cmpfiles(a, b, compared, shallow=False)
         assert mismatch == [] and errors == []
         assert resumed.run.artifact(step).fingerprint == fresh.run.artifact(step).fingerprint
+
+
+def test_python_api_refuses_a_misspelt_option_naming_the_closest(tmp_path):
+    with pytest.raises(TypeError, match="'run_dir'; did you mean 'runs_dir'"):
+        beamline.run(tmp_path / "p.yaml", run_dir=tmp_path)
+    with pytest.raises(TypeError, match="'untill'; did you mean 'until'"):
+        beamline.explain(tmp_path / "p.yaml", untill="train")
+    assert not (tmp_path / "runs").exists()

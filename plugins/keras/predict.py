@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from beamline.cli_group import json_option
 from beamline.errors import PipelineError, SpecError, closest
 from beamline.files import csv_rows
 from beamline.ingest import Reject
@@ -225,7 +226,7 @@ def _call(signature: Any, input_name: str, data: list[bytes]) -> Any:
     metavar="NAME=VALUE,...",
     help="a table row to predict (repeatable), for table exports: age=59,sex=2,...",
 )
-@click.option("--json", "as_json", is_flag=True, help="print a JSON list for scripts")
+@json_option("print a JSON list for scripts")
 @click.pass_context
 def predict_command(
     ctx: click.Context,

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from beamline.cli_group import json_option
 from beamline.errors import GateFailed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -67,7 +68,7 @@ class Outcome:
     default=None,
     help="Save the schema inferred from DATA here (to review, then pass as --schema).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@json_option("Print one JSON object instead of tables.")
 def validate(
     data: str,
     schema_file: Path | None,
