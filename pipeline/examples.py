@@ -111,6 +111,32 @@ def features_document(
     }
 
 
+def feature_of_modality(
+    artifact: Artifact, modality: str, feature: str = "", component: str = ""
+) -> str:
+    """The feature an input pipeline reads: ``feature`` if named (it must exist), else the one
+    feature of ``modality`` (``image``, ``audio``, ``text``, ...) in ``features.json``.
+
+    Errors name ``component``, the artifact and what it holds."""
+    from .errors import PipelineError
+
+    features = feature_spec(artifact).get("features", {})
+    who = f"{component}: " if component else ""
+    if feature:
+        if feature not in features:
+            raise PipelineError(
+                f"{who}no feature '{feature}' in {artifact.path} (features: {', '.join(features)})"
+            )
+        return feature
+    found = [n for n, f in features.items() if f.get("modality") == modality]
+    if len(found) != 1:
+        raise PipelineError(
+            f"{who}expected one feature of modality '{modality}' in {artifact.path}, found "
+            f"{found or 'none'}; name one with 'feature:'"
+        )
+    return found[0]
+
+
 def feature_spec(artifact: Artifact | str | Path) -> dict[str, Any]:
     """The ``features.json`` of an examples artifact."""
     path = artifact.path if isinstance(artifact, Artifact) else Path(artifact)

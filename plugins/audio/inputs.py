@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
-from beamline.examples import feature_spec
+from beamline.examples import feature_of_modality, feature_spec
 
 from .features import SpectrogramSettings
 
@@ -57,21 +57,7 @@ class AudioInput(InputPipeline):
 
     def audio_feature(self, examples: Artifact) -> str:
         """The name of the audio feature this pipeline reads."""
-        features = feature_spec(examples).get("features", {})
-        if self.feature:
-            if self.feature not in features:
-                raise PipelineError(
-                    f"audio_input: no feature '{self.feature}' in {examples.path} "
-                    f"(features: {', '.join(features)})"
-                )
-            return self.feature
-        found = [n for n, f in features.items() if f.get("modality") == "audio"]
-        if len(found) != 1:
-            raise PipelineError(
-                f"audio_input: expected one feature of modality 'audio' in {examples.path}, "
-                f"found {found or 'none'}; name one with 'feature:'"
-            )
-        return found[0]
+        return feature_of_modality(examples, "audio", self.feature, self.name)
 
     def settings(self, examples: Artifact) -> SpectrogramSettings:
         """The preprocessing settings for an examples artifact (rate and length from it)."""

@@ -14,28 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from beamline import Artifact, InputPipeline, ModelInputs, param
-from beamline.errors import PipelineError
-from beamline.examples import feature_spec
+from beamline.examples import feature_of_modality
 from beamline_plugins.training.records import read_records
 
 
 def text_feature(examples: Artifact, feature: str, component: str) -> str:
     """The text feature to read: ``feature`` or the one feature of modality text."""
-    features = feature_spec(examples).get("features", {})
-    if feature:
-        if feature not in features:
-            raise PipelineError(
-                f"{component}: no feature '{feature}' in {examples.path} "
-                f"(features: {', '.join(features)})"
-            )
-        return feature
-    texts = [n for n, f in features.items() if f.get("modality") == "text"]
-    if len(texts) != 1:
-        raise PipelineError(
-            f"{component}: expected one feature of modality 'text' in {examples.path}, found "
-            f"{texts or 'none'}; name one with 'feature:'"
-        )
-    return texts[0]
+    return feature_of_modality(examples, "text", feature, component)
 
 
 def text_spec(examples: Artifact, name: str, component: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
-from beamline.examples import example_files, feature_spec
+from beamline.examples import example_files, feature_of_modality, feature_spec
 
 from .records import labelled_parser, read_records
 
@@ -90,21 +90,7 @@ class ImageInput(InputPipeline):
 
     def image_feature(self, examples: Artifact) -> str:
         """The name of the image feature this pipeline reads."""
-        features = feature_spec(examples).get("features", {})
-        if self.feature:
-            if self.feature not in features:
-                raise PipelineError(
-                    f"image_input: no feature '{self.feature}' in {examples.path} "
-                    f"(features: {', '.join(features)})"
-                )
-            return self.feature
-        images = [n for n, f in features.items() if f.get("modality") == "image"]
-        if len(images) != 1:
-            raise PipelineError(
-                f"image_input: expected one feature of modality 'image' in {examples.path}, "
-                f"found {images or 'none'}; name one with 'feature:'"
-            )
-        return images[0]
+        return feature_of_modality(examples, "image", self.feature, self.name)
 
     def model_inputs(self, examples: Artifact) -> ModelInputs:
         """The model's inputs: ``{image feature: {"shape": [h, w, c], ...}}``."""
