@@ -102,15 +102,20 @@ class Component(metaclass=ABCMeta):  # noqa: B024 - the kinds declare the contra
     is_step: ClassVar[bool] = False
     #: The artifact types a step of this kind writes (what typed inputs of other steps accept).
     produces: ClassVar[tuple[type[ArtifactType], ...]] = ()
+    #: Keys a pipeline file may not give this component, each with the reason it says instead
+    #: of "unknown parameter" (a key users carry over from a related kind, such as a stream's).
+    refused: ClassVar[dict[str, str]] = {}
     help_text: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Read before dataclass() invents a docstring from the signature.
         cls.help_text = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+        annotations = cls.__dict__.get("__annotations__", {})
         for attr, value in list(vars(cls).items()):
-            # Mutable defaults written plainly become per-instance copies.
-            if attr in cls.__dict__.get("__annotations__", {}) and _is_mutable(value):
+            # Mutable defaults written plainly become per-instance copies (not class variables).
+            hint = str(annotations.get(attr, "ClassVar"))
+            if not hint.startswith(("ClassVar", "typing.ClassVar")) and _is_mutable(value):
                 setattr(cls, attr, param(value))
         dataclass(kw_only=True)(cls)
 

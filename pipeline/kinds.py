@@ -227,16 +227,10 @@ class Stream(Component):
     window_seconds: float = param(
         60.0, help="length of the fixed event-time windows (seconds)", gt=0
     )
-    split: Any = param(None, help="not accepted: each event-time window is its own folder")
-
-    def check(self) -> None:
-        """Refuse ``split``: a stream has no splits, it writes windows."""
-        if self.split is not None:
-            raise ParamError(
-                "split",
-                f"stream '{self.name}' takes no split: each event-time window is written as its "
-                "own folder (examples/window-<start>-<end>/); remove 'split:'",
-            )
+    refused: ClassVar[dict[str, str]] = {
+        "split": "a stream takes no split: each event-time window is written as its own folder "
+        "(examples/window-<start>-<end>/); remove 'split:'",
+    }
 
     def read(self, ctx: StepContext) -> beam.PTransform:
         """Return the Beam ``PTransform`` that reads this stream (timestamped records)."""

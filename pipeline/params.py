@@ -90,6 +90,9 @@ def build_params(cls: type, params: dict[str, Any], path: KeyPath, ctx: BuildCon
     for key in params:
         if key not in fields:
             where = ctx.doc.where(path + (key,))
+            reason = getattr(cls, "refused", {}).get(key)
+            if reason:
+                raise SpecError(f"{where}: {dotted(path + (key,))}: {reason}")
             raise SpecError(
                 f"{where}: {dotted(path + (key,))}: unknown parameter '{key}' of {label}"
                 f"{closest(key, fields)} (see 'pipeline describe {getattr(cls, 'name', '')}')"
