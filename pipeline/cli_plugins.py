@@ -33,15 +33,16 @@ def plugins(state: AppState, as_json: bool) -> None:
             }
         )
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from .console import make_console
 
     table = Table(title="components")
     for column in ("name", "kind", "plugin", "description"):
         table.add_column(column)
     for c in comps:
         table.add_row(c.name, c.kind.replace("_", " "), c.plugin, c.summary)
-    console = Console()
+    console = make_console(stderr=False)
     console.print(table)
     console.print("plugins: " + ", ".join(f"{n} ({s})" for n, s in loaded.sources.items()))
     for name, error in loaded.failed.items():

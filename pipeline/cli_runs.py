@@ -25,8 +25,9 @@ def runs(state: AppState, pipeline: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no runs yet")
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from .console import make_console
 
     table = Table(title="runs")
     for column in ("pipeline", "run", "status", "started", "steps"):
@@ -39,7 +40,7 @@ def runs(state: AppState, pipeline: str | None, as_json: bool) -> None:
             row["started"],
             f"{len(row['completed_steps'])}/{len(row['steps'])}",
         )
-    Console().print(table)
+    make_console(stderr=False).print(table)
 
 
 @click.command()
