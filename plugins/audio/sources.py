@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from beamline import ParamError, Source, StepContext, param
-from beamline.files import Entry, FileListing, LabelledFile, read_listed_file, shared_listing
-from beamline.ingest import create_source
+from beamline import ParamError, param
+from beamline.files import Entry, LabelledFile, read_listed_file
+from beamline.folder_source import ClassFolderSource
 
 DEFAULT_EXTENSIONS = [".wav"]
 
@@ -21,7 +21,7 @@ def read_audio_file(item: tuple[str, ...]) -> Any:
     yield from read_listed_file(item, "audio")
 
 
-class AudioFolder(Source):
+class AudioFolder(ClassFolderSource):
     """Audio clips (WAV) from a folder with one sub-folder per class (the folder name is the label).
 
     With ``manifest``, a CSV with a header holding ``path`` and ``label`` lists the clips instead
@@ -35,15 +35,15 @@ class AudioFolder(Source):
     the files."""
 
     name = "audio_folder"
-    root: str = param(
-        help="folder of class sub-folders (relative to the pipeline file)", path="folder"
-    )
-    manifest: str = param(
-        "",
-        help="CSV of path,label[,group] relative to root; '' = sub-folders",
-        path="file",
-        under="root",
-    )
+    file_kind = "audio"
+    reader = staticmethod(read_audio_file)
+    #: ``audio`` (modality audio), ``label``, ``group`` and ``path`` (ids).
+    record_features = {
+        "audio": {"modality": "audio", "format": "wav"},
+        "label": {"modality": "label"},
+        "group": {"modality": "id"},
+        "path": {"modality": "id"},
+    }
     group_column: str = param("group", help="manifest column read into the 'group' feature")
     group_pattern: str = param(
         "", help="regex on the file name whose first group is the 'group' feature (no manifest)"
@@ -62,21 +62,9 @@ class AudioFolder(Source):
             if pattern.groups < 1:
                 raise ParamError("group_pattern", "needs a (capturing group)")
 
-    def location(self, ctx: StepContext) -> str:
-        """The folder (or manifest) this source reads."""
-        return self._listing(ctx).location()
-
-    def _listing(self, ctx: StepContext) -> FileListing:
-        root = ctx.resolve(self.root)
-        listing = FileListing(
-            self.name,
-            root,
-            tuple(self.extensions),
-            manifest=root / self.manifest if self.manifest else None,
-            group_column=self.group_column,
-            no_header="no rows",
-        )
-        return shared_listing(self, listing)
+    def listing_options(self) -> dict[str, Any]:
+        """The manifest's group column; an empty manifest's header error says "no rows"."""
+        return {"group_column": self.group_column, "no_header": "no rows"}
 
     def _group_of(self, path: Path) -> str:
         if not self.group_pattern:
@@ -84,38 +72,10 @@ class AudioFolder(Source):
         found = re.search(self.group_pattern, path.name)
         return found.group(1) if found else ""
 
-    def _item(self, root: Path, entry: Entry) -> tuple[str, ...]:
+    def item(self, root: Path, entry: Entry) -> tuple[str, ...]:
+        """A listed clip with its group (from ``group_pattern`` where the manifest gives none)
+        and, with ``path_feature``, its path relative to ``root``."""
         if not isinstance(entry, LabelledFile):
             return entry.item()
         path_id = entry.path.relative_to(root).as_posix() if self.path_feature else ""
         return replace(entry, group=entry.group or self._group_of(entry.path)).item(path_id)
-
-    def read(self, ctx: StepContext) -> Any:
-        """List the clips (in the driver) and read them in Beam."""
-        listing = self._listing(ctx)
-        items = [self._item(listing.root, entry) for entry in listing.entries()]
-        if not items:
-            raise listing.nothing_found("audio")
-        return create_source(self.name, items, read_audio_file)
-
-    def empty_classes(self, ctx: StepContext) -> list[str]:
-        """Class folders with no audio file (only without a manifest)."""
-        return self._listing(ctx).empty_classes()
-
-    def feature_info(self, ctx: StepContext) -> dict[str, Any]:
-        """Features: ``audio`` (modality audio), ``label``, ``group`` and ``path`` (ids)."""
-        warnings = self._listing(ctx).empty_class_warnings("audio")
-        return {
-            "features": {
-                "audio": {"modality": "audio", "format": "wav"},
-                "label": {"modality": "label"},
-                "group": {"modality": "id"},
-                "path": {"modality": "id"},
-            },
-            "label": "label",
-            "warnings": warnings,
-        }
-
-    def data_fingerprint(self, ctx: StepContext) -> str | None:
-        """A digest of the audio files (names, sizes, times) and of the manifest."""
-        return self._listing(ctx).data_fingerprint()
