@@ -129,7 +129,11 @@ class AudioInput(InputPipeline):
         The order depends on ``seed`` only; training data is reshuffled every epoch."""
         import tensorflow as tf
 
-        from beamline_plugins.training.records import labelled_parser, read_records
+        from beamline_plugins.training.records import (
+            cached_and_shuffled,
+            labelled_parser,
+            read_records,
+        )
 
         from .features import spectrogram, waveform
 
@@ -143,13 +147,12 @@ class AudioInput(InputPipeline):
             return (waveform(encoded, s.sample_rate, s.samples, s.align), index, ids)
 
         ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
-        if self.cache:
-            ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
-        if training:
-            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            if self.augment:
-                augment = _augmenter(self, s, seed)
-                ds = ds.map(lambda w, y, i: (augment(w), y, i), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = cached_and_shuffled(
+            ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
+        )
+        if training and self.augment:
+            augment = _augmenter(self, s, seed)
+            ds = ds.map(lambda w, y, i: (augment(w), y, i), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(batch_size)
 
         def to_features(waves: Any, index: Any, id_values: Any) -> Any:

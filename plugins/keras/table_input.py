@@ -30,7 +30,13 @@ from typing import Any, Literal
 from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_spec
-from beamline_plugins.training.records import id_features, label_indexer, label_info, read_records
+from beamline_plugins.training.records import (
+    cached_and_shuffled,
+    id_features,
+    label_indexer,
+    label_info,
+    read_records,
+)
 
 from .table_columns import STATS_BATCH, column_stats, raw_parser, to_model_features
 
@@ -249,10 +255,9 @@ class TableInput(InputPipeline):
 
         ds = read_records(examples, split, None, shuffle_files=training, seed=seed)
         ds = ds.batch(STATS_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-        if self.cache:
-            ds = ds.cache()
-        if training:
-            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = cached_and_shuffled(
+            ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
+        )
         ds = ds.batch(batch_size)
         ds = ds.map(
             lambda x, y, *rest: (unpack(x), y, *rest),

@@ -15,7 +15,7 @@ from typing import Any
 
 from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.examples import feature_of_modality
-from beamline_plugins.training.records import read_records
+from beamline_plugins.training.records import cached_and_shuffled, read_records
 
 
 def text_feature(examples: Artifact, feature: str, component: str) -> str:
@@ -105,10 +105,9 @@ class TextInput(InputPipeline):
             return (text, index, extra) if with_ids else (text, index)
 
         ds = read_records(examples, split, parse)
-        if self.cache:
-            ds = ds.cache()
-        if training:
-            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = cached_and_shuffled(
+            ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
+        )
 
         def to_model(text: Any, *rest: Any) -> Any:
             return ({name: encoder(text, max_length, fixed=not self.bucket_boundaries)}, *rest)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from beamline import Artifact, InputPipeline, ModelInputs, param
-from beamline_plugins.training.records import read_records
+from beamline_plugins.training.records import cached_and_shuffled, read_records
 
 from .inputs import encoder_of, text_feature, text_spec
 
@@ -86,10 +86,9 @@ class LmInput(InputPipeline):
             return tf.data.Dataset.from_tensor_slices(tf.stack([starts, ends], 1)).map(window)
 
         ds = read_records(examples, split, parse).flat_map(windows)
-        if self.cache:
-            ds = ds.cache()
-        if training:
-            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = cached_and_shuffled(
+            ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
+        )
         ds = ds.padded_batch(batch_size, padded_shapes=([length], [length]))
 
         def weighted(x: Any, y: Any) -> Any:

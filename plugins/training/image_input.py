@@ -25,7 +25,7 @@ from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_of_modality, feature_spec
 
-from .records import labelled_parser, read_records
+from .records import cached_and_shuffled, labelled_parser, read_records
 
 Augmentation = Literal["flip", "crop", "brightness"]
 
@@ -135,16 +135,15 @@ class ImageInput(InputPipeline):
             return out + (ids,) if ids else out
 
         ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
-        if self.cache:
-            ds = ds.cache()  # decoded once; shuffling and augmentation stay per epoch
-        if training:
-            ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            if self.augment:
-                augment = _augmenter(list(self.augment), seed)
-                ds = ds.map(
-                    lambda x, y, *rest: ({k: augment(v) for k, v in x.items()}, y, *rest),
-                    num_parallel_calls=tf.data.AUTOTUNE,
-                )
+        ds = cached_and_shuffled(
+            ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
+        )
+        if training and self.augment:
+            augment = _augmenter(list(self.augment), seed)
+            ds = ds.map(
+                lambda x, y, *rest: ({k: augment(v) for k, v in x.items()}, y, *rest),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def serving(

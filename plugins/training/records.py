@@ -56,6 +56,17 @@ def read_records(
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+def cached_and_shuffled(ds: Any, *, cache: bool, training: bool, buffer: int, seed: int) -> Any:
+    """``ds`` kept in memory after its first epoch (``cache``: parsed and decoded once), then,
+    for training, shuffled from ``seed`` anew every epoch (after the cache, so that the order
+    still changes and what follows, augmentation among it, still runs every epoch)."""
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
 def label_indexer(examples: Artifact) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
     """The parse spec of the label feature and a function from a parsed record to its index.
 
