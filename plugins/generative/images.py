@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from beamline_plugins.training.plots import pyplot
+from beamline_plugins.training.plots import pyplot, save_figure
 
 
 def to_uint8(images: Any) -> Any:
@@ -77,10 +77,7 @@ def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_labelled_grid(
@@ -102,10 +99,7 @@ def plot_labelled_grid(
         ax.imshow(np.clip(shown, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"{label} {confidence:.2f}", fontsize=7, pad=2)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_class_histograms(histograms: dict[str, list[int]], classes: list[str], path: Path) -> None:
@@ -124,7 +118,4 @@ def plot_class_histograms(histograms: dict[str, list[int]], classes: list[str], 
     ax.set_ylabel("share of images")
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

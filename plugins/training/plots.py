@@ -17,6 +17,14 @@ def pyplot() -> Any:
     return plt
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay ``fig`` out, write it as a PNG at ``path`` (its folder made) and close it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+
+
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy (a regression: MAE and RMSE) per epoch, training and evaluation split,
     into a PNG at ``path``."""
@@ -36,10 +44,7 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
@@ -59,10 +64,7 @@ def plot_confusion(matrix: list[list[int]], classes: list[str], path: Path, titl
             if value:
                 color = "white" if value > peak / 2 else "black"
                 ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_predictions(labels: Any, predictions: Any, path: Path, title: str) -> None:
@@ -78,10 +80,7 @@ def plot_predictions(labels: Any, predictions: Any, path: Path, title: str) -> N
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_residuals(residuals: Any, path: Path, title: str) -> None:
@@ -94,7 +93,4 @@ def plot_residuals(residuals: Any, path: Path, title: str) -> None:
     ax.set_ylabel("examples")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
