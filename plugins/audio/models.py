@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
+from beamline_plugins.training.layers import class_scores, regularizer
 
 
 def _audio_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, list[int]]:
@@ -48,7 +49,7 @@ class AudioCnn(Model):
 
         name, shape = _audio_input(inputs, self.name)
         frames, bins, _ = shape
-        reg = keras.regularizers.L2(self.l2) if self.l2 > 0 else None
+        reg = regularizer(self.l2)
         spec = keras.Input(shape=tuple(shape), name=name)
         if self.mode == "conv1d":
             x = keras.layers.Reshape((frames, bins))(spec)
@@ -87,11 +88,5 @@ class AudioCnn(Model):
             x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
-        scores = keras.layers.Dense(
-            num_classes,
-            activation="softmax",
-            kernel_regularizer=reg,
-            dtype="float32",
-            name="scores",
-        )(x)
+        scores = class_scores(x, num_classes, self.l2)
         return keras.Model({name: spec}, scores, name=self.name)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
+from beamline_plugins.training.layers import class_scores, regularizer
 
 Activation = Literal["relu", "sigmoid", "tanh"]
 
@@ -116,27 +117,15 @@ def with_target_scale(model: Any, mean: float, variance: float) -> Any:
     return keras.Model(model.input, scaled, name=model.name)
 
 
-def _regularizer(l2: float) -> Any:
-    import keras
-
-    return keras.regularizers.L2(l2) if l2 > 0 else None
-
-
 def _head(x: Any, num_classes: int, l2: float) -> Any:
     """The output layer: a softmax over ``num_classes``, or one linear unit when it is 0."""
     import keras
 
     if num_classes == 0:
         return keras.layers.Dense(
-            1, kernel_regularizer=_regularizer(l2), dtype="float32", name="prediction"
+            1, kernel_regularizer=regularizer(l2), dtype="float32", name="prediction"
         )(x)
-    return keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_regularizer=_regularizer(l2),
-        dtype="float32",
-        name="scores",
-    )(x)
+    return class_scores(x, num_classes, l2)
 
 
 class LogisticRegression(Model):
@@ -203,7 +192,7 @@ class Mlp(Model):
         layers_in, x = _flat_input(inputs, self.name)
         for units in self.units:
             x = keras.layers.Dense(
-                units, activation=self.activation, kernel_regularizer=_regularizer(self.l2)
+                units, activation=self.activation, kernel_regularizer=regularizer(self.l2)
             )(x)
             if self.dropout > 0:
                 x = keras.layers.Dropout(self.dropout)(x)
@@ -242,7 +231,7 @@ class Cnn(Model):
                 self.kernel_size,
                 padding="same",
                 use_bias=not self.batch_norm,
-                kernel_regularizer=_regularizer(self.l2),
+                kernel_regularizer=regularizer(self.l2),
             )(x)
             if self.batch_norm:
                 x = keras.layers.BatchNormalization()(x)
@@ -255,7 +244,7 @@ class Cnn(Model):
             if self.dropout > 0:
                 x = keras.layers.Dropout(self.dropout)(x)
             x = keras.layers.Dense(
-                units, activation=self.activation, kernel_regularizer=_regularizer(self.l2)
+                units, activation=self.activation, kernel_regularizer=regularizer(self.l2)
             )(x)
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
+from beamline_plugins.training.layers import class_scores, regularizer
 
 
 def text_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict[str, Any]]:
@@ -34,26 +35,14 @@ def _ids_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict
     return name, spec, ids
 
 
-def _regularizer(l2: float) -> Any:
-    import keras
-
-    return keras.regularizers.L2(l2) if l2 > 0 else None
-
-
 def _head(x: Any, units: list[int], dropout: float, num_classes: int, l2: float) -> Any:
     import keras
 
     for size in units:
-        x = keras.layers.Dense(size, activation="relu", kernel_regularizer=_regularizer(l2))(x)
+        x = keras.layers.Dense(size, activation="relu", kernel_regularizer=regularizer(l2))(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)
-    return keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_regularizer=_regularizer(l2),
-        dtype="float32",
-        name="scores",
-    )(x)
+    return class_scores(x, num_classes, l2)
 
 
 def _masked_mean(x: Any, mask: Any) -> Any:
@@ -124,14 +113,14 @@ class RnnClassifier(Model):
             int(spec["vocab_size"]),
             self.embedding_dim,
             mask_zero=True,
-            embeddings_regularizer=_regularizer(self.l2),
+            embeddings_regularizer=regularizer(self.l2),
         )(ids)
         if self.dropout > 0:
             x = keras.layers.SpatialDropout1D(self.dropout)(x)
         layer = keras.layers.LSTM if self.cell == "lstm" else keras.layers.GRU
         for i, units in enumerate(self.units):
             last = i == len(self.units) - 1
-            rnn = layer(units, return_sequences=not last, kernel_regularizer=_regularizer(self.l2))
+            rnn = layer(units, return_sequences=not last, kernel_regularizer=regularizer(self.l2))
             x = keras.layers.Bidirectional(rnn)(x) if self.bidirectional else rnn(x)
             if self.dropout > 0:
                 x = keras.layers.Dropout(self.dropout)(x)
@@ -177,7 +166,7 @@ class TransformerClassifier(Model):
             )(x, x, attention_mask=attention_mask)
             x = keras.layers.LayerNormalization(epsilon=1e-6)(x + attended)
             ff = keras.layers.Dense(self.ff_dim, activation="relu")(x)
-            ff = keras.layers.Dense(self.embed_dim, kernel_regularizer=_regularizer(self.l2))(ff)
+            ff = keras.layers.Dense(self.embed_dim, kernel_regularizer=regularizer(self.l2))(ff)
             if self.dropout > 0:
                 ff = keras.layers.Dropout(self.dropout)(ff)
             x = keras.layers.LayerNormalization(epsilon=1e-6)(x + ff)

@@ -1,0 +1,28 @@
+"""Keras pieces every classifier builder shares: the weight penalty and the output layer.
+
+Keras is imported inside the functions (they run when a model is built, not when plugins load)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def regularizer(l2: float) -> Any:
+    """An L2 weight penalty of ``l2``, or None when ``l2`` is 0."""
+    import keras
+
+    return keras.regularizers.L2(l2) if l2 > 0 else None
+
+
+def class_scores(x: Any, num_classes: int, l2: float) -> Any:
+    """The classifier's output: a float32 softmax over ``num_classes`` named ``scores`` (the
+    name the trainer, the evaluator and the exported model look for)."""
+    import keras
+
+    return keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_regularizer=regularizer(l2),
+        dtype="float32",
+        name="scores",
+    )(x)
