@@ -6,11 +6,11 @@ import functools
 from typing import Any, Literal
 
 from beamline import ParamError, StepContext, Transform, param
-from beamline.fingerprint import plain
 from beamline.ingest import record_stage
 
 from . import ops
 from .tokens import Level
+from .vocabulary import NORMALIZE_TEXT
 
 NormalForm = Literal["NFKC", "NFC", "NFKD", "NFD", "none"]
 
@@ -24,7 +24,7 @@ class NormalizeText(Transform):
     model applies the same form (character by character: TensorFlow has no NFKC op) and the same
     lowercasing to raw input."""
 
-    name = "normalize_text"
+    name = NORMALIZE_TEXT
     feature: str = param("text", help="the text feature")
     form: NormalForm = param("NFKC", help="Unicode normal form (NFKC, NFC, NFKD, NFD or none)")
     lowercase: bool = param(False, help="lowercase the text")
@@ -72,19 +72,6 @@ class FilterLength(Transform):
         return record_stage(self.name, fn)
 
 
-def text_settings(transforms: list[Any], feature: str) -> dict[str, Any]:
-    """``lowercase`` and ``normalization`` applied to ``feature`` by ``normalize_text`` stages.
-
-    ``transforms`` are components or their recorded parameters (``{component: ..., ...}``)."""
-    lowercase, form = False, "none"
-    for transform in transforms:
-        entry = plain(transform) if not isinstance(transform, dict) else transform
-        if entry.get("component") == NormalizeText.name and entry.get("feature") == feature:
-            lowercase = lowercase or bool(entry.get("lowercase"))
-            form = entry.get("form") if entry.get("form") != "none" else form
-    return {"lowercase": lowercase, "normalization": form}
-
-
 class TextVocabulary(Transform):
     """Compute a token vocabulary from the TRAIN split in Beam and save it with the examples.
 
@@ -106,7 +93,7 @@ class TextVocabulary(Transform):
 
     def analyze(self, ctx: StepContext) -> Any:
         """The analyzer: train records -> ``(relative path, bytes)`` of the vocabulary files."""
-        from .vocabulary import vocabulary_analyzer
+        from .vocabulary import text_settings, vocabulary_analyzer
 
         transforms = list(getattr(ctx.step.component, "transforms", []))
         return vocabulary_analyzer(

@@ -27,8 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from beamline.errors import PipelineError
+from beamline.fingerprint import plain
 
 from .tokens import OOV_TOKEN, PAD_TOKEN, Level, tokenize
+
+#: The transform whose settings (Unicode form, lowercasing) the vocabulary records.
+NORMALIZE_TEXT = "normalize_text"
 
 ASSETS_DIR = "assets"
 VOCABULARY_DIR = "vocabulary"
@@ -161,10 +165,21 @@ def run_analyzer(records: list[dict[str, Any]], analyzer: Any, folder: Path, opt
         )
 
 
+def text_settings(transforms: list[Any], feature: str) -> dict[str, Any]:
+    """``lowercase`` and ``normalization`` applied to ``feature`` by ``normalize_text`` stages.
+
+    ``transforms`` are components or their recorded parameters (``{component: ..., ...}``)."""
+    lowercase, form = False, "none"
+    for transform in transforms:
+        entry = plain(transform) if not isinstance(transform, dict) else transform
+        if entry.get("component") == NORMALIZE_TEXT and entry.get("feature") == feature:
+            lowercase = lowercase or bool(entry.get("lowercase"))
+            form = entry.get("form") if entry.get("form") != "none" else form
+    return {"lowercase": lowercase, "normalization": form}
+
+
 def _recorded_transform(examples: Any, feature: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``text_vocabulary`` params of the ingest step and its text settings."""
-    from .transforms import text_settings
-
     transforms = (examples.meta.get("params") or {}).get("transforms") or []
     for entry in transforms:
         if entry.get("component") == "text_vocabulary" and entry.get("feature") == feature:
