@@ -25,6 +25,23 @@ from beamline import (
     param,
 )
 
+#: A three-step pipeline of these components (data -> train -> again), for runner tests.
+NUMBERS_PIPELINE = """
+name: numbers
+plugins: [core_plugin]
+steps:
+  data:
+    component: numbers
+    count: 6
+    reject_every: 5
+  train:
+    component: fit
+    examples: data
+  again:
+    component: fit
+    examples: train
+"""
+
 
 def _log(event: str) -> None:
     log = os.environ.get("CORE_PLUGIN_LOG")

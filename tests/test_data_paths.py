@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from data_paths import DATA_SETS, PROJECT_DIR, TESTS_DIR
 
-#: A path into a folder beside the repository (``../shared``) or an absolute path of one machine.
+#: A path into a folder beside the repository (the shared data) or an absolute path of one machine.
 OUTSIDE = re.compile(r"""\.\./shared|["']shared["']\s*/|/work/|/home/\w|/Users/\w""")
 
 

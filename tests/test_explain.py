@@ -9,26 +9,11 @@ import sys
 import textwrap
 
 import pytest
+from core_plugin import NUMBERS_PIPELINE as PIPELINE
 from data_paths import PROJECT_DIR
 
 import beamline
 from beamline import SpecError, api, fingerprint
-
-PIPELINE = """
-name: numbers
-plugins: [core_plugin]
-steps:
-  data:
-    component: numbers
-    count: 6
-    reject_every: 5
-  train:
-    component: fit
-    examples: data
-  again:
-    component: fit
-    examples: train
-"""
 
 
 def explained(path, runs, overrides=(), **kwargs) -> dict[str, tuple[str, list[str]]]:

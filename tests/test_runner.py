@@ -12,27 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from core_plugin import NUMBERS_PIPELINE as PIPELINE
 from data_paths import PROJECT_DIR
 
 import beamline
 from beamline import StepFailed
 from beamline.errors import AccountingError
-
-PIPELINE = """
-name: numbers
-plugins: [core_plugin]
-steps:
-  data:
-    component: numbers
-    count: 6
-    reject_every: 5
-  train:
-    component: fit
-    examples: data
-  again:
-    component: fit
-    examples: train
-"""
 
 
 def run(path, tmp_path, overrides=(), **kwargs):
