@@ -39,9 +39,9 @@ from .artifacts import (
 )
 from .components import StepResult
 from .context import StepContext
-from .errors import AccountingError, DataNotFound, PipelineError, SpecError, StepFailed
+from .errors import AccountingError, PipelineError, SpecError, StepFailed
 from .fingerprint import plain, step_fingerprint
-from .planner import Selection, borrow, plan_fingerprint, select_steps
+from .planner import Selection, borrow, data_digest, plan_fingerprint, select_steps
 from .plugins import Plugins
 from .progress import Reporter, StepRecord
 from .run_report import REPORT_FILE, write_run_report
@@ -139,15 +139,13 @@ def _run_step(
         previous=previous_artifact(run.path.parent, step.name, before=run.run_id),
     )
     try:
-        data_digest = component.data_fingerprint(ctx)
-    except DataNotFound as exc:
-        raise exc.located(spec.path, step.name, component) from None
+        digest = data_digest(step, spec, ctx)
     except PipelineError:
         raise
     except Exception as exc:
         raise _step_failure(step, run, exc) from exc
     parts = step_fingerprint(
-        component, {p: fingerprints[u] for p, u in step.inputs.items()}, data_digest
+        component, {p: fingerprints[u] for p, u in step.inputs.items()}, digest
     )
     fingerprint = parts.value
     fingerprints[step.name] = fingerprint

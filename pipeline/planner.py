@@ -77,18 +77,14 @@ def planning_context(step: Step, spec: PipelineSpec, pipeline_root: Path) -> Ste
 
 
 def data_digest(step: Step, spec: PipelineSpec, ctx: StepContext) -> str | None:
-    """The step's data fingerprint; a component's own error names the step."""
+    """The step's data fingerprint, for the planner and the executor alike.
+
+    Missing data is bad input located at the step's key in the pipeline file; any other error
+    is the caller's to report (the executor writes its traceback)."""
     try:
         return step.component.data_fingerprint(ctx)
     except DataNotFound as exc:
         raise exc.located(spec.path, step.name, step.component) from None
-    except PipelineError:
-        raise
-    except Exception as exc:
-        raise PipelineError(
-            f"step '{step.name}' ({step.component.name}): cannot fingerprint its data: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
 
 
 def plan_fingerprint(
@@ -97,7 +93,16 @@ def plan_fingerprint(
     """The fingerprint ``step`` would have, given its upstream steps' fingerprints."""
     ctx = planning_context(step, spec, pipeline_root)
     inputs = {param: fingerprints[upstream] for param, upstream in step.inputs.items()}
-    return step_fingerprint(step.component, inputs, data_digest(step, spec, ctx))
+    try:
+        digest = data_digest(step, spec, ctx)
+    except PipelineError:
+        raise
+    except Exception as exc:
+        raise PipelineError(
+            f"step '{step.name}' ({step.component.name}): cannot fingerprint its data: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return step_fingerprint(step.component, inputs, digest)
 
 
 def borrow(
