@@ -69,7 +69,7 @@ def test_the_cycle_finder_finds_a_circle() -> None:
 
 
 PLUGINS = Path(beamline_plugins.__file__).parent
-LIBRARIES = {"training", "tfdv_tools"}  # shared code the plugins import on purpose
+LIBRARIES = {"training", "tfdv_tools", "sequences"}  # shared code the plugins import on purpose
 
 
 def _project_imports(path: Path) -> list[tuple[str, list[str]]]:
