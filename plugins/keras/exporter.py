@@ -33,12 +33,19 @@ class SavedModelExporter(Exporter):
 
     The serving function decodes and normalises the raw input exactly as training did, runs the
     model, and returns the scores and the predicted class name (a regression: the predicted
-    value). Given ``blessing`` (an evaluator step), only a blessed model is exported."""
+    value). Given ``blessing`` (an evaluator step), only a blessed model is exported; given
+    ``publish``, it is also published as the next version of a versioned model folder
+    (``beamline.model_folder``)."""
 
     name = "saved_model_exporter"
     model: Input[TrainedModel] = param(help="the trainer step whose model to export")
     blessing: Input[Evaluation] | None = param(
         None, help="an evaluator step that must have blessed the model"
+    )
+    publish: str | None = param(
+        None,
+        help="a model folder ROOT (relative to the pipeline file): the export is also published "
+        "as ROOT/<pipeline name>/<next version>/, the layout TF Serving and pipeline serve load",
     )
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -90,5 +97,16 @@ class SavedModelExporter(Exporter):
         write_json_atomic(ctx.output_dir / EXPORT_INFO, export)
         names = ", ".join(signature)
         if task == "regression":
-            return StepResult(summary=f"SavedModel taking raw {names}, predicting {info['label']}")
-        return StepResult(summary=f"SavedModel taking raw {names}, {len(info['classes'])} classes")
+            summary = f"SavedModel taking raw {names}, predicting {info['label']}"
+        else:
+            summary = f"SavedModel taking raw {names}, {len(info['classes'])} classes"
+        if self.publish:
+            from beamline.model_folder import publish
+
+            lineage = f"{ctx.spec.name}/{ctx.run.run_id}/{ctx.step.name}"
+            published = publish(
+                ctx.output_dir, ctx.resolve(self.publish), ctx.spec.name, source=lineage
+            )
+            summary += f"; published as {published.path}"
+            return StepResult(summary=summary, metrics={"published_version": published.version})
+        return StepResult(summary=summary)
