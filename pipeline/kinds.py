@@ -26,6 +26,8 @@ from .artifact_types import (
 from .component_base import Component, ParamError, StepComponent, param
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import apache_beam as beam
     import keras
     import tensorflow as tf
@@ -242,6 +244,12 @@ class Stream(Component):
 
     def close(self, ctx: StepContext) -> None:
         """Stop what ``read`` started (see the class docstring); default: nothing."""
+        return None
+
+    def store(self, ctx: StepContext) -> Path | None:
+        """A folder where windows are committed durably across runs (``beamline.window_store``),
+        or None (default) to write them into the step's folder. A broker stream keeps one, so
+        that what it acknowledged survives a kill of the process."""
         return None
 
     def window_checks(self, ctx: StepContext) -> Any:

@@ -41,7 +41,9 @@ from .ingest_engine import ApplyTransforms, outputs_of
 from .ingest_result import declared_features, write_features
 from .records import MAIN, META_KEY, REJECTED, content_hash, record_source, rejected
 from .shards import SHARD_SUFFIX, encode_record, shard_count, shard_name, shard_of
+from .stream_durable import finish_durable, store_rejected, store_window
 from .tfrecord import write_tfrecords
+from .window_store import WindowStore
 
 if TYPE_CHECKING:
     from .components import Stream
@@ -112,10 +114,15 @@ def _write_rejected(
     out: str,
     work: str,
     stream: Stream,
+    store: str | None,
     window: Any = beam.DoFn.WindowParam,
 ) -> None:
     name = _window_name(window)[2]
     entries = list(item[1])
+    if store is not None:
+        write_json(Path(work) / "rejected" / f"{name}.json", {"count": len(entries)})
+        store_rejected(name, entries, store, stream)
+        return
     lines = sorted(json.dumps(e, sort_keys=True, ensure_ascii=False) for e in entries)
     atomic_write(Path(out) / ex.REJECTED_DIR / f"{name}.jsonl", "".join(f"{x}\n" for x in lines))
     write_json(Path(work) / "rejected" / f"{name}.json", {"count": len(lines)})
@@ -130,11 +137,15 @@ def _write_window(
     label: str | None,
     checks: WindowChecks | None,
     stream: Stream,
+    store: str | None,
     window: Any = beam.DoFn.WindowParam,
 ) -> None:
     """Write one window: its shards, what the checks keep, its entry; then acknowledge it."""
     start, end, name = _window_name(window)
     items = sorted(item[1], key=lambda pair: pair[0])
+    if store is not None:
+        store_window(name, (start, end), items, store, work, label, checks, stream)
+        return
     records = [record for _, record in items]
     summary = W.summarize(records, label)
     dtypes = {n: {"dtype": W.dtype_of(e["kinds"])} for n, e in summary["features"].items()}
@@ -204,10 +215,18 @@ class DeduplicateWindow(beam.PTransform):
 class WriteWindows(beam.PTransform):
     """Each window's records, once the window closed: shards, checks, entry, acknowledgement."""
 
-    def __init__(self, stream: Stream, out: Path, work: Path, label: str | None, checks: Any):
+    def __init__(
+        self,
+        stream: Stream,
+        out: Path,
+        work: Path,
+        label: str | None,
+        checks: Any,
+        store: Path | None = None,
+    ) -> None:
         super().__init__()
         self.stream, self.out, self.work, self.label_feature = stream, out, work, label
-        self.checks = checks
+        self.checks, self.store = checks, store
 
     def expand(self, pairs: Any) -> Any:
         write = beam.Map(
@@ -218,6 +237,7 @@ class WriteWindows(beam.PTransform):
             self.label_feature,
             self.checks,
             self.stream,
+            None if self.store is None else str(self.store),
         )
         return (
             pairs
@@ -230,9 +250,9 @@ class WriteWindows(beam.PTransform):
 class WriteWindowRejected(beam.PTransform):
     """Every stage's rejected records of a window into ``rejected/<window>.jsonl``, sorted."""
 
-    def __init__(self, stream: Stream, out: Path, work: Path) -> None:
+    def __init__(self, stream: Stream, out: Path, work: Path, store: Path | None = None) -> None:
         super().__init__()
-        self.stream, self.out, self.work = stream, out, work
+        self.stream, self.out, self.work, self.store = stream, out, work, store
 
     def expand(self, rejected_records: tuple[Any, ...]) -> Any:
         return (
@@ -240,7 +260,14 @@ class WriteWindowRejected(beam.PTransform):
             | "Merge" >> beam.Flatten()
             | "Key" >> beam.Map(_key_zero)
             | "Group" >> beam.GroupByKey()
-            | "Write" >> beam.Map(_write_rejected, str(self.out), str(self.work), self.stream)
+            | "Write"
+            >> beam.Map(
+                _write_rejected,
+                str(self.out),
+                str(self.work),
+                self.stream,
+                None if self.store is None else str(self.store),
+            )
         )
 
 
@@ -249,13 +276,22 @@ class WriteWindowRejected(beam.PTransform):
 
 def run(stream: Stream, ctx: StepContext) -> StepResult:
     """Run ``stream`` as a step until it ends; return its counts (read = written + rejected over
-    all windows). The stream's ``close(ctx)`` runs afterwards, also when the pipeline failed."""
+    all windows). The stream's ``close(ctx)`` runs afterwards, also when the pipeline failed.
+
+    A stream with a durable ``store(ctx)`` has its windows committed there
+    (``beamline.stream_durable``), and the step's artifact is the whole store."""
     out = Path(ctx.output_dir)
     work = out / _WORK
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     info = declared_features(stream, ctx)
     checks = stream.window_checks(ctx)
+    store = stream.store(ctx)
+    lock = None
+    if store is not None:
+        lock = WindowStore(store).lock()
+        WindowStore(store).declare(info)
+        ctx.log(f"windows are committed to the store {store}")
     options = ctx.beam_options(streaming=True)
     try:
         reader = stream.read(ctx)
@@ -263,12 +299,17 @@ def run(stream: Stream, ctx: StepContext) -> StepResult:
             read = p | f"Read ({stream.name})" >> ReadStream(stream, reader, work)
             stages = read[MAIN] | "Transforms" >> ApplyTransforms(stream.transforms, ctx, SpecError)
             unique = stages[MAIN] | "Deduplicate" >> DeduplicateWindow(stream.deduplicate)
-            _ = unique[MAIN] | "Windows" >> WriteWindows(stream, out, work, info["label"], checks)
+            write = WriteWindows(stream, out, work, info["label"], checks, store)
+            _ = unique[MAIN] | "Windows" >> write
             duplicates = [unique[REJECTED]] if REJECTED in unique else []
             bad = (read[REJECTED], *stages[REJECTED], *duplicates)
-            _ = bad | "Rejected" >> WriteWindowRejected(stream, out, work)
+            _ = bad | "Rejected" >> WriteWindowRejected(stream, out, work, store)
     finally:
         stream.close(ctx)
+        if lock is not None:
+            lock.close()
+    if store is not None:
+        return finish_durable(stream, ctx, info, checks, store, work)
     return _finish(stream, ctx, info, checks, work)
 
 

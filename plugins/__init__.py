@@ -11,4 +11,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "audio": "beamline_plugins.audio",
     "generative": "beamline_plugins.generative",
     "streaming": "beamline_plugins.streaming",
+    "broker": "beamline_plugins.broker",
 }

@@ -2,7 +2,7 @@
 
 Both are ``beamline.Stream`` components: ``read`` gives the core's streaming engine the files'
 records stamped with their arrival (event) time, and ``window_checks`` adds TFDV statistics and
-alarms per window (``checks``). Neither needs ``acknowledge``: a file stays where it is.
+alarms per window (``tfdv_tools.window_checks``). Neither needs ``acknowledge``: a file stays where it is.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from beamline import ParamError, PipelineError, SpecError, StepContext, Stream, param
+from beamline import ParamError, PipelineError, SpecError, StepContext, param
 from beamline.fingerprint import files_digest
 from beamline.records import MAIN, REJECTED
+from beamline_plugins.tfdv_tools.window_checks import CheckedStream
 
 from .readers import load_reader, read_labelled_file
 from .watch import MAX_POLL_INTERVAL, FolderWatch, StopRule
 
 
-class _FileStream(Stream):
+class _FileStream(CheckedStream):
     """Shared parameters of the file streams (not registered)."""
 
     feature: str = param("image", help="the feature holding each file's bytes (default reader)")
@@ -33,20 +34,6 @@ class _FileStream(Stream):
         help="'module:function' reading one file path into records (or yielding Reject); "
         "default: the file's bytes in 'feature' and its class folder in 'label'",
     )
-    schema: str = param(
-        "",
-        help="schema (TFDV text proto) the windows are checked against, relative to the "
-        "pipeline file; default <pipeline file>.schema.pbtxt when it exists, else one inferred "
-        "from the first window",
-        path="file",
-    )
-    drift: dict[str, float] = param(
-        {},
-        help="alarm when a window drifts from the window before it: threshold per feature "
-        "('*': all others); L-infinity for strings/categories, Jensen-Shannon for numbers",
-    )
-    fail_on_alarm: bool = param(False, help="fail the step (exit code 3) when a window alarms")
-
     def _root(self, ctx: StepContext) -> Path:
         return ctx.resolve(getattr(self, "root"))  # noqa: B009 - both subclasses have it
 
@@ -76,35 +63,12 @@ class _FileStream(Stream):
     def _arrivals(self, ctx: StepContext) -> Any:
         raise NotImplementedError
 
-    def window_checks(self, ctx: StepContext) -> Any:
-        """TFDV statistics per window, checked against the schema (``checks``)."""
-        from beamline.ingest_result import declared_features
-
-        from .checks import tfdv_checks
-
-        info = declared_features(self, ctx)
-        schema_file = self._schema_file(ctx)
-        if schema_file is not None:
-            ctx.log(f"windows are checked against {schema_file}")
-        return tfdv_checks(
-            info["features"], info["label"], schema_file, self.drift, self.fail_on_alarm
-        )
-
     def _reader(self, ctx: StepContext) -> Any:
         if self.reader:
             return load_reader(self.reader)
         return functools.partial(
             read_labelled_file, root=str(self._root(ctx)), feature=self.feature, label=self.label
         )
-
-    def _schema_file(self, ctx: StepContext) -> Path | None:
-        if self.schema:
-            path = ctx.resolve(self.schema)
-            if not path.is_file():
-                raise SpecError(f"{self.name}: schema file not found: {path}")
-            return path
-        default = ctx.spec.path.with_suffix(".schema.pbtxt")
-        return default if default.is_file() else None
 
 
 class WatchFolder(_FileStream):

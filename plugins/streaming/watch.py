@@ -1,34 +1,34 @@
 """Watch a folder for new files and feed them to a running Beam pipeline as an unbounded stream.
 
 ``FolderWatch`` is plain Python: it polls a folder, reports each file once (when it has settled)
-and decides when to stop. ``watch_stream`` serves its polls to Beam through a ``TestStream``
-whose events come from a ``TestStreamServiceController`` (a local gRPC service): every poll
-sends the new files, stamped with the poll time (their event time is their arrival), then
-advances the watermark to that time, so event-time windows close while the watch goes on. When
-the watch stops, the stream ends and the watermark moves to infinity.
+and decides when to stop. ``watch_stream`` serves its polls to Beam through the core's live
+``TestStream`` (``beamline.live_stream``): every poll sends the new files, stamped with the poll
+time (their event time is their arrival), then advances the watermark to that time, so
+event-time windows close while the watch goes on. When the watch stops, the stream ends and the
+watermark moves to infinity.
 
 Why not a splittable DoFn (``MatchContinuously``, ``PeriodicImpulse``)? In Beam 2.72 the Python
 ``BundleBasedDirectRunner`` rejects unbounded splittable DoFns in ``--streaming`` mode (its
 streaming GroupByKey override runs before the SDF expansion adds a GroupByKey: "was not replaced
 as expected"), and even outside streaming it never resumes a deferred restriction. The
 in-process ``FnApiRunner`` runs no streaming pipeline at all, and the default ``DirectRunner``
-first tries to download the Prism binary. A TestStream fed over gRPC is what runs live here.
+first tries to download the Prism binary.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from beamline.live_stream import MAX_POLL_INTERVAL as MAX_POLL_INTERVAL
+from beamline.live_stream import LiveStream, live_stream
+
 #: Name endings of files still being written by common tools: never taken.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
-#: TestStream stops a pipeline after 30 s without an event; polls must come faster than that.
-MAX_POLL_INTERVAL = 10.0
 
 
 @dataclass(frozen=True)
@@ -154,67 +154,15 @@ def watch_polls(
         sleep(poll_interval)
 
 
-class _EventReader:
-    """The ``reader`` a ``TestStreamServiceController`` serves: polls as TestStream events."""
-
-    def __init__(self, polls: Iterator[tuple[list[str], float]]) -> None:
-        self._polls = polls
-        self._lock = threading.Lock()
-        self.error: BaseException | None = None
-
-    def read_multiple(self, _specs: Any) -> Iterator[Any]:
-        """Yield element and watermark events, one pair per poll (the service calls this)."""
-        from apache_beam import coders
-        from apache_beam.portability.api import beam_runner_api_pb2
-
-        payload = beam_runner_api_pb2.TestStreamPayload
-        coder = coders.StrUtf8Coder()
-        with self._lock:  # one consumer: the pipeline's TestStream
-            try:
-                for files, when in self._polls:
-                    micros = int(when * 1_000_000)
-                    if files:
-                        elements = [
-                            payload.TimestampedElement(
-                                encoded_element=coder.encode(f), timestamp=micros
-                            )
-                            for f in files
-                        ]
-                        yield payload.Event(
-                            element_event=payload.Event.AddElements(elements=elements)
-                        )
-                    yield payload.Event(
-                        watermark_event=payload.Event.AdvanceWatermark(new_watermark=micros)
-                    )
-            except Exception as exc:  # surfaced by the step after the pipeline ends
-                self.error = exc
-                raise
-
-
-@dataclass
-class WatchStream:
-    """A running event service and the Beam ``TestStream`` that reads it; ``stop()`` when done."""
-
-    transform: Any
-    controller: Any
-    reader: _EventReader
-
-    def stop(self) -> None:
-        """Shut the event service down."""
-        self.controller.stop()
-
-
-def watch_stream(watch: FolderWatch, poll_interval: float) -> WatchStream:
-    """Start serving ``watch``'s polls and return the TestStream that reads them (file paths)."""
+def watch_stream(watch: FolderWatch, poll_interval: float) -> LiveStream:
+    """Start serving ``watch``'s polls and return the live TestStream that reads them (file
+    paths stamped with their poll time; the watermark follows the polls)."""
     from apache_beam import coders
-    from apache_beam.testing.test_stream import TestStream
-    from apache_beam.testing.test_stream_service import TestStreamServiceController
 
-    reader = _EventReader(watch_polls(watch, poll_interval))
-    controller = TestStreamServiceController(reader)
-    controller.start()
-    stream = TestStream(coder=coders.StrUtf8Coder(), endpoint=controller.endpoint)
-    return WatchStream(stream, controller, reader)
+    polls = (
+        ([(f, when) for f in files], when) for files, when in watch_polls(watch, poll_interval)
+    )
+    return live_stream(polls, coders.StrUtf8Coder())
 
 
 def replay_stream(events: list[tuple[str, Any]]) -> Any:

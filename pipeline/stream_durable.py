@@ -1,0 +1,138 @@
+"""The streaming engine's writes into a durable window store (``beamline.window_store``).
+
+Used instead of the step folder when a stream's ``store(ctx)`` names a folder (a broker
+stream): each closing window becomes a *part* of the store (records whose source the window
+already holds are skipped, so a redelivered message is never stored twice), its manifest is the
+commit point, and the stream acknowledges every delivered source afterwards (stored now or
+before). When the stream ends, the step's artifact is the whole store, linked: every window
+any run stored, counted once (read = written + rejected over the store).
+
+Imported only when a stream step runs (it imports Apache Beam's window types through the
+engine).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import examples as ex
+from . import windows as W
+from .atomic import write_json
+from .components import StepResult
+from .ingest_result import write_features
+from .records import record_source
+from .shards import encode_record
+from .tfrecord import write_tfrecords
+from .window_store import EXAMPLES, WindowStore, link_file, part_id
+
+if TYPE_CHECKING:
+    from .components import Stream
+    from .context import StepContext
+
+
+def store_window(
+    name: str,
+    bounds: tuple[float, float],
+    items: list[tuple[str, dict[str, Any]]],
+    store: str,
+    work: str,
+    label: str | None,
+    checks: Any,
+    stream: Stream,
+) -> None:
+    """Commit one closed window's new records as a part of ``store``; then acknowledge every
+    delivered source of the window (new or stored by an earlier run)."""
+    target = WindowStore(store)
+    stored = target.stored_sources(name)
+    fresh = [(d, r) for d, r in items if record_source(r) not in stored]
+    records = [r for _, r in fresh]
+    alarms: list[dict[str, Any]] = []
+    if fresh:
+        summary = W.summarize(records, label)
+        dtypes = {n: {"dtype": W.dtype_of(e["kinds"])} for n, e in summary["features"].items()}
+        encoded = [encode_record(r, {"features": dtypes}) for r in records]
+        sources = [record_source(r) for r in records]
+        part = part_id(sources)
+        write_tfrecords(target.examples_path(name, part), encoded)
+        alarms = checks.check_window(name, encoded, store) if checks else []
+        info = {"start": bounds[0], "end": bounds[1], "summary": W.to_json(summary)}
+        target.commit(name, part, EXAMPLES, sources, {**info, "alarms": alarms})
+    entry = {"count": len(fresh), "skipped": len(items) - len(fresh), "alarms": len(alarms)}
+    write_json(Path(work) / "windows" / f"{name}.json", entry)
+    stream.acknowledge(name, [record_source(r) for _, r in items])
+
+
+def store_rejected(name: str, entries: list[dict[str, str]], store: str, stream: Stream) -> None:
+    """Commit a window's rejected records (those not stored before); then acknowledge all."""
+    WindowStore(store).write_rejected(name, entries)
+    stream.acknowledge(name, [e["source"] for e in entries])
+
+
+def finish_durable(
+    stream: Stream, ctx: StepContext, info: dict[str, Any], checks: Any, store: Path, work: Path
+) -> StepResult:
+    """The step's artifact once the stream ended: the whole store, linked, with its counts."""
+    out = Path(ctx.output_dir)
+    source = WindowStore(store)
+    parts = source.parts()
+    names = sorted({p.window for p in parts if p.kind == EXAMPLES})
+    for part in parts:
+        if part.kind == EXAMPLES:
+            path = source.examples_path(part.window, part.part)
+            link_file(path, out / ex.EXAMPLES_DIR / part.window / path.name)
+        else:
+            path = source.rejected_path(part.window, part.part)
+            link_file(path, out / ex.REJECTED_DIR / path.name)
+    for path in sorted((store / "statistics").glob("*.pb")):
+        link_file(path, out / "statistics" / path.name)
+    examples = [p for p in parts if p.kind == EXAMPLES]
+    alarms = [a for p in examples for a in p.info.get("alarms", [])]
+    notes: dict[str, Any] = {}
+    if checks is not None:
+        alarms, notes = checks.finish(ctx, names, out, alarms)
+    merged = W.merge(p.info["summary"] for p in examples)
+    counts = {n: sum(p.count for p in examples if p.window == n) for n in names}
+    shards = {n: sum(1 for p in examples if p.window == n) for n in names}
+    (out / ex.REJECTED_DIR).mkdir(exist_ok=True)
+    (out / ex.EXAMPLES_DIR).mkdir(exist_ok=True)
+    write_features(out, W.features_json(merged, info, counts, shards))
+    by_window = [
+        {"window": n, "count": counts[n], "parts": shards[n]}
+        | {"alarms": sum(1 for a in alarms if a["window"] == n)}
+        for n in names
+    ]
+    write_json(out / "windows.json", {**notes, "store": str(store), "windows": by_window}, indent=2)
+    this_run = _entries(work / "windows").values()
+    delivered = _total(_entries(work / "read").values())
+    skipped = sum(e["skipped"] for e in this_run)
+    shutil.rmtree(work, ignore_errors=True)
+    total = source.counts()
+    summary = (
+        f"{total['written']} examples in {len(names)} windows, {total['rejected']} rejected "
+        f"(store {store}; this run: {delivered} delivered, {skipped} already stored)"
+    )
+    result = StepResult(
+        counts=total,
+        metrics={"windows": float(len(names)), "delivered": float(delivered)},
+        summary=summary,
+    )
+    result.metrics["already_stored"] = float(skipped)
+    if checks is not None:
+        result.summary += f", {len(alarms)} alarms"
+        result.metrics["alarms"] = float(len(alarms))
+        checks.gate(alarms, out)
+    return result
+
+
+def _entries(folder: Path) -> dict[str, Any]:
+    return {
+        f.stem: json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.json"))
+    }
+
+
+def _total(entries: Iterable[dict[str, Any]]) -> int:
+    return sum(e["count"] for e in entries)

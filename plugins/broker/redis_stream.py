@@ -1,0 +1,307 @@
+"""``redis_stream``: read a Redis Stream through a consumer group, acknowledging stored windows.
+
+The stream is polled with ``XREADGROUP`` (this consumer's own pending entries first, so a
+restart redelivers what an earlier process read and did not acknowledge; then entries other
+consumers left pending for ``claim_idle`` seconds, taken over with ``XAUTOCLAIM``; then new ones,
+blocking up to ``poll_interval``). Each poll goes to Beam through the core's live TestStream
+(``beamline.live_stream``) with its event times, and the watermark follows: ``max_delay``
+seconds behind the newest event time seen, moving on with the clock while no message arrives,
+so windows close on time. A message whose event time is already behind the watermark is
+rejected as late (with the reason), never dropped. Windows are committed to a durable store
+(``beamline.window_store``) and only then acknowledged (``XACK``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from beamline import PipelineError, StepContext, param
+from beamline.ingest import Reject
+from beamline.records import MAIN, REJECTED
+from beamline_plugins.tfdv_tools.window_checks import CheckedStream
+
+from .messages import decode, entry_time, event_time
+
+MODALITIES = {"image": "image", "audio": "audio", "text": "text"}
+
+
+@dataclass(frozen=True)
+class Until:
+    """When the stream ends (0 turns a condition off; all off: when interrupted)."""
+
+    max_duration: float = 0.0
+    max_messages: int = 0
+    idle_timeout: float = 0.0
+
+    def reason(self, started: float, last_new: float, taken: int, now: float) -> str | None:
+        """Why the stream ends now, or None to go on."""
+        if self.max_messages and taken >= self.max_messages:
+            return f"took max_messages={self.max_messages}"
+        if self.max_duration and now - started >= self.max_duration:
+            return f"ran max_duration={self.max_duration:g}s"
+        if self.idle_timeout and now - last_new >= self.idle_timeout:
+            return f"no message for idle_timeout={self.idle_timeout:g}s"
+        return None
+
+
+class RedisStream(CheckedStream):
+    """Read records from a Redis Stream (consumer group), windowed, acknowledged once stored.
+
+    Each message carries a raw record in its ``data`` field (``format``: image bytes, WAV
+    bytes, UTF-8 text, or a table row as a JSON object), an optional ``label`` and an optional
+    event ``time`` (epoch seconds; default: its arrival at the broker). A malformed message (no
+    data, bad JSON, a bad time, an image that does not decode in ``decode_image``) is rejected
+    with its reason. Windows are committed to a durable store (``store``; default
+    ``<runs>/<pipeline>/.streams/<step>``) and acknowledged (``XACK``) only then, so after a
+    kill the restart redelivers the rest and nothing is stored twice: every message is counted
+    once, as an example or as rejected, across any number of restarts; the step's artifact is
+    the whole store. Drift between consecutive windows is checked as each window closes
+    (``drift``). Runs on Beam's BundleBasedDirectRunner (``--streaming``, runners ``direct`` and
+    ``local``). Publish with ``pipeline publish``."""
+
+    name = "redis_stream"
+
+    url: str = param("redis://127.0.0.1:6379/0", help="the Redis server (redis://host:port/db)")
+    stream: str = param(help="the stream's key")
+    group: str = param("beamline", help="consumer group (created at the stream's start if new)")
+    consumer: str = param("ingest", help="this reader's name in the group (keep it on restarts)")
+    format: Literal["image", "audio", "text", "row"] = param(
+        "image", help="what 'data' holds: image or WAV bytes, UTF-8 text, a JSON row"
+    )
+    feature: str = param("image", help="the feature holding 'data' (image, audio, text)")
+    label: str = param("label", help="feature set from the message's 'label' ('' = none)")
+    store_dir: str = param(
+        "",
+        help="folder of the durable window store (relative to the pipeline file); default "
+        "<runs>/<pipeline>/.streams/<step>",
+    )
+    batch: int = param(500, help="messages read per call", ge=1)
+    poll_interval: float = param(1.0, help="longest wait for new messages (seconds)", gt=0, le=10)
+    max_delay: float = param(
+        2.0, help="the watermark trails the newest event time by this (seconds)", ge=0
+    )
+    claim_idle: float = param(
+        60.0, help="take over other consumers' messages pending this long (seconds)", gt=0
+    )
+    max_duration: float = param(0.0, help="stop after this many seconds (0: no limit)", ge=0)
+    max_messages: int = param(0, help="stop after this many messages (0: no limit)", ge=0)
+    idle_timeout: float = param(0.0, help="stop after this long without a message (0: never)", ge=0)
+    live_drift = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into Beam workers without live connections."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_live")}
+
+    def location(self, ctx: StepContext) -> str:
+        """The stream this source reads."""
+        return f"{self.url} stream '{self.stream}' group '{self.group}'"
+
+    def data_fingerprint(self, ctx: StepContext) -> str | None:
+        """A fresh value each run: a live stream is never the same data twice."""
+        return f"live:{secrets.token_hex(8)}"
+
+    def feature_info(self, ctx: StepContext) -> dict[str, Any]:
+        """The record feature of ``format`` and the label (a row's columns come from the data)."""
+        features: dict[str, Any] = {}
+        if self.format in MODALITIES:
+            features[self.feature] = {"modality": MODALITIES[self.format]}
+        if self.label:
+            features[self.label] = {"modality": "label"}
+        return {"features": features, "label": self.label or None, "warnings": []}
+
+    def store(self, ctx: StepContext) -> Path:
+        """The durable window store (``store_dir``, else beside the pipeline's runs)."""
+        if self.store_dir:
+            return ctx.resolve(self.store_dir)
+        return ctx.run.path.parent / ".streams" / ctx.step.name
+
+    def until(self) -> Until:
+        """The stop rule."""
+        return Until(self.max_duration, self.max_messages, self.idle_timeout)
+
+    def read(self, ctx: StepContext) -> Any:
+        """Start polling the stream; the messages (timestamped) read into records."""
+        import redis
+        from apache_beam import coders
+
+        from beamline.live_stream import live_stream
+
+        client = redis.Redis.from_url(self.url, socket_timeout=30 + self.poll_interval)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise PipelineError(
+                f"{self.name}: cannot reach the Redis server at {self.url}: {exc} (start one: "
+                "`pipeline broker --port PORT`, or set url:)"
+            ) from None
+        poller = Poller(self, client)
+        ctx.log(f"reading {self.location(ctx)} as '{self.consumer}'")
+        live = live_stream(poller.polls(), coders.PickleCoder())
+        self._live = (live, poller)
+        fn = functools.partial(
+            decode_element, fmt=self.format, feature=self.feature, label=self.label
+        )
+        return _read_messages(live.transform, fn, self.name)
+
+    def acknowledge(self, window: str, sources: list[str]) -> None:
+        """``XACK`` the window's messages (called once they are stored)."""
+        if not sources:
+            return
+        client = self.__dict__.get("_live_ack")
+        if client is None:
+            import redis
+
+            client = self._live_ack = redis.Redis.from_url(self.url)
+        prefix = f"{self.stream}/"
+        ids = [s.removeprefix(prefix) for s in sources if s.startswith(prefix)]
+        for start in range(0, len(ids), 1000):
+            client.xack(self.stream, self.group, *ids[start : start + 1000])
+
+    def close(self, ctx: StepContext) -> None:
+        """Stop the event service; report why the stream ended (or failed)."""
+        live = self.__dict__.pop("_live", None)
+        if live is None:
+            return
+        stream, poller = live
+        stream.stop()
+        if stream.reader.error is not None:
+            raise PipelineError(f"{self.name}: reading the stream failed: {stream.reader.error}")
+        ctx.log(f"stream ended: {poller.stop_reason}; {poller.taken} messages delivered")
+
+
+class Poller:
+    """Polls a stream for a ``RedisStream`` (see the module docstring)."""
+
+    def __init__(self, stream: RedisStream, client: Any, clock: Callable[[], float] = time.time):
+        self.s, self.client, self.clock = stream, client, clock
+        self.taken = 0
+        self.stop_reason: str | None = None
+        self.watermark = -math.inf
+        self._newest: float | None = None  # newest event time seen, and when it was seen
+        self._seen_at = 0.0
+
+    def ensure_group(self) -> None:
+        """Create the consumer group (reading from the stream's start) unless it exists."""
+        import redis
+
+        try:
+            self.client.xgroup_create(self.s.stream, self.s.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def backlog(self) -> list[tuple[str, Any]]:
+        """This consumer's pending entries, then those other consumers left idle too long."""
+        s, out, last = self.s, [], "0"
+        while True:
+            reply = self.client.xreadgroup(s.group, s.consumer, {s.stream: last}, count=s.batch)
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            out += entries
+            last = _text(entries[-1][0])
+        cursor = "0-0"
+        while True:
+            reply = self.client.xautoclaim(
+                s.stream, s.group, s.consumer, int(s.claim_idle * 1000), cursor, count=s.batch
+            )
+            cursor, entries = _text(reply[0]), reply[1]
+            out += entries
+            if cursor == "0-0":
+                break
+        return out
+
+    def fresh(self) -> list[tuple[str, Any]]:
+        """New entries, waiting up to ``poll_interval``."""
+        s = self.s
+        wait = int(s.poll_interval * 1000)
+        reply = self.client.xreadgroup(
+            s.group, s.consumer, {s.stream: ">"}, count=s.batch, block=wait
+        )
+        return reply[0][1] if reply else []
+
+    def polls(self) -> Iterator[tuple[list[tuple[Any, float]], float | None]]:
+        """``(elements, watermark)`` per poll until the stop rule says stop."""
+        self.ensure_group()
+        started = last_new = self.clock()
+        rule = self.s.until()
+        entries = self.backlog()
+        while True:
+            now = self.clock()
+            if entries:
+                last_new = now
+            self.taken += len(entries)
+            elements = [self.element(_text(i), f) for i, f in entries]
+            yield elements, self.advance(elements, now)
+            self.stop_reason = rule.reason(started, last_new, self.taken, self.clock())
+            if self.stop_reason:
+                return
+            entries = self.fresh()
+
+    def element(self, entry_id: str, fields: Any) -> tuple[Any, float]:
+        """``((source, fields, problem), event time)`` for one entry; problem is None if fine."""
+        source = f"{self.s.stream}/{entry_id}"
+        floor = self.watermark if math.isfinite(self.watermark) else 0.0
+        if fields is None:  # trimmed or deleted from the stream while pending
+            return (source, {}, "the entry was deleted from the stream before it was stored"), (
+                max(floor, entry_time(entry_id))
+            )
+        when = event_time(entry_id, fields)
+        if isinstance(when, str):
+            return (source, fields, when), max(floor, entry_time(entry_id))
+        if when < self.watermark:
+            late = (
+                f"late: event time {when:.3f} is behind the watermark {self.watermark:.3f} "
+                f"(max_delay {self.s.max_delay:g}s)"
+            )
+            return (source, fields, late), self.watermark
+        return (source, fields, None), when
+
+    def advance(self, elements: list[tuple[Any, float]], now: float) -> float | None:
+        """The watermark after a poll: ``max_delay`` behind the newest event time, moving on
+        with the clock while nothing new arrives; never backwards (None before any message)."""
+        times = [when for (_, _, problem), when in elements if problem is None]
+        if times and (self._newest is None or max(times) > self._newest):
+            self._newest, self._seen_at = max(times), now
+        if self._newest is None:  # nothing seen yet: a backlog may still be on its way
+            return None
+        candidate = self._newest + (now - self._seen_at) - self.s.max_delay
+        self.watermark = max(self.watermark, candidate)
+        return self.watermark
+
+
+def decode_element(element: Any, fmt: str, feature: str, label: str) -> Iterator[Any]:
+    """The record of one delivered entry, or its ``Reject`` (a reader for ``read_item``)."""
+    source, fields, problem = element
+    if problem is not None:
+        yield Reject(problem, source)
+        return
+    yield decode(source, fields, fmt, feature, label)
+
+
+def _read_messages(arrivals: Any, fn: Any, name: str) -> Any:
+    import apache_beam as beam
+
+    from beamline.ingest import read_item
+
+    @beam.ptransform_fn
+    def _read(root: Any) -> dict[str, Any]:
+        outs = (
+            root
+            | f"Messages ({name})" >> arrivals
+            | "Decode" >> beam.FlatMap(read_item, fn, "read").with_outputs(REJECTED, main=MAIN)
+        )
+        return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
+
+    return _read()
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)

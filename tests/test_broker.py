@@ -1,0 +1,165 @@
+"""The Redis Streams source against a real redis-server: windows, rejects, acknowledgement,
+redelivery after kill -9 with every message counted exactly once, and ``pipeline publish``."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import redis
+from broker_support import pending, stored_rejects, stored_texts
+from data_paths import DIGITS, PROJECT_DIR
+
+from beamline import api
+from beamline_plugins.broker.server import start_server
+
+PIPELINE = """
+name: broker
+steps:
+  ingest:
+    component: redis_stream
+    url: {url}
+    stream: events
+    format: text
+    feature: text
+    window_seconds: 1
+    max_delay: 0.2
+    poll_interval: 0.2
+    idle_timeout: {idle}
+    statistics: false
+"""
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A persistent redis-server on a free port, its data in a temporary folder."""
+    running = start_server(tmp_path / "redis")
+    yield running
+    running.stop()
+
+
+def _pipeline(write_pipeline, server, idle: float = 1.0):
+    return write_pipeline(textwrap.dedent(PIPELINE.format(url=server.url, idle=idle)).lstrip())
+
+
+def test_messages_are_windowed_malformed_ones_rejected_and_all_acknowledged(
+    write_pipeline, tmp_path, server
+):
+    client = redis.Redis.from_url(server.url)
+    good = [client.xadd("events", {"data": f"m{i}", "label": "a"}).decode() for i in range(6)]
+    bad = {
+        client.xadd("events", {"label": "a"}).decode(): "no 'data' field",
+        client.xadd("events", {"data": b"\xff\xfe", "label": "a"}).decode(): "not UTF-8",
+        client.xadd("events", {"data": "x", "time": "soon"}).decode(): "field 'time'",
+        client.xadd("events", {"data": "x", "colour": "red"}).decode(): "unknown message field",
+    }
+    result = api.run(_pipeline(write_pipeline, server), runs_dir=tmp_path / "runs")
+
+    store = tmp_path / "runs" / "broker" / ".streams" / "ingest"
+    assert result.records[0].counts == {"read": 10, "written": 6, "rejected": 4}
+    assert sorted(stored_texts(store)) == [f"m{i}" for i in range(6)]
+    reasons = stored_rejects(store)
+    assert set(reasons) == {f"events/{i}" for i in bad}
+    for entry_id, words in bad.items():
+        assert words in reasons[f"events/{entry_id}"]
+    assert pending(client, "events") == 0  # everything stored was acknowledged
+    artifact = result.run.artifact("ingest").path  # the store, linked: the usual layout
+    assert sum(json.loads((artifact / "features.json").read_text())["splits"].values()) == 6
+    assert len(good) == 6
+
+
+def test_a_restart_redelivers_what_was_read_and_never_stores_a_message_twice(
+    write_pipeline, tmp_path, server
+):
+    client = redis.Redis.from_url(server.url)
+    ids = [client.xadd("events", {"data": f"m{i}"}).decode() for i in range(5)]
+    # An earlier reader took three messages and died before storing them: they stay pending.
+    client.xgroup_create("events", "beamline", id="0")
+    client.xreadgroup("beamline", "ingest", {"events": ">"}, count=3)
+    assert pending(client, "events") == 3
+
+    result = api.run(_pipeline(write_pipeline, server), runs_dir=tmp_path / "runs")
+    assert result.records[0].counts == {"read": 5, "written": 5, "rejected": 0}
+    assert pending(client, "events") == 0
+    # The same messages delivered again (a kill between storing and XACK) are not stored twice.
+    client.xgroup_setid("events", "beamline", id="0")
+    again = api.run(_pipeline(write_pipeline, server), runs_dir=tmp_path / "runs")
+    assert again.records[0].counts == {"read": 5, "written": 5, "rejected": 0}
+    assert again.records[0].metrics["already_stored"] == 5
+    store = tmp_path / "runs" / "broker" / ".streams" / "ingest"
+    assert sorted(stored_texts(store)) == [f"m{i}" for i in range(5)] and len(ids) == 5
+
+
+@pytest.mark.slow  # ~35 s: ten ingest processes killed with SIGKILL while messages arrive
+def test_every_message_is_counted_exactly_once_across_ten_kill_9s(write_pipeline, tmp_path, server):
+    client = redis.Redis.from_url(server.url)
+    path = _pipeline(write_pipeline, server, idle=2.0)
+    published: dict[str, str] = {}  # entry id -> text ('' for a malformed message)
+
+    def publish() -> None:
+        for i in range(400):
+            if i % 37 == 5:
+                published[client.xadd("events", {"time": "x", "data": "y"}).decode()] = ""
+            else:
+                published[client.xadd("events", {"data": f"m{i}"}).decode()] = f"m{i}"
+            time.sleep(0.05)
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    command = [sys.executable, "-m", "beamline", "run", str(path), "--runs-dir", tmp_path / "runs"]
+    rng = random.Random(11)
+    kills = 0
+    while kills < 10:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(1.5, 3.5))  # start-up takes ~1.5 s: kill while it reads
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=30)
+    publisher.join()
+    final = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stdout + final.stderr
+
+    store = tmp_path / "runs" / "broker" / ".streams" / "ingest"
+    texts = stored_texts(store)
+    rejects = stored_rejects(store)
+    assert len(texts) == len(set(texts))  # none stored twice
+    assert sorted(texts) == sorted(t for t in published.values() if t)
+    assert set(rejects) == {f"events/{i}" for i, t in published.items() if not t}
+    assert len(texts) + len(rejects) == len(published) == 400
+    assert pending(client, "events") == 0
+    meta = json.loads(next((tmp_path / "runs" / "broker").glob("*/ingest/meta.json")).read_text())
+    assert meta["counts"] == {"read": 400, "written": len(texts), "rejected": len(rejects)}
+
+
+def test_publish_replays_class_folders_and_csv_rows_into_a_stream(tmp_path, server):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("x,y,label\n1,2.5,a\n3,4,b\n")
+    run = [sys.executable, "-m", "beamline", "publish", "--url", server.url, "--json"]
+    folder = subprocess.run(
+        [*run, str(DIGITS), "--stream", "img", "--labels", "3,5", "--limit", "12"],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR,
+    )  # fmt: skip
+    assert folder.returncode == 0, folder.stderr
+    assert json.loads(folder.stdout)["published"] == 12
+    rows = subprocess.run(
+        [*run, str(csv), "--stream", "rows", "--sorted"],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR,
+    )  # fmt: skip
+    assert rows.returncode == 0, rows.stderr
+    client = redis.Redis.from_url(server.url)
+    entries = client.xrange("img")
+    assert len(entries) == 12 and {e[1][b"label"] for e in entries} <= {b"3", b"5"}
+    assert entries[0][1][b"data"].startswith(b"\x89PNG")
+    first = client.xrange("rows")[0][1]
+    assert json.loads(first[b"data"]) == {"x": 1, "y": 2.5} and first[b"label"] == b"a"
