@@ -25,6 +25,12 @@ resumes after the last completed epoch; the folder is removed once the step comp
 multi-worker cluster every worker saves (collective reads), non-chief workers into
 ``worker-<index>/`` of the folder.
 
+Warm start (``beamline_plugins.training.warm_start``): ``warm_start: {from: STEP_OR_PATH,
+freeze: [patterns], strict: true}`` starts from the weights of an earlier trainer step's model, an
+export or a model file instead of a fresh initialisation; ``model.json`` and
+``report/history.json`` record what was loaded, skipped and frozen, and the parent model enters
+the step's fingerprint (another parent reruns the fit).
+
 The fit is a custom loop (``beamline_plugins.training.loop``) because Keras 3.15 ``fit`` fails under
 ``MultiWorkerMirroredStrategy`` on TF 2.16; the loop is the same under every strategy.
 """
@@ -39,11 +45,13 @@ from typing import Any, Literal
 
 from beamline import (
     Examples,
+    ExportedModel,
     Input,
     InputPipeline,
     Model,
     StepContext,
     StepResult,
+    TrainedModel,
     Trainer,
     param,
 )
@@ -104,6 +112,28 @@ class KerasTrainer(Trainer):
     steps_per_execution: int = param(
         16, help="training steps per graph call (as Keras'; 1: one call per batch)", ge=1
     )
+    warm_start: dict[str, Input[TrainedModel, ExportedModel] | str | bool | list[str]] = param(
+        {},
+        help="start from an earlier model's weights: {from: STEP or PATH (trainer step folder, "
+        ".keras file, export), freeze: [layer names or patterns], strict: true}",
+    )
+
+    def check(self) -> None:
+        """Check the ``warm_start`` mapping's keys and values."""
+        super().check()
+        from beamline_plugins.training.warm_start import parse
+
+        parse(self.warm_start, self.name)
+
+    def data_fingerprint(self, ctx: StepContext) -> str | None:
+        """The digest of the warm-start model's weight files when ``warm_start.from`` is a path
+        (a step's model enters through its fingerprint instead); None without one."""
+        from beamline_plugins.training import warm_start
+
+        spec = warm_start.parse(self.warm_start, self.name)
+        if spec is None or spec.from_step:
+            return None
+        return warm_start.source_digest(warm_start.locate(ctx, spec))
 
     def run(self, ctx: StepContext) -> StepResult:
         """Fit the model and write the artifact (see the module docstring)."""
@@ -121,6 +151,7 @@ class _Fitting:
     eval_step: Any
     checkpoints: EpochCheckpoints
     state: dict[str, Any]
+    warm_start: dict[str, Any] | None = None  # what the warm start loaded, skipped and froze
 
 
 def _fit(trainer: KerasTrainer, ctx: StepContext, examples: Artifact) -> StepResult:
@@ -144,7 +175,7 @@ def _fit(trainer: KerasTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     policy = mixed_precision_policy(strategy_name) if trainer.mixed_precision else "float32"
     keras.mixed_precision.set_global_policy(policy)
     try:
-        scratch = scratch_dir(ctx, trainer, examples)
+        scratch = scratch_dir(ctx, trainer, examples, trainer.data_fingerprint(ctx))
         if not is_chief(strategy):
             scratch = scratch / f"worker-{worker_index()}"
         return _fit_under(trainer, ctx, examples, strategy, strategy_name, policy, scratch)
@@ -164,7 +195,7 @@ def _fit_under(
     """The fit's story: prepare the data, build the model (or restore it), fit epoch by epoch,
     write the artifact."""
     data = prepare_data(trainer, examples, strategy, strategy_name)
-    fitting = _build_or_restore(trainer, data, strategy, policy, scratch)
+    fitting = _build_or_restore(trainer, ctx, data, strategy, policy, scratch)
     if fitting.state["resumed_from_epoch"]:
         start = fitting.state["resumed_from_epoch"]
         ctx.log(f"resuming after epoch {start} of {trainer.epochs} from {scratch}")
@@ -178,16 +209,24 @@ def _fit_under(
         "replicas": int(strategy.num_replicas_in_sync),
         "precision_policy": policy,
     }
+    if fitting.warm_start is not None:
+        facts["warm_start"] = fitting.warm_start
     _write_artifact(trainer, ctx, data, fitting, facts)
     shutil.rmtree(scratch, ignore_errors=True)
     return _result(fitting.state, restored)
 
 
 def _build_or_restore(
-    trainer: KerasTrainer, data: FitData, strategy: Any, policy: str, scratch: Path
+    trainer: KerasTrainer,
+    ctx: StepContext,
+    data: FitData,
+    strategy: Any,
+    policy: str,
+    scratch: Path,
 ) -> _Fitting:
-    """Build the model, its loss, optimizer and steps under the strategy, then restore the last
-    completed epoch when an interrupted fit left one in ``scratch``."""
+    """Build the model (warm-started when asked), its loss, optimizer and steps under the
+    strategy, then restore the last completed epoch when an interrupted fit left one in
+    ``scratch``."""
     import keras
 
     from beamline_plugins.training.loop import make_loss, make_steps
@@ -204,6 +243,7 @@ def _build_or_restore(
                     "regression needs one output unit (use linear_regression or mlp)"
                 )
             model = with_target_scale(model, data.target["mean"], data.target["variance"])
+        warm = _warm_start(trainer, ctx, model)
         optimizer = make_optimizer(trainer, data.steps_per_epoch, policy)
         optimizer.build(model.trainable_variables)
     loss_fn = make_loss(data.loss, len(data.classes), trainer.label_smoothing, trainer.huber_delta)
@@ -212,7 +252,24 @@ def _build_or_restore(
     state = checkpoints.resume(
         {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "wait": 0}
     )
-    return _Fitting(model, optimizer, train_step, eval_step, checkpoints, state)
+    return _Fitting(model, optimizer, train_step, eval_step, checkpoints, state, warm)
+
+
+def _warm_start(trainer: KerasTrainer, ctx: StepContext, model: Any) -> dict[str, Any] | None:
+    """Load the warm-start weights into ``model`` and freeze the layers asked (before the
+    optimizer sees the trainable variables); what was done, or None without a warm start."""
+    from beamline_plugins.training import warm_start
+
+    spec = warm_start.parse(trainer.warm_start, trainer.name)
+    if spec is None:
+        return None
+    parent = warm_start.read_parent(warm_start.locate(ctx, spec))
+    done = warm_start.apply(model, parent, spec)
+    ctx.log(
+        f"warm start from {parent.location}: {len(done['loaded_layers'])} layer(s) loaded, "
+        f"{len(done['skipped_layers'])} skipped, {len(done['frozen_layers'])} frozen"
+    )
+    return done
 
 
 def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting: _Fitting) -> bool:
@@ -249,6 +306,8 @@ def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting:
         state["epoch"] = epoch
         fitting.checkpoints.save(state)
         ctx.progress(epoch, trainer.epochs, progress_text(record))
+        if ctx.epoch_done(epoch, record):  # a listener (a tuner's pruner) stops the fit here
+            return True
     return False
 
 
@@ -315,6 +374,8 @@ def _write_artifact(
     }
     if data.target is not None:
         info["target"] = data.target
+    if fitting.warm_start is not None:
+        info["warm_start"] = fitting.warm_start
     write_model(ctx.output_dir, fitting.model, info)
     state = fitting.state
     history = {

@@ -30,10 +30,21 @@ STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
 
 
-def scratch_dir(ctx: StepContext, component: Any, examples: Artifact) -> Path:
-    """The stable checkpoint folder of this step: same params and input -> same folder."""
+def scratch_dir(
+    ctx: StepContext, component: Any, examples: Artifact, extra: str | None = None
+) -> Path:
+    """The stable checkpoint folder of this step: same params and inputs -> same folder.
+
+    ``extra`` is what else the work depends on (a warm-start model's digest, say)."""
+    inputs = {name: artifact.fingerprint for name, artifact in sorted(ctx.inputs.items())}
     payload = json.dumps(
-        {"step": ctx.step.name, "params": plain(component), "examples": examples.fingerprint},
+        {
+            "step": ctx.step.name,
+            "params": plain(component),
+            "examples": examples.fingerprint,
+            "inputs": inputs,
+            "extra": extra,
+        },
         sort_keys=True,
         default=str,
     )
