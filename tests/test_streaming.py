@@ -290,3 +290,30 @@ def test_a_broker_like_stream_is_written_per_window_and_acknowledged_after_stori
     assert acknowledged == [f"topic/0/{i}" for i in range(5)]  # every message, once
     for ack in acks:  # each acknowledgement came after the files it covers were in place
         assert ack["stored"]["examples"] or ack["stored"]["rejected"]
+
+
+@pytest.mark.slow  # TFDV statistics and drift of two windows
+def test_the_ready_stream_alarms_when_a_window_of_3s_follows_a_window_of_5s(
+    write_pipeline, tmp_path
+):
+    import yaml
+
+    ready = yaml.safe_load((DIGITS.parent.parent / "digits_stream.yaml").read_text())
+    drift = ready["steps"]["ingest"]["drift"]  # the shipped default, not one set for the test
+    root = tmp_path / "inbox"
+    for label in ("3", "5"):
+        (root / label).mkdir(parents=True)
+        for path in _digits(label, 6):
+            shutil.copy(path, root / label / path.name)
+    events = [
+        {"at": 1, "files": [f"3/{p.name}" for p in _digits("3", 6)]},
+        {"watermark": 10},
+        {"at": 12, "files": [f"5/{p.name}" for p in _digits("5", 6)]},
+    ]
+    result = _replay(write_pipeline, tmp_path, events, drift=drift)
+    art = result.run.artifact("ingest").path
+    alarms = [json.loads(line) for line in (art / "alarms.jsonl").read_text().splitlines()]
+    drifted = [a for a in alarms if a["category"] == "drift"]
+    assert [(a["window"], a["feature"]) for a in drifted] == [(W1, "label")]
+    assert "is 1 (" in drifted[0]["reason"]  # L-infinity 1.0: no class in common
+    assert f"threshold {drift['label']}" in drifted[0]["reason"]
