@@ -36,6 +36,8 @@ from .components import (  # noqa: E402
     TrainedModel,
     Trainer,
     Transform,
+    Tuner,
+    Tuning,
     Validator,
     param,
 )
@@ -78,6 +80,8 @@ __all__ = [
     "TrainedModel",
     "Trainer",
     "Transform",
+    "Tuner",
+    "Tuning",
     "Validator",
     "__version__",
     "components",

@@ -47,6 +47,12 @@ class ExportedModel(ArtifactType):
     name = "export"
 
 
+class Tuning(ArtifactType):
+    """A parameter search: its trials, the best trial's parameters (``best.json``), a report."""
+
+    name = "tuning"
+
+
 class Input(str):
     """The type of a parameter that names an upstream step whose artifact this step reads.
 

@@ -87,6 +87,8 @@ def describe_params(cls: type) -> list[dict[str, Any]]:
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
+        if not f.init:  # set by the core (a tuner's trial component), not by a pipeline file
+            continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required:
             default = None

@@ -87,11 +87,14 @@ class ParamError(ValueError):
 class StepResult:
     """What a step reports: record counts, metrics, and a short line for the summary table.
 
-    When ``counts`` has ``read``, the core checks ``read == written + rejected``."""
+    When ``counts`` has ``read``, the core checks ``read == written + rejected``. ``details``
+    holds further JSON-ready facts (a search's best trials), kept in ``meta.json`` and shown by
+    ``pipeline show --json``."""
 
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Component(metaclass=ABCMeta):  # noqa: B024 - the kinds declare the contracts

@@ -6,7 +6,7 @@ in the module of its job:
 - ``beamline.component_base``: ``Component``, ``StepComponent``, ``param``, ``ParamError``,
   ``StepResult``: what every component is made of;
 - ``beamline.artifact_types``: ``ArtifactType`` and its kinds (``Examples``, ``Statistics``,
-  ``TrainedModel``, ``Evaluation``, ``ExportedModel``) and ``Input[...]``;
+  ``TrainedModel``, ``Evaluation``, ``ExportedModel``, ``Tuning``) and ``Input[...]``;
 - ``beamline.kinds``: one abstract base class per kind (``Source``, ``Stream``, ``Transform``,
   ``Trainer``, ...) whose abstract methods are its contract, ``Split``, and the tables
   ``KIND_BASES`` and ``KIND_HOOKS``;
@@ -24,6 +24,7 @@ from .artifact_types import ExportedModel as ExportedModel
 from .artifact_types import Input as Input
 from .artifact_types import Statistics as Statistics
 from .artifact_types import TrainedModel as TrainedModel
+from .artifact_types import Tuning as Tuning
 from .component_base import Component as Component
 from .component_base import ParamError as ParamError
 from .component_base import PathKind as PathKind
@@ -47,4 +48,5 @@ from .kinds import Split as Split
 from .kinds import Stream as Stream
 from .kinds import Trainer as Trainer
 from .kinds import Transform as Transform
+from .kinds import Tuner as Tuner
 from .kinds import Validator as Validator

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ class StepContext:
     reporter: Reporter
     previous: Artifact | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("beamline.step"))
+    #: Called by a trainer after each epoch with its number and metrics (``val_loss``...);
+    #: returning True asks the fit to stop there (a tuner's pruner). None: nobody listens.
+    on_epoch: Callable[[int, dict[str, Any]], bool] | None = None
 
     @property
     def pipeline_dir(self) -> Path:
@@ -62,6 +66,10 @@ class StepContext:
     def progress(self, completed: float, total: float | None = None, message: str = "") -> None:
         """Report progress of this step (for example epochs done of epochs planned)."""
         self.reporter.step_progress(self.step.name, completed, total, message)
+
+    def epoch_done(self, epoch: int, record: dict[str, Any]) -> bool:
+        """A trainer reports a finished epoch's metrics; True means: stop the fit here."""
+        return bool(self.on_epoch(epoch, record)) if self.on_epoch is not None else False
 
     def log(self, message: str) -> None:
         """Tell the user something about this step."""

@@ -48,6 +48,7 @@ from .run_report import REPORT_FILE, write_run_report
 from .spec import PipelineSpec, Step
 from .step_cache import cached_artifact, previous_artifact, remember, run_folders
 from .steps import run_step
+from .tuning import PARAMS_FROM, tuned_step
 
 PARTIAL_DIR = ".partial"
 
@@ -126,8 +127,9 @@ def _run_step(
     fingerprints: dict[str, str],
     forced: set[str],
 ) -> StepRecord:
-    component = step.component
     inputs = {param: run.artifact(upstream) for param, upstream in step.inputs.items()}
+    step = tuned_step(step, inputs.get(PARAMS_FROM))  # a tune step's best values join the params
+    component = step.component
     partial = run.path / PARTIAL_DIR / f"{step.name}-{secrets.token_hex(4)}"
     ctx = StepContext(
         step=step,
@@ -162,9 +164,13 @@ def _run_step(
         "run_id": run.run_id,
         "framework_version": __version__,
     }
+    if step.tuned:
+        meta["tuned"] = step.tuned
     started = time.perf_counter()
     if cached is not None:
         _link_tree(cached.path, partial)
+        if cached.meta.get("details"):
+            meta["details"] = cached.meta["details"]
         meta.update(
             counts=cached.counts,
             metrics=cached.metrics,
@@ -190,6 +196,8 @@ def _run_step(
             _report_failure(reporter, step, started)
             raise
         meta.update(counts=result.counts, metrics=result.metrics, summary=result.summary)
+        if result.details:
+            meta["details"] = result.details
         status = "ran"
     seconds = time.perf_counter() - started
     meta.update(finished=_now(), seconds=round(seconds, 3))

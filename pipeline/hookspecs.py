@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         Stream,
         Trainer,
         Transform,
+        Tuner,
         Validator,
     )
     from .progress import StepRecord
@@ -95,6 +96,12 @@ def register_models(
 
     Subclasses of ``beamline.Model`` (classifiers and regressions), ``beamline.GeneratorModel``
     and ``beamline.DiscriminatorModel`` (GANs) all register here; the base class is the kind."""
+
+
+@hookspec
+def register_tuners(register: Callable[[type[Tuner]], None]) -> None:
+    """Register tuner components: steps that search parameters of a train step (its trials run
+    the train step's component with the values tried) and write the best trial's values."""
 
 
 @hookspec

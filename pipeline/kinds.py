@@ -1,6 +1,6 @@
 """The component kinds, one abstract base class each, whose abstract methods are its contract.
 
-Kinds that are *steps* (source, stream, validator, trainer, evaluator, exporter) implement
+Kinds that are *steps* (source, stream, validator, tuner, trainer, evaluator, exporter) implement
 ``run(ctx)`` (or, for sources and streams, ``read(ctx)``: their kind's engine runs the step) and
 declare the artifact type they write (``produces``); the others (transform, input pipeline,
 model, generator and discriminator models) are parameters of steps and implement the methods of
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .artifact_types import (
@@ -22,6 +22,7 @@ from .artifact_types import (
     ExportedModel,
     Statistics,
     TrainedModel,
+    Tuning,
 )
 from .component_base import Component, ParamError, StepComponent, param
 
@@ -265,6 +266,41 @@ class Validator(StepComponent):
     produces: ClassVar[tuple[type[ArtifactType], ...]] = (Statistics,)
 
 
+class Tuner(StepComponent):
+    """Searches parameters of another step of the pipeline (its ``target``, a train step).
+
+    ``space`` maps a dotted parameter of the target (``learning_rate``, ``model.filters``) to a
+    range: ``{uniform: [low, high]}``, ``{log_uniform: [low, high]}``, ``{int: [low, high]}``,
+    ``{log_int: [low, high]}`` or ``{choice: [a, b, ...]}``; ``fixed`` sets target parameters in
+    every trial (a shorter fit while searching). Both are checked against the target's
+    parameters when the file loads (``beamline.tuning``), which also sets ``trial`` (the
+    target's component as the file gives it) and makes the tune step read the target's inputs
+    (as ``target.<input>``). A trial is ``beamline.tuning.apply_values(self.trial, values)``
+    run with those inputs. ``run`` writes ``best.json`` (``beamline.tuning.write_best``): a step
+    with ``params_from: <this step>`` takes the best trial's values into its parameters."""
+
+    kind: ClassVar[str] = "tuner"
+    produces: ClassVar[tuple[type[ArtifactType], ...]] = (Tuning,)
+    target: str = param(help="the step whose parameters are searched (a train step)")
+    space: dict[str, Any] = param(
+        help="dotted parameter of the target -> {uniform|log_uniform|int|log_int: [low, high]} "
+        "or {choice: [values]}"
+    )
+    fixed: dict[str, Any] = param(
+        {}, help="dotted parameter of the target -> value used in every trial"
+    )
+    trial: Component | None = field(default=None, init=False)
+
+    def check(self) -> None:
+        """The space names at least one parameter; a key is searched or fixed, not both."""
+        super().check()
+        if not self.space:
+            raise ParamError("space", "needs at least one parameter to search")
+        both = sorted(set(self.space) & set(self.fixed))
+        if both:
+            raise ParamError("fixed", f"{', '.join(both)}: searched in space and fixed here")
+
+
 class Trainer(StepComponent):
     """Fits a model and writes it with its training history."""
 
@@ -291,6 +327,7 @@ KIND_BASES: dict[str, type[Component]] = {
     "stream": Stream,
     "transform": Transform,
     "validator": Validator,
+    "tuner": Tuner,
     "input_pipeline": InputPipeline,
     "model": Model,
     "generator_model": GeneratorModel,
@@ -310,6 +347,7 @@ KIND_HOOKS: dict[str, str] = {
     "model": "register_models",
     "generator_model": "register_models",
     "discriminator_model": "register_models",
+    "tuner": "register_tuners",
     "trainer": "register_trainers",
     "evaluator": "register_evaluators",
     "exporter": "register_exporters",

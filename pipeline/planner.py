@@ -20,6 +20,7 @@ from .fingerprint import Fingerprint, step_fingerprint
 from .progress import Reporter
 from .spec import PipelineSpec, Step
 from .step_cache import cached_artifact, previous_artifact
+from .tuning import planned_tuned_step
 
 _MAX_PARAMS = 8  # parameter changes listed one by one; the rest are counted
 
@@ -91,6 +92,7 @@ def plan_fingerprint(
     step: Step, spec: PipelineSpec, pipeline_root: Path, fingerprints: dict[str, str]
 ) -> Fingerprint:
     """The fingerprint ``step`` would have, given its upstream steps' fingerprints."""
+    step = planned_tuned_step(step, fingerprints, lambda f: cached_artifact(pipeline_root, f))
     ctx = planning_context(step, spec, pipeline_root)
     inputs = {param: fingerprints[upstream] for param, upstream in step.inputs.items()}
     try:

@@ -63,7 +63,7 @@ class Registry:
         if kind is None and not info.cls.is_step:
             raise SpecError(
                 f"{prefix}'{name}' is a {info.kind} component and cannot be a step; steps use "
-                f"a source, validator, trainer, evaluator or exporter"
+                f"a source, validator, tuner, trainer, evaluator or exporter"
             )
         if kind is not None and info.kind != kind:
             fits = ", ".join(c.name for c in self.of_kind(kind))

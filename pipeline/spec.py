@@ -12,6 +12,7 @@ from .components import Component, Input, StepComponent
 from .errors import SpecError
 from .params import BuildContext, artifact_names, build_component, build_params, closest
 from .plugins import Plugins
+from .tuning import link_tuned_steps, take_params_from
 from .yamlfile import Document, dotted, load_yaml_file
 
 TOP_LEVEL_KEYS = ("name", "description", "plugins", "runner", "steps")
@@ -32,12 +33,17 @@ class RunnerSettings:
 
 @dataclass
 class Step:
-    """One step of a pipeline: its name, its component and the steps it reads."""
+    """One step of a pipeline: its name, its component and the steps it reads.
+
+    ``params_from`` names a tune step whose best values join the parameters when the step runs
+    (``beamline.tuning``); ``tuned`` then records them."""
 
     name: str
     component: StepComponent
     inputs: dict[str, str]
     plugin: str
+    params_from: str = ""
+    tuned: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,9 +138,11 @@ def load_spec(
     settings = build_params(RunnerSettings, runner_data or {}, ("runner",), ctx)
     steps = []
     for name, value in steps_data.items():
+        value, params_from = take_params_from(value, ("steps", name), ctx)
         component = build_component(None, value, ("steps", name), ctx)
         info = plugins.registry.components[component.name]
-        steps.append(Step(name, component, step_inputs(component), info.plugin))
+        steps.append(Step(name, component, step_inputs(component), info.plugin, params_from))
+    link_tuned_steps(steps, ctx)  # tune steps read their target's inputs; params_from a tune step
     ordered = order_steps(steps, doc)
     check_input_types(steps, ctx)
     name = data.get("name", path.stem)

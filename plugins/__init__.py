@@ -12,4 +12,5 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "generative": "beamline_plugins.generative",
     "streaming": "beamline_plugins.streaming",
     "broker": "beamline_plugins.broker",
+    "tuning": "beamline_plugins.tuning",
 }
