@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PipelineError
+from .errors import DataNotFound, PipelineError
 
 SAVED_MODEL_FILE = "saved_model.pb"
 EXPORT_INFO = "export.json"
@@ -53,7 +53,7 @@ def saved_model_dir(export: str | Path) -> Path:
     for folder in (export / "saved_model", export):
         if (folder / SAVED_MODEL_FILE).is_file():
             return folder
-    raise PipelineError(
+    raise DataNotFound(
         f"{export}: no SavedModel here (expected {SAVED_MODEL_FILE} or "
         f"saved_model/{SAVED_MODEL_FILE}; pass the folder of an exporter step)"
     )

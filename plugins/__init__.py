@@ -12,5 +12,6 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "generative": "beamline_plugins.generative",
     "streaming": "beamline_plugins.streaming",
     "broker": "beamline_plugins.broker",
+    "serving": "beamline_plugins.serving",
     "tuning": "beamline_plugins.tuning",
 }

@@ -1,0 +1,137 @@
+"""One loaded model version: its SavedModel, serving signature, inputs and metadata.
+
+TensorFlow is imported only here, when a version loads.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from beamline.errors import PipelineError
+from beamline.model_folder import export_info, saved_model_dir
+
+from .rest_codec import InputSpec
+
+SIGNATURE = "serving_default"
+
+
+class UnreadableInput(Exception):
+    """The model could not read an example (an image that does not decode, say)."""
+
+    def __init__(self, reason: str, row: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.row = row
+
+
+@dataclass
+class LoadedVersion:
+    """A SavedModel version ready to predict (``predict`` is called from one thread)."""
+
+    version: int
+    path: Path
+    signature_name: str
+    inputs: dict[str, InputSpec]
+    outputs: list[str]
+    signature_def: dict[str, Any]
+    info: dict[str, Any]
+    loaded_at: float = field(default_factory=time.time)
+    _loaded: Any = None  # keeps the SavedModel's variables alive
+    _signature: Any = None
+
+    def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the signature on a batch; ``UnreadableInput`` when an example is unreadable."""
+        import tensorflow as tf
+
+        tensors = {
+            name: tf.constant(columns[name], dtype=self._dtype(spec))
+            for name, spec in self.inputs.items()
+        }
+        try:
+            out = self._signature(**tensors)
+        except tf.errors.InvalidArgumentError as exc:
+            raise UnreadableInput(model_reason(exc.message)) from None
+        return {name: out[name].numpy() for name in self.outputs}
+
+    def predict_rows(self, columns: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """``predict``, and when it fails, find the first example the model cannot read."""
+        try:
+            return self.predict(columns)
+        except UnreadableInput as failed:
+            if rows == 1:
+                raise UnreadableInput(failed.reason, 0) from None
+            for row in range(rows):
+                try:
+                    self.predict({n: a[row : row + 1] for n, a in columns.items()})
+                except UnreadableInput as exc:
+                    raise UnreadableInput(exc.reason, row) from None
+            raise
+
+    @staticmethod
+    def _dtype(spec: InputSpec) -> Any:
+        import tensorflow as tf
+
+        return tf.string if spec.dtype == "string" else tf.as_dtype(spec.dtype)
+
+
+def model_reason(message: str) -> str:
+    """The model's own words in a TensorFlow error (it puts its wrapper text around them)."""
+    noise = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[")
+    lines = [line.strip() for line in message.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(noise)]
+    return (useful[-1] if useful else message.strip()).rstrip(".") or "unreadable input"
+
+
+def load_version(path: Path, version: int, signature_name: str = SIGNATURE) -> LoadedVersion:
+    """Load the SavedModel of ``path`` (an export or a published version)."""
+    import tensorflow as tf
+
+    folder = saved_model_dir(path)
+    info = export_info(path)
+    signature_name = info.get("signature", signature_name)
+    loaded = tf.saved_model.load(str(folder))
+    if signature_name not in loaded.signatures:
+        raise PipelineError(
+            f"{folder}: no signature {signature_name!r} (it has {', '.join(loaded.signatures)})"
+        )
+    signature = loaded.signatures[signature_name]
+    _, named = signature.structured_input_signature
+    modalities = info.get("inputs", {})
+    inputs = {
+        name: InputSpec(
+            name,
+            "string" if spec.dtype == tf.string else spec.dtype.name,
+            tuple(spec.shape.as_list()[1:]),
+            modalities.get(name, ""),
+        )
+        for name, spec in sorted(named.items())
+    }
+    return LoadedVersion(
+        version=version,
+        path=folder,
+        signature_name=signature_name,
+        inputs=inputs,
+        outputs=sorted(signature.structured_outputs),
+        signature_def=signature_defs(folder),
+        info=info,
+        _loaded=loaded,
+        _signature=signature,
+    )
+
+
+def signature_defs(folder: Path) -> dict[str, Any]:
+    """The SavedModel's ``SignatureDefMap`` as TF Serving's metadata endpoint writes it."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((folder / "saved_model.pb").read_bytes())
+    graph = json_format.MessageToDict(
+        model.meta_graphs[0], preserving_proto_field_name=True, including_default_value_fields=True
+    )
+    return {"signature_def": graph.get("signature_def", {})}
