@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from .cli_compare import compare
 from .cli_group import AppState, PipelineGroup, echo_json
 from .cli_init import init_group
 from .cli_plugins import describe, plugins
@@ -88,7 +89,7 @@ def cli(
 
 
 # The built-in commands; plugins add theirs through the register_commands hook (see main()).
-for _command in (run, plugins, describe, runs, show, init_group):
+for _command in (run, plugins, describe, runs, show, compare, init_group):
     cli.add_command(_command)
 
 

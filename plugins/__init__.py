@@ -11,6 +11,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "audio": "beamline_plugins.audio",
     "generative": "beamline_plugins.generative",
     "streaming": "beamline_plugins.streaming",
+    "explain": "beamline_plugins.explain",
     "broker": "beamline_plugins.broker",
     "serving": "beamline_plugins.serving",
     "tuning": "beamline_plugins.tuning",

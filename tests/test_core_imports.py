@@ -69,7 +69,8 @@ def test_the_cycle_finder_finds_a_circle() -> None:
 
 
 PLUGINS = Path(beamline_plugins.__file__).parent
-LIBRARIES = {"training", "tfdv_tools", "sequences"}  # shared code the plugins import on purpose
+# shared code the plugins import on purpose
+LIBRARIES = {"training", "tfdv_tools", "sequences", "attributions"}
 
 
 def _project_imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -6,8 +6,12 @@ Artifact::
                                   confusion matrix (rows: true class, columns: predicted)
     predictions.jsonl             one line per example in split order: id features, true label,
                                   predicted label and scores
+    slices.json                   with ``slices:``: metrics per slice value, gap and minimum
+                                  per slice feature, slices too small to judge (``slices``)
     blessing.json                 {"blessed": bool, "reasons": [...], "baseline": ...}
-    report/confusion_matrix.png
+    report/confusion_matrix.png, report/calibration.png
+    report/summary.html           per-class table, slices, the misclassified examples as they
+                                  are (images, texts, audio players) with their confidence
 """
 
 from __future__ import annotations
@@ -19,19 +23,27 @@ from typing import Any
 from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
 from beamline.errors import PipelineError
+from beamline.examples import decode_example, feature_spec
 from beamline_plugins.training.records import label_info
+
+from .slices import slice_feature
 
 BLESSING_FILE = "blessing.json"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
+SLICES_FILE = "slices.json"
 
 
 class ClassificationEvaluator(Evaluator):
     """Evaluate a trained classifier on a split: accuracy, per-class P/R/F1, confusion matrix.
 
-    Blesses the model when every threshold holds (a minimum; for metrics named ``*loss`` a
-    maximum) and, with ``compare_to_last_blessed``, when its accuracy is not below that of the
-    last blessed model of this step in earlier runs (minus ``tolerance``)."""
+    With ``slices``, also per value of features ingest kept (``source``, ``group``, a text
+    length ``text.words``, a table column) and the gap between the best and the worst slice.
+    Blesses the model when every threshold holds (a minimum; for metrics named ``*loss`` and for
+    ``slice_gap.*`` a maximum; ``slice_min.*`` is the worst slice's value; slices with fewer than
+    ``min_slice_size`` examples are reported, not gated) and, with ``compare_to_last_blessed``,
+    when its accuracy is not below that of the last blessed model of this step in earlier runs
+    (minus ``tolerance``)."""
 
     name = "classification_evaluator"
     model: Input[TrainedModel] = param(help="the trainer step whose model to evaluate")
@@ -40,8 +52,31 @@ class ClassificationEvaluator(Evaluator):
     batch_size: int = param(256, help="examples per prediction batch", ge=1)
     thresholds: dict[str, float] = param(
         {},
-        help="minimum value per metric (maximum for *loss), e.g. {accuracy: 0.9, "
-        "per_class.spam.f1: 0.9}",
+        help="minimum value per metric (maximum for *loss and slice_gap.*), e.g. {accuracy: "
+        "0.9, per_class.spam.f1: 0.9, slice_gap.accuracy: 0.1, slice_min.accuracy: 0.8}",
+    )
+    slices: list[str] = param(
+        [],
+        help="features to slice by: any feature of the examples (source, group, a column), "
+        "or a text length FEATURE.words / FEATURE.chars",
+    )
+    min_slice_size: int = param(
+        10, help="slices with fewer examples are reported as too small to judge, not gated", ge=1
+    )
+    length_edges: list[int] = param(
+        [8, 16, 32], help="upper edges of the text length buckets (FEATURE.words/.chars)"
+    )
+    numeric_buckets: int = param(
+        4, help="quantile buckets for a numeric slice feature with many values", ge=2
+    )
+    gallery: int = param(
+        24, help="misclassified examples shown in the report (most confident first)", ge=0
+    )
+    attributions: int = param(
+        0,
+        help="integrated-gradient attributions for this many most confident mistakes "
+        "(image, text and audio models) in the report",
+        ge=0,
     )
     compare_to_last_blessed: bool = param(True, help="also require no drop from the last blessed")
     tolerance: float = param(0.0, help="accuracy drop allowed against the last blessed model", ge=0)
@@ -64,11 +99,20 @@ class ClassificationEvaluator(Evaluator):
                 f"the examples of step '{examples.step}' have classes {classes}, but the model "
                 f"was trained on {info['classes']}"
             )
+        from .eval_report import calibration, plot_calibration, write_evaluation_report
+        from .slices import check_slices
+
+        check_slices(self.slices, feature_spec(examples).get("features", {}), examples.step)
         model = load_keras_model(artifact)
         y, p, ids = predict_split(model, pipeline, examples, self.split, info, self.batch_size)
         metrics = classification_metrics(y, p, classes)
         metrics["split"] = self.split
+        reliability = calibration(y, p)
+        metrics["expected_calibration_error"] = reliability["ece"]
         write_json_atomic(ctx.output_dir / METRICS_FILE, metrics)
+        plot_calibration(
+            reliability, ctx.output_dir / "report" / "calibration.png", f"{self.split} reliability"
+        )
         _write_predictions(ctx.output_dir / PREDICTIONS_FILE, y, p, classes, ids)
         plot_confusion(
             metrics["confusion_matrix"],
@@ -76,7 +120,36 @@ class ClassificationEvaluator(Evaluator):
             ctx.output_dir / "report" / "confusion_matrix.png",
             f"{self.split}: accuracy {metrics['accuracy']:.3f}",
         )
-        blessing = self._bless(ctx, metrics)
+        mistakes = confident_mistakes(y, p, self.gallery)
+        inputs = [name for name, spec in info["inputs"].items() if spec.get("modality")]
+        wanted = list(dict.fromkeys([*(slice_feature(s)[0] for s in self.slices), *inputs]))
+        rows = split_rows(examples, self.split, wanted, set(mistakes), y, classes)
+        if rows is None:
+            if self.slices:
+                raise PipelineError(
+                    f"slices need the examples in file order, but the input pipeline of step "
+                    f"'{artifact.step}' reordered split '{self.split}' (bucket_boundaries?); "
+                    "train without bucketing or drop slices:"
+                )
+            ctx.log("the input pipeline reorders the split: no gallery of mistakes")
+            mistakes, rows = [], {"columns": {}, "raw": {}}
+        slices = self._slices(y, p, classes, rows["columns"])
+        if self.slices:
+            write_json_atomic(ctx.output_dir / SLICES_FILE, slices)
+        gallery = [
+            {
+                "index": i,
+                "label": classes[int(y[i])],
+                "predicted": classes[int(p[i].argmax())],
+                "confidence": float(p[i].max()),
+                "raw": rows["raw"].get(i, {}),
+            }
+            for i in mistakes
+        ]
+        if self.attributions and gallery:
+            self._attribute(ctx, model, pipeline, info, gallery[: self.attributions])
+        write_evaluation_report(ctx.output_dir / "report", metrics, slices, gallery, info["inputs"])
+        blessing = self._bless(ctx, metrics, slices)
         write_json_atomic(ctx.output_dir / BLESSING_FILE, blessing)
         verdict = (
             "blessed" if blessing["blessed"] else "not blessed: " + "; ".join(blessing["reasons"])
@@ -84,12 +157,65 @@ class ClassificationEvaluator(Evaluator):
         ctx.log(verdict)
         summary = f"{self.split} accuracy {metrics['accuracy']:.4f} ({verdict})"
         flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        for spec, result in slices.items():
+            for metric in ("accuracy",):
+                if metric in result["gap"]:
+                    flat[f"slice_gap.{spec}.{metric}"] = result["gap"][metric]
+                    flat[f"slice_min.{spec}.{metric}"] = result["min"][metric]
         flat["blessed"] = 1.0 if blessing["blessed"] else 0.0
         return StepResult(metrics=flat, summary=summary)
 
-    def _bless(self, ctx: StepContext, metrics: dict[str, Any]) -> dict[str, Any]:
+    def _attribute(
+        self, ctx: StepContext, model: Any, pipeline: Any, info: dict, items: list[dict]
+    ) -> None:
+        """Add integrated-gradient attributions (an HTML fragment) to the gallery's first items."""
+        from beamline_plugins.attributions.keras_model import attribution_fragments
+
+        ctx.log(f"attributions for the {len(items)} most confident mistakes")
+        fragments = attribution_fragments(
+            model,
+            pipeline,
+            info,
+            [item["raw"] for item in items],
+            [item["predicted"] for item in items],
+        )
+        for item, fragment in zip(items, fragments, strict=True):
+            item["attribution"] = fragment
+
+    def _slices(
+        self, y: Any, p: Any, classes: list[str], columns: dict[str, list[list[Any]]]
+    ) -> dict[str, Any]:
+        from .slices import slice_metrics, slice_values
+
+        out = {}
+        for spec in self.slices:
+            raw = columns[slice_feature(spec)[0]]
+            values = slice_values(spec, raw, list(self.length_edges), self.numeric_buckets)
+            out[spec] = slice_metrics(y, p, values, classes, self.min_slice_size)
+        return out
+
+    def _bless(
+        self, ctx: StepContext, metrics: dict[str, Any], slices: dict[str, Any]
+    ) -> dict[str, Any]:
+        from .slices import is_slice_threshold, slice_threshold
+
         reasons = []
+        notes = []
         for name, bound in self.thresholds.items():
+            if is_slice_threshold(name):
+                if not slices:
+                    raise PipelineError(
+                        f"thresholds: '{name}' needs slices: (e.g. slices: [source]) on this step"
+                    )
+                value, where = slice_threshold(slices, name)
+                if value is None:
+                    notes.append(f"{name}: every slice is smaller than {self.min_slice_size}")
+                elif name.startswith("slice_gap.") or name.endswith(".loss"):
+                    if value > bound:
+                        reasons.append(f"{name} {value:.4f} > {bound} ({where})")
+                elif value < bound:
+                    reasons.append(f"{name} {value:.4f} < {bound} ({where})")
+                continue
             value = metric_value(metrics, name)
             if not isinstance(value, int | float):
                 known = ", ".join(k for k, v in metrics.items() if isinstance(v, int | float))
@@ -115,6 +241,7 @@ class ClassificationEvaluator(Evaluator):
         return {
             "blessed": not reasons,
             "reasons": reasons,
+            "notes": notes,
             "thresholds": dict(self.thresholds),
             "baseline": baseline,
         }
@@ -233,3 +360,48 @@ def predict_split(
 
 def _text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else int(value)
+
+
+def confident_mistakes(labels: Any, scores: Any, limit: int) -> list[int]:
+    """Indices of up to ``limit`` misclassified examples, the most confident first."""
+    import numpy as np
+
+    predicted = scores.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = scores[wrong, predicted[wrong]]
+    return [int(i) for i in wrong[np.argsort(-confidence, kind="stable")][:limit]]
+
+
+def split_rows(
+    examples: Artifact,
+    split: str,
+    features: list[str],
+    keep_raw: set[int],
+    labels: Any,
+    classes: list[str],
+) -> dict[str, Any] | None:
+    """The values of ``features`` for every example of ``split``, in the input pipeline's order.
+
+    Returns ``{"columns": {feature: [values per example]}, "raw": {index: {feature: value}}}``
+    (``raw`` only for the indices in ``keep_raw``: the gallery's examples). Records are read
+    with the same reader as the input pipelines (``read_records``); ``None`` when their labels
+    disagree with ``labels`` (what was predicted): the input pipeline reordered the split."""
+    from beamline_plugins.training.records import read_records
+
+    label_name, _ = label_info(examples)
+    columns: dict[str, list[list[Any]]] = {name: [] for name in features}
+    raw: dict[int, dict[str, Any]] = {}
+    i = -1
+    for i, serialized in enumerate(read_records(examples, split, None).as_numpy_iterator()):
+        decoded = {name: values for name, (_, values) in decode_example(serialized).items()}
+        label = (decoded.get(label_name) or [None])[0]
+        label = classes[label] if isinstance(label, int) else (label or b"").decode("utf-8")
+        if i >= len(labels) or classes[int(labels[i])] != label:
+            return None
+        for name in features:
+            columns[name].append(list(decoded.get(name, [])))
+        if i in keep_raw:
+            raw[i] = {name: (decoded.get(name) or [None])[0] for name in features}
+    if i + 1 != len(labels):
+        return None
+    return {"columns": columns, "raw": raw}

@@ -185,6 +185,7 @@ class Tfdv(Validator):
             measured,
             schema_source,
             plots=self.plots,
+            examples=artifact,
         )
         if failing:
             lines = "\n".join(f"  - {p.message()}" for p in failing)

@@ -21,6 +21,8 @@ from typing import Any
 
 MAX_PLOTS = 60
 TOP_VALUES = 10
+#: Images per class in the sample grid of an image feature.
+SAMPLES_PER_CLASS = 8
 #: Plot size in pixels (the size of the former 6.4 x 3.2 inch, 90 dpi PNGs).
 WIDTH, HEIGHT = 576, 288
 #: One colour per split, in split order (matplotlib's default cycle, for familiar reports).
@@ -36,25 +38,92 @@ def write_report(
     schema_source: str,
     *,
     plots: bool = True,
+    examples: Any = None,
 ) -> list[Path]:
     """Write ``summary.html`` and (with ``plots``) one SVG plot per feature into ``folder``.
 
-    Returns the plot files written."""
+    Given the ``examples`` artifact, an image feature gets a grid of sample images per class
+    (inline in the fragment) instead of a plot of its byte sizes. Returns the plot files
+    written."""
     folder.mkdir(parents=True, exist_ok=True)
-    images = plot_features(folder, statistics) if plots else []
+    image_features = _image_features(examples) if examples is not None else []
+    shown = {name: image_grid(examples, name) for name in image_features} if plots else {}
+    images = plot_features(folder, statistics, skip=set(shown)) if plots else []
     fragment = summary_html(rows, list(problems), list(measurements), schema_source)
-    (folder / "summary.html").write_text(fragment, encoding="utf-8")
+    (folder / "summary.html").write_text("".join(shown.values()) + fragment, encoding="utf-8")
     return images
 
 
-def plot_features(folder: Path, statistics: Mapping[str, Any]) -> list[Path]:
-    """One SVG per feature comparing its distribution across splits (at most ``MAX_PLOTS``)."""
+def _image_features(examples: Any) -> list[str]:
+    from beamline.examples import feature_spec
+
+    features = feature_spec(examples).get("features", {})
+    return [name for name, f in features.items() if f.get("modality") == "image"]
+
+
+def image_grid(examples: Any, feature: str, per_class: int = SAMPLES_PER_CLASS) -> str:
+    """An HTML grid of up to ``per_class`` images of each class (the first ones of the train
+    split, else of the first split), as inline ``data:`` URIs: what the data looks like."""
+    import base64
+
+    from beamline.examples import feature_spec, iter_examples
+
+    spec = feature_spec(examples)
+    label = spec.get("label")
+    split = "train" if "train" in spec.get("splits", {}) else next(iter(spec.get("splits", {})))
+    classes = [str(c) for c in spec.get("classes") or []]
+    found: dict[str, list[bytes]] = {c: [] for c in classes}
+    for record in iter_examples(examples, split):
+        values = record.get(label) if label else None
+        name = _label_text(values[0], classes) if values else ""
+        if not record.get(feature):
+            continue
+        samples = found.setdefault(name, [])
+        if len(samples) < per_class:
+            samples.append(record[feature][0])
+        if found and all(len(v) >= per_class for v in found.values()):
+            break
+    rows = []
+    for name, samples in found.items():
+        cells = "".join(
+            f"<img class='sample' src='data:{_mime(data)};base64,"
+            f"{base64.b64encode(data).decode('ascii')}' alt='{html.escape(name)}'>"
+            for data in samples
+        )
+        rows.append(f"<tr><th>{html.escape(name)}</th><td>{cells}</td></tr>")
+    return (
+        f"<h4>{html.escape(feature)}: samples per class ({html.escape(split)} split)</h4>"
+        f"<table class='samples'>{''.join(rows)}</table>\n"
+    )
+
+
+def _label_text(value: Any, classes: list[str]) -> str:
+    if isinstance(value, int) and 0 <= value < len(classes):
+        return classes[value]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _mime(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    if data[:2] == b"BM":
+        return "image/bmp"
+    return "image/png"
+
+
+def plot_features(
+    folder: Path, statistics: Mapping[str, Any], skip: set[str] | None = None
+) -> list[Path]:
+    """One SVG per feature comparing its distribution across splits (at most ``MAX_PLOTS``),
+    but none for the features in ``skip``."""
     by_split = {split: _features(stats) for split, stats in statistics.items()}
     names: list[str] = []
     for features in by_split.values():
         names += [name for name in features if name not in names]
     written = []
-    for name in names[:MAX_PLOTS]:
+    for name in [n for n in names if n not in (skip or set())][:MAX_PLOTS]:
         per_split = {s: f[name] for s, f in by_split.items() if name in f}
         svg = feature_svg(name, per_split)
         if svg is not None:
