@@ -28,6 +28,8 @@ SMS_CSV = DATA / "sms_spam" / "sms_spam.csv"
 SENTIMENT_CSV = DATA / "sentiment" / "sentiment_sentences.csv"
 #: 442 patients, 10 numeric columns and the target (regression).
 DIABETES_CSV = DATA / "diabetes" / "diabetes.csv"
+#: 15,002 Chicago taxi trips, 18 columns with empty cells (TFX's taxi example sample).
+TAXI_CSV = DATA / "chicago_taxi" / "data.csv"
 #: 4 WAV of the word "yes", 16 kHz mono (Speech Commands v0.01).
 SPEECH_COMMANDS = TESTS_DIR / "data" / "speech_commands"
 
@@ -39,5 +41,6 @@ DATA_SETS = {
     "sms_spam": SMS_CSV,
     "sentiment": SENTIMENT_CSV,
     "diabetes": DIABETES_CSV,
+    "chicago_taxi": TAXI_CSV,
     "speech_commands": SPEECH_COMMANDS,
 }

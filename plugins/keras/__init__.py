@@ -4,10 +4,11 @@ Registers ``image_input`` (defined in the shared training library,
 ``beamline_plugins.training.image_input``, because the GAN reads images with it too) and the
 components of its own modules: ``table_input`` (table rows for regression or classification, with
 ``table_columns``), ``models`` (``logistic_regression``, ``linear_regression``, ``mlp``, ``cnn``),
-``trainer`` (``keras_trainer``, with ``fit_data``, ``fit_options`` and ``epoch_log``), ``evaluator``
-(``classification_evaluator``), ``regression`` (``regression_evaluator``), ``exporter``
-(``saved_model_exporter``) and ``predict`` (the ``pipeline predict`` command). The training loop,
-strategies, checkpoints, the model artifact and the plots live in ``beamline_plugins.training``.
+``wide_deep``, ``trainer`` (``keras_trainer``, with ``fit_data``, ``fit_options`` and
+``epoch_log``), ``evaluator`` (``classification_evaluator``), ``regression``
+(``regression_evaluator``), ``exporter`` (``saved_model_exporter``) and ``predict`` (the
+``pipeline predict`` command). The training loop, strategies, checkpoints, the model artifact
+and the plots live in ``beamline_plugins.training``.
 Importing this package does not import TensorFlow.
 """
 
@@ -24,6 +25,7 @@ from .models import Cnn, LinearRegression, LogisticRegression, Mlp
 from .regression import RegressionEvaluator
 from .table_input import TableInput
 from .trainer import KerasTrainer
+from .wide_deep import WideDeep
 
 
 @hookimpl
@@ -40,6 +42,7 @@ def register_models(register: Any) -> None:
     register(LinearRegression)
     register(Mlp)
     register(Cnn)
+    register(WideDeep)
 
 
 @hookimpl

@@ -1,11 +1,13 @@
 """Table columns for ``table_input``: raw values parsed per batch, their train-split statistics,
-and raw values -> model features (the one conversion training and serving share).
+the quantile boundaries ingest computed, and raw values -> model features (the one conversion
+training and serving share).
 
 TensorFlow is imported inside the functions only.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +21,10 @@ from beamline_plugins.training.records import read_records
 
 #: Rows per batch when reading a table (statistics and training parse a batch at once).
 STATS_BATCH = 4096
+#: The name of a column's missing-value flag input: ``<column>_missing``.
+FLAG_SUFFIX = "_missing"
+#: Where the ``column_quantiles`` transform writes a column's boundaries (under the examples).
+QUANTILES_ASSET = "assets/quantiles/{column}.json"
 
 
 @dataclass
@@ -117,17 +123,39 @@ def raw_parser(examples: Artifact, kinds: dict[str, str]) -> Callable[[Any], dic
     return parse
 
 
+def quantile_boundaries(examples: Artifact, column: str) -> list[float]:
+    """The train-split bucket boundaries of ``column`` that ingest's ``column_quantiles`` wrote."""
+    path = examples.path / QUANTILES_ASSET.format(column=column)
+    if not path.is_file():
+        raise PipelineError(
+            f"table_input: buckets: no quantiles of '{column}' in {examples.path}: add the "
+            f"transform {{component: column_quantiles, columns: {{{column}: 10}}}} to step "
+            f"'{examples.step}'"
+        )
+    boundaries = json.loads(path.read_text(encoding="utf-8"))["boundaries"]
+    if not boundaries:
+        raise PipelineError(f"table_input: buckets: '{column}' has no train value ({path})")
+    return [float(b) for b in boundaries]
+
+
 def to_model_features(columns: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Raw column batches (``[batch]`` float32 or text) -> the model's inputs (``[batch, 1]``).
 
-    A missing numeric value (NaN) becomes the train mean. Training and serving both call this
-    one function, so they cannot disagree."""
+    A missing numeric value (NaN) becomes the column's ``fill`` value (the train mean unless
+    the input pipeline was told otherwise); a flag input (``flag_of``) is 1.0 where its column
+    is missing, else 0.0. Training and serving both call this one function, so they cannot
+    disagree."""
     import tensorflow as tf
 
     out = {}
     for name, spec in inputs.items():
-        value = columns[name]
-        if spec.get("modality") == "numeric":
-            value = tf.where(tf.math.is_nan(value), tf.constant(spec["mean"], tf.float32), value)
+        if spec.get("flag_of"):
+            value = tf.cast(tf.math.is_nan(columns[spec["flag_of"]]), tf.float32)
+        elif spec.get("modality") == "numeric":
+            value = columns[name]
+            fill = tf.constant(spec.get("fill", spec["mean"]), tf.float32)
+            value = tf.where(tf.math.is_nan(value), fill, value)
+        else:
+            value = columns[name]
         out[name] = tf.reshape(value, [-1, 1])
     return out

@@ -9,15 +9,21 @@ model inputs (``model.json``), never from eval or test:
 
 * numeric columns: mean and variance (missing values left out), which the model builders bake
   into a ``keras.layers.Normalization`` layer, so a model takes raw values;
-* categorical columns: the vocabulary (the ``max_categories`` most frequent values), baked into
-  a ``keras.layers.StringLookup``; a value never seen in train shares one out-of-vocabulary slot;
+* categorical columns (text, or integer codes taken as categories): the vocabulary (the
+  ``max_categories`` most frequent values), baked into a ``keras.layers.StringLookup``; values
+  never seen in train are hashed into ``oov_buckets`` out-of-vocabulary slots;
+* bucketised columns (``buckets``): the quantile boundaries the ``column_quantiles`` transform
+  computed on the train split at ingest (in Beam), read from the examples' assets; the model
+  bakes them into a ``keras.layers.Discretization`` (``wide_deep``);
 * the label of a regression: its mean and variance (the trainer scales the model's output with
   them, and the evaluator's baseline predicts that mean).
 
-A missing numeric value (an empty CSV cell) becomes the train mean, in training and in the
-serving signature alike (``to_model_features`` is the one function both call). The serving
-signature takes one named tensor per column: ``float32 [None]`` for numeric columns (NaN: a
-missing value), ``string`` or ``int64 [None]`` for categorical ones, as the column was stored.
+A missing numeric value (an empty CSV cell) is filled by the column's ``fill`` rule: the train
+mean (the default), a constant, or ``flag``: the train mean plus a 0/1 input ``<column>_missing``
+the model can learn from. Training and the serving signature fill alike (``to_model_features``
+is the one function both call). The serving signature takes one named tensor per column:
+``float32 [None]`` for numeric columns (NaN: a missing value) and ``string [None]`` for
+categorical ones (an integer code as its text; ``""``: missing).
 
 TensorFlow is imported inside the functions only.
 """
@@ -38,13 +44,21 @@ from beamline_plugins.training.records import (
     read_records,
 )
 
-from .table_columns import STATS_BATCH, column_stats, raw_parser, to_model_features
+from .table_columns import (
+    FLAG_SUFFIX,
+    STATS_BATCH,
+    column_stats,
+    quantile_boundaries,
+    raw_parser,
+    to_model_features,
+)
 
 Task = Literal["regression", "classification"]
 Encoding = Literal["one_hot", "embedding"]
 NUMERIC_DTYPES = ("int64", "float")
 CATEGORICAL_DTYPES = ("int64", "bytes")
 NUMERIC_PACK = "__numeric__"
+Fill = float | Literal["mean", "flag"]
 
 
 class TableInput(InputPipeline):
@@ -63,12 +77,22 @@ class TableInput(InputPipeline):
         [], help="numeric feature columns; default: every numeric feature but the label and ids"
     )
     categorical: list[str] = param([], help="categorical columns (text or integer codes)")
+    buckets: list[str] = param(
+        [], help="numeric columns bucketised at the train quantiles of 'column_quantiles'"
+    )
+    exclude: list[str] = param([], help="columns left out of the default numeric features")
+    fill: dict[str, Fill] = param(
+        {}, help="missing numeric values per column: mean (default), a number, or flag"
+    )
     encoding: Encoding = param(
         "one_hot", help="categorical columns: one_hot, or a learned embedding"
     )
     embedding_dim: int = param(4, help="embedding width of each categorical column")
     max_categories: int = param(
-        1000, help="most frequent train values kept per categorical column; others: one OOV slot"
+        1000, help="most frequent train values kept per categorical column; others: OOV slots"
+    )
+    oov_buckets: int = param(
+        1, help="out-of-vocabulary slots per categorical column (values hashed)", ge=1
     )
     stats_split: str = param(
         "train", help="split the normalisation statistics and vocabularies are computed on"
@@ -107,10 +131,11 @@ class TableInput(InputPipeline):
         return label
 
     def columns(self, examples: Artifact) -> tuple[list[str], list[str]]:
-        """The numeric and the categorical feature columns, checked against the artifact."""
+        """The numeric (bucketised ones last) and the categorical feature columns, checked
+        against the artifact."""
         features = feature_spec(examples).get("features", {})
         label = self.label_name(examples)
-        for name in [*self.features, *self.categorical]:
+        for name in [*self.features, *self.categorical, *self.buckets, *self.fill]:
             if name not in features:
                 raise PipelineError(
                     f"table_input: no column '{name}' in {examples.path} "
@@ -118,17 +143,29 @@ class TableInput(InputPipeline):
                 )
             if name == label:
                 raise PipelineError(f"table_input: '{name}' is the label, not a feature")
-        both = sorted(set(self.features) & set(self.categorical))
-        if both:
-            raise PipelineError(f"table_input: {both} are both numeric and categorical features")
+        for a, b, what in (
+            (self.features, self.categorical, "numeric and categorical"),
+            (self.features, self.buckets, "numeric and bucketised"),
+            (self.categorical, self.buckets, "categorical and bucketised"),
+        ):
+            both = sorted(set(a) & set(b))
+            if both:
+                raise PipelineError(f"table_input: {both} are both {what} features")
+        taken = {label, *self.categorical, *self.buckets, *self.exclude}
         if self.features:
             numeric = list(self.features)
         else:
             numeric = [
                 name
                 for name, f in features.items()
-                if f.get("modality") == "numeric" and name != label and name not in self.categorical
+                if f.get("modality") == "numeric" and name not in taken
             ]
+        numeric += [name for name in self.buckets if name not in numeric]
+        for name in self.fill:
+            if name not in numeric:
+                raise PipelineError(
+                    f"table_input: fill.{name}: '{name}' is not a numeric feature of this input"
+                )
         for name in numeric:
             if features[name].get("dtype") not in NUMERIC_DTYPES:
                 raise PipelineError(
@@ -157,8 +194,10 @@ class TableInput(InputPipeline):
         """One input per column, with the train statistics the model bakes in.
 
         Numeric: ``{"shape": [1], "dtype": "float32", "modality": "numeric", "mean",
-        "variance", "missing", "raw_dtype"}``; categorical: ``{"shape": [1], "dtype": "string",
-        "modality": "categorical", "vocabulary", "encoding", "embedding_dim", "raw_dtype"}``."""
+        "variance", "missing", "fill", "raw_dtype"}`` (a bucketised one also ``"boundaries"``); a
+        ``fill: flag`` column adds ``<column>_missing`` (``"flag_of": column``, 0/1);
+        categorical: ``{"shape": [1], "dtype": "string", "modality": "categorical",
+        "vocabulary", "oov_buckets", "encoding", "embedding_dim", "raw_dtype"}``."""
         numeric, categorical = self.columns(examples)
         features = feature_spec(examples)["features"]
         kinds = dict.fromkeys(numeric, "numeric") | dict.fromkeys(categorical, "categorical")
@@ -170,6 +209,7 @@ class TableInput(InputPipeline):
                 raise PipelineError(
                     f"table_input: column '{name}' has no value in split '{self.stats_split}'"
                 )
+            rule = self.fill.get(name, "mean")
             inputs[name] = {
                 "shape": [1],
                 "dtype": "float32",
@@ -177,8 +217,22 @@ class TableInput(InputPipeline):
                 "mean": column.mean,
                 "variance": column.variance if column.variance > 0 else 1.0,
                 "missing": column.missing,
+                "fill": column.mean if rule in ("mean", "flag") else float(rule),
                 "raw_dtype": features[name]["dtype"],
             }
+            if name in self.buckets:
+                inputs[name]["boundaries"] = quantile_boundaries(examples, name)
+        for name in numeric:
+            if self.fill.get(name) == "flag":
+                inputs[name + FLAG_SUFFIX] = {
+                    "shape": [1],
+                    "dtype": "float32",
+                    "modality": "numeric",
+                    "mean": 0.0,
+                    "variance": 1.0,
+                    "flag_of": name,
+                    "raw_dtype": "float",
+                }
         for name in categorical:
             ranked = sorted(stats[name].values.items(), key=lambda kv: (-kv[1], kv[0]))
             inputs[name] = {
@@ -186,6 +240,7 @@ class TableInput(InputPipeline):
                 "dtype": "string",
                 "modality": "categorical",
                 "vocabulary": [value for value, _ in ranked[: self.max_categories]],
+                "oov_buckets": self.oov_buckets,
                 "encoding": self.encoding,
                 "embedding_dim": self.embedding_dim,
                 "raw_dtype": features[name]["dtype"],
@@ -221,7 +276,11 @@ class TableInput(InputPipeline):
 
         inputs = inputs or self.model_inputs(examples)
         label = self.label_name(examples)
-        kinds = {name: spec.get("modality", "numeric") for name, spec in inputs.items()}
+        kinds = {
+            name: spec.get("modality", "numeric")
+            for name, spec in inputs.items()
+            if not spec.get("flag_of")
+        }
         numeric = [name for name, kind in kinds.items() if kind == "numeric"]
         parse_columns = raw_parser(examples, kinds)
         if self.task == "classification":
@@ -242,16 +301,14 @@ class TableInput(InputPipeline):
             out = (packed, index_of(record))
             return out + ({name: record[name] for name in ids},) if ids else out
 
-        means = tf.constant([inputs[name]["mean"] for name in numeric], tf.float32)
-
         def unpack(packed: dict[str, Any]) -> dict[str, Any]:
-            others = {name: v for name, v in packed.items() if name != NUMERIC_PACK}
-            out = to_model_features(others, {name: inputs[name] for name in others})
-            if numeric:  # to_model_features for all numeric columns at once: missing -> mean
-                values = packed[NUMERIC_PACK]
-                values = tf.where(tf.math.is_nan(values), means, values)
-                out.update(zip(numeric, tf.split(values, len(numeric), axis=1), strict=True))
-            return out
+            columns = {name: v for name, v in packed.items() if name != NUMERIC_PACK}
+            if numeric:
+                values = tf.split(packed[NUMERIC_PACK], len(numeric), axis=1)
+                columns.update(
+                    (n, tf.reshape(v, [-1])) for n, v in zip(numeric, values, strict=True)
+                )
+            return to_model_features(columns, inputs)
 
         ds = read_records(examples, split, None, shuffle_files=training, seed=seed)
         ds = ds.batch(STATS_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
@@ -272,24 +329,20 @@ class TableInput(InputPipeline):
         """The serving signature (one raw tensor per column) and its preprocessing."""
         import tensorflow as tf
 
+        raw_columns = {name: spec for name, spec in inputs.items() if not spec.get("flag_of")}
         signature = {}
-        for name, spec in inputs.items():
-            if spec.get("modality") == "numeric":
-                dtype = tf.float32
-            else:
-                dtype = tf.int64 if spec.get("raw_dtype") == "int64" else tf.string
+        for name, spec in raw_columns.items():
+            dtype = tf.float32 if spec.get("modality") == "numeric" else tf.string
             signature[name] = tf.TensorSpec([None], dtype, name=_tensor_name(name))
 
         def preprocess(raw: dict[str, Any]) -> dict[str, Any]:
             columns = {}
-            for name, spec in inputs.items():
+            for name, spec in raw_columns.items():
                 value = raw[name]
                 if spec.get("modality") == "numeric":
                     columns[name] = tf.cast(value, tf.float32)
-                elif value.dtype == tf.string:
-                    columns[name] = value
                 else:
-                    columns[name] = tf.strings.as_string(value)
+                    columns[name] = value
             return to_model_features(columns, inputs)
 
         return signature, preprocess

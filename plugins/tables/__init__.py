@@ -1,4 +1,6 @@
-"""Table sources: CSV, JSON Lines and existing TFRecord files of tf.train.Example.
+"""Table sources (CSV, JSON Lines, existing TFRecord files of tf.train.Example) and table
+transforms (``derive_column``: a column from an expression; ``column_quantiles``: bucket
+boundaries of numeric columns from the train split).
 
 Importing this plugin is cheap: Beam loads only when a source runs.
 """
@@ -10,8 +12,9 @@ from typing import Any
 from beamline import hookimpl
 
 from .sources import CsvTable, JsonlTable, TfrecordExamples
+from .transforms import ColumnQuantiles, DeriveColumn
 
-__all__ = ["CsvTable", "JsonlTable", "TfrecordExamples"]
+__all__ = ["ColumnQuantiles", "CsvTable", "DeriveColumn", "JsonlTable", "TfrecordExamples"]
 
 
 @hookimpl
@@ -20,3 +23,10 @@ def register_sources(register: Any) -> None:
     register(CsvTable)
     register(JsonlTable)
     register(TfrecordExamples)
+
+
+@hookimpl
+def register_transforms(register: Any) -> None:
+    """Register ``derive_column`` and ``column_quantiles``."""
+    register(DeriveColumn)
+    register(ColumnQuantiles)

@@ -1,0 +1,144 @@
+"""The ``wide_deep`` model builder: a linear part over one-hot columns beside a DNN.
+
+For table inputs (``table_input``), after Cheng et al. 2016 ("Wide & Deep Learning for
+Recommender Systems"):
+
+* wide: each categorical column one-hot over its train vocabulary (``StringLookup``, with the
+  input pipeline's out-of-vocabulary slots) and each bucketised numeric column one-hot over its
+  train quantile buckets (``Discretization``): sparse crosses of the data a linear model memorises;
+* deep: the numeric columns (missing flags included) normalised with their train mean and
+  variance, and the categorical columns with ``encoding: embedding`` as learned embeddings,
+  through dense layers (``units``).
+
+The output layer reads both parts at once (``[deep, wide]`` concatenated): the logits are a
+linear function of the one-hot columns plus one of the last hidden layer, the wide-and-deep sum.
+Every lookup table and boundary lives in the model, so the export takes raw column values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from beamline import Model, ModelInputs, param
+from beamline.errors import PipelineError
+from beamline_plugins.training.layers import class_scores, regularizer
+
+Activation = Literal["relu", "sigmoid", "tanh", "linear"]
+
+
+def wide_columns(inputs: dict[str, Any], layers_in: dict[str, Any]) -> list[Any]:
+    """One-hot tensors ``[batch, slots]`` of the categorical and bucketised columns."""
+    import keras
+
+    parts = []
+    for name, spec in inputs.items():
+        if spec.get("modality") == "numeric" and spec.get("boundaries"):
+            boundaries = [float(b) for b in spec["boundaries"]]
+            one_hot = keras.layers.Discretization(
+                bin_boundaries=boundaries, output_mode="one_hot", name=f"{name}_buckets"
+            )(layers_in[name])
+            parts.append(keras.layers.Reshape((len(boundaries) + 1,), name=f"{name}_wide")(one_hot))
+        elif spec.get("modality") == "categorical" and spec.get("encoding") != "embedding":
+            vocabulary = list(spec["vocabulary"])
+            oov = int(spec.get("oov_buckets", 1))
+            one_hot = keras.layers.StringLookup(
+                vocabulary=vocabulary,
+                num_oov_indices=oov,
+                output_mode="one_hot",
+                name=f"{name}_one_hot",
+            )(layers_in[name])
+            parts.append(
+                keras.layers.Reshape((len(vocabulary) + oov,), name=f"{name}_wide")(one_hot)
+            )
+    return parts
+
+
+def deep_columns(inputs: dict[str, Any], layers_in: dict[str, Any]) -> list[Any]:
+    """Float tensors of the deep part: normalised numeric columns and categorical embeddings."""
+    import keras
+
+    numeric = [
+        (n, s)
+        for n, s in inputs.items()
+        if s.get("modality") == "numeric" and not s.get("boundaries")
+    ]
+    parts = []
+    if numeric:
+        columns = [layers_in[n] for n, _ in numeric]
+        x = columns[0] if len(columns) == 1 else keras.layers.Concatenate(name="numeric")(columns)
+        parts.append(
+            keras.layers.Normalization(
+                mean=[float(s["mean"]) for _, s in numeric],
+                variance=[float(s["variance"]) for _, s in numeric],
+                dtype="float32",
+                name="normalize",
+            )(x)
+        )
+    for name, spec in inputs.items():
+        if spec.get("modality") != "categorical" or spec.get("encoding") != "embedding":
+            continue
+        vocabulary = list(spec["vocabulary"])
+        oov = int(spec.get("oov_buckets", 1))
+        index = keras.layers.StringLookup(
+            vocabulary=vocabulary, num_oov_indices=oov, name=f"{name}_lookup"
+        )(layers_in[name])
+        embedded = keras.layers.Embedding(
+            len(vocabulary) + oov, int(spec.get("embedding_dim", 4)), name=f"{name}_embedding"
+        )(index)
+        parts.append(keras.layers.Flatten(name=f"{name}_flat")(embedded))
+    return parts
+
+
+class WideDeep(Model):
+    """Wide and deep: a linear part over the one-hot categorical and bucketised columns beside
+    a DNN over the normalised numeric columns (and categorical embeddings), for ``table_input``.
+
+    Softmax over the classes of both parts (one linear unit for a regression). TFX's taxi
+    example uses ``units: [100, 70, 48, 34]``."""
+
+    name = "wide_deep"
+
+    units: list[int] = param([100, 70, 48, 34], help="units of each hidden layer of the DNN", ge=1)
+    activation: Activation = param("relu", help="activation of the hidden layers")
+    dropout: float = param(0.0, help="dropout rate after each hidden layer", ge=0, lt=1)
+    l2: float = param(0.0, help="L2 weight penalty of every layer", ge=0)
+
+    def build(self, inputs: ModelInputs, num_classes: int) -> Any:
+        """Return the Keras model for ``inputs`` and ``num_classes`` classes (0: a regression)."""
+        import keras
+
+        unknown = sorted(
+            n for n, s in inputs.items() if s.get("modality") not in ("numeric", "categorical")
+        )
+        if unknown or not inputs:
+            raise PipelineError(
+                f"wide_deep takes table columns (input: table_input); got {unknown or 'none'}"
+            )
+        layers_in = {
+            name: keras.Input(
+                shape=(1,),
+                name=name,
+                dtype="float32" if spec.get("modality") == "numeric" else "string",
+            )
+            for name, spec in inputs.items()
+        }
+        parts = []
+        deep = deep_columns(inputs, layers_in)
+        if deep:
+            x = deep[0] if len(deep) == 1 else keras.layers.Concatenate(name="deep_in")(deep)
+            for units in self.units:
+                x = keras.layers.Dense(
+                    units, activation=self.activation, kernel_regularizer=regularizer(self.l2)
+                )(x)
+                if self.dropout > 0:
+                    x = keras.layers.Dropout(self.dropout)(x)
+            parts.append(x)
+        parts += wide_columns(inputs, layers_in)
+        x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="wide_and_deep")(parts)
+        if num_classes == 0:
+            out = keras.layers.Dense(
+                1, kernel_regularizer=regularizer(self.l2), dtype="float32", name="prediction"
+            )(x)
+        else:
+            out = class_scores(x, num_classes, self.l2)
+        return keras.Model(layers_in, out, name=self.name)

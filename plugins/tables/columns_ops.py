@@ -1,0 +1,127 @@
+"""Element functions of the table transforms (run inside Beam workers) and the quantile asset.
+
+Assets: ``assets/quantiles/<column>.json`` = ``{"column", "buckets", "boundaries", "count"}``,
+the boundaries of ``buckets`` buckets of about equal train counts (sorted, no repeats).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from beamline.ingest import Reject
+
+from .expression import MISSING, Expression, ExpressionError
+
+QUANTILES_DIR = "quantiles"
+
+
+def identity(record: dict[str, Any]) -> dict[str, Any]:
+    """The record unchanged (a stage whose work is in its analyzer)."""
+    return record
+
+
+def derive_record(
+    record: dict[str, Any], column: str, expression: Expression, on_missing: str, fill: float
+) -> dict[str, Any]:
+    """``record`` with ``column`` = ``expression`` (0/1 for a truth value, else a float)."""
+    try:
+        value = expression.evaluate(record)
+    except ExpressionError as exc:
+        raise Reject(f"{column} = {expression.text}: {exc}") from None
+    out = dict(record)
+    if value is MISSING:
+        if on_missing == "reject":
+            missing = [c for c in expression.columns if _missing(record.get(c))]
+            raise Reject(f"{column} = {expression.text}: no value for {', '.join(missing)}")
+        out[column] = None if on_missing == "empty" else _stored(fill, expression.boolean)
+        return out
+    out[column] = _stored(value, expression.boolean)
+    return out
+
+
+def _stored(value: Any, boolean: bool) -> Any:
+    """One type per column: 0/1 integers for a truth value, floats for arithmetic."""
+    if boolean:
+        return int(bool(value))
+    if isinstance(value, str):
+        raise Reject(f"the expression gives text ({value!r}), not a number")
+    return float(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def column_values(record: dict[str, Any], column: str) -> list[float]:
+    """The numeric value of ``column`` in ``record`` as a list (empty when missing)."""
+    value = record.get(column)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or isinstance(value, bool | str | bytes):
+        return []
+    number = float(value)
+    return [] if math.isnan(number) else [number]
+
+
+def _one(_: Any) -> int:
+    return 1
+
+
+def boundaries(quantiles: list[float]) -> list[float]:
+    """Bucket boundaries from ``[min, q1, ..., max]``: the inner quantiles, without repeats."""
+    inner = quantiles[1:-1]
+    out: list[float] = []
+    for value in inner:
+        if not out or value > out[-1]:
+            out.append(float(value))
+    return out
+
+
+def _asset(quantiles: list[float], column: str, buckets: int, count: int) -> Any:
+    document = {
+        "column": column,
+        "buckets": buckets,
+        "boundaries": boundaries(list(quantiles)) if count else [],
+        "count": count,
+    }
+    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+    yield f"{QUANTILES_DIR}/{column}.json", text.encode("utf-8")
+
+
+def quantiles_analyzer(columns: dict[str, int]) -> Any:
+    """A Beam ``PTransform``: train records -> one quantile asset per column."""
+    import apache_beam as beam
+
+    @beam.ptransform_fn
+    def _analyze(records: Any) -> Any:
+        files = []
+        for column, buckets in sorted(columns.items()):
+            label = f"Quantiles ({column})"
+            values = records | f"{label}: values" >> beam.FlatMap(column_values, column)
+            quantiles = values | f"{label}: compute" >> beam.ApproximateQuantiles.Globally(
+                buckets + 1
+            )
+            count = (
+                values
+                | f"{label}: ones" >> beam.Map(_one)
+                | f"{label}: count" >> beam.CombineGlobally(sum)
+            )
+            files.append(
+                quantiles
+                | f"{label}: file"
+                >> beam.FlatMap(_asset, column, buckets, count=beam.pvalue.AsSingleton(count))
+            )
+        return files | "Quantiles: files" >> beam.Flatten()
+
+    return _analyze()
+
+
+def load_quantiles(examples_path: Path, column: str) -> dict[str, Any] | None:
+    """The quantile asset of ``column`` in an examples artifact folder, or None."""
+    path = Path(examples_path) / "assets" / QUANTILES_DIR / f"{column}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
