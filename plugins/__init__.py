@@ -14,5 +14,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "explain": "beamline_plugins.explain",
     "broker": "beamline_plugins.broker",
     "serving": "beamline_plugins.serving",
+    "seq2seq": "beamline_plugins.seq2seq",
+    "forecast": "beamline_plugins.forecast",
     "tuning": "beamline_plugins.tuning",
 }

@@ -1,0 +1,171 @@
+"""The ``seq2seq_trainer`` step: fit an encoder-decoder with teacher forcing.
+
+Artifact: the layout of ``keras_trainer`` (``model.keras``, ``model.json`` with the inputs,
+``task: seq2seq`` and the target vocabulary as ``classes``; ``report/history.json`` and the
+training curve), which ``seq2seq_evaluator`` and ``seq2seq_exporter`` read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from beamline import Examples, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
+from beamline.artifacts import write_json_atomic
+from beamline.fingerprint import plain
+from beamline_plugins.training.artifact import input_pipeline_record, write_model
+
+from .inputs import Seq2SeqInput
+from .models import TransformerSeq2Seq
+from .vocabulary import TARGET
+
+TASK = "seq2seq"
+
+
+class Seq2SeqTrainer(Trainer):
+    """Fit an encoder-decoder on sequence pairs: teacher forcing, Adam, early stopping.
+
+    The loss is the cross-entropy of every target token and ``[EOS]`` given the tokens before
+    it (padding weighs 0), with optional label smoothing. The learning rate warms up linearly
+    over ``warmup_steps`` and then decays with the inverse square root of the step; with
+    ``early_stopping`` the weights of the epoch with the lowest eval loss are kept."""
+
+    name = "seq2seq_trainer"
+    examples: Input[Examples] = param(help="the step whose examples artifact to train on")
+    model: Model = param(TransformerSeq2Seq(), help="the encoder-decoder component")
+    input: InputPipeline = param(Seq2SeqInput(), help="the input pipeline (seq2seq_input)")
+    epochs: int = param(10, help="passes over the training pairs", ge=1)
+    batch_size: int = param(128, help="pairs per batch", ge=1)
+    learning_rate: float = param(0.001, help="peak Adam learning rate", gt=0)
+    warmup_steps: int = param(500, help="steps of linear warm-up (0: none, then constant)", ge=0)
+    label_smoothing: float = param(0.0, help="label smoothing of the loss", ge=0, lt=1)
+    clipnorm: float = param(1.0, help="gradient norm clipping (0: off)", ge=0)
+    early_stopping: int = param(3, help="epochs without eval-loss gain before stopping", ge=0)
+    train_split: str = param("train", help="split to fit on")
+    eval_split: str = param("eval", help="split for early stopping ('' for none)")
+    seed: int = param(0, help="seed of weights and shuffling")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Fit the model and write the artifact (see the module docstring)."""
+        import keras
+
+        from beamline_plugins.training.plots import plot_history
+
+        examples = ctx.input("examples")
+        inputs = self.input.model_inputs(examples)
+        keras.utils.set_random_seed(self.seed)
+        model = self.model.build(inputs, int(inputs[TARGET]["vocab_size"]))
+        optimizer = keras.optimizers.Adam(
+            _schedule(self.learning_rate, self.warmup_steps), clipnorm=self.clipnorm or None
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=_loss(self.label_smoothing),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+
+        def data(split: str, training: bool) -> Any:
+            return self.input.dataset(
+                examples,
+                split,
+                inputs=inputs,
+                training=training,
+                batch_size=self.batch_size,
+                seed=self.seed,
+            )
+
+        validation = data(self.eval_split, False) if self.eval_split else None
+        epochs: list[dict[str, float]] = []
+        callbacks = [_Progress(ctx, self.epochs, epochs)]
+        if validation is not None and self.early_stopping:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    patience=self.early_stopping, restore_best_weights=True
+                )
+            )
+        began = time.perf_counter()
+        model.fit(
+            data(self.train_split, True),
+            validation_data=validation,
+            epochs=self.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the input pipeline shuffles (seeded)
+            verbose=0,
+        )
+        seconds = time.perf_counter() - began
+        info = {
+            "inputs": inputs,
+            "task": TASK,
+            "classes": inputs[TARGET]["vocabulary"],
+            "label": TARGET,
+            **input_pipeline_record(self.input),
+            "model": plain(self.model),
+            "trainer_step": ctx.step.name,
+        }
+        write_model(ctx.output_dir, model, info)
+        best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
+        report = ctx.output_dir / "report"
+        report.mkdir(parents=True, exist_ok=True)
+        history = {"epochs": epochs, "best_epoch": best.get("epoch", 0), "seconds": seconds}
+        write_json_atomic(report / "history.json", history)
+        if epochs:
+            plot_history(epochs, report / "training_curve.png")
+        metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
+        metrics.update(epochs=float(len(epochs)), train_seconds=seconds)
+        summary = (
+            f"{len(epochs)} epochs in {seconds:.0f} s, best eval loss "
+            f"{best.get('val_loss', float('nan')):.4f} (epoch {best.get('epoch', 0)})"
+        )
+        return StepResult(metrics=metrics, summary=summary)
+
+
+def _loss(label_smoothing: float) -> Any:
+    import keras
+    from keras import ops
+
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def smoothed(y_true: Any, logits: Any) -> Any:
+        classes = ops.shape(logits)[-1]
+        one_hot = ops.one_hot(ops.cast(y_true, "int32"), classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+
+    return smoothed
+
+
+def _schedule(peak: float, warmup: int) -> Any:
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then ``peak * sqrt(warmup / step)``."""
+    import keras
+    from keras import ops
+
+    if not warmup:
+        return peak
+
+    class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step: Any) -> Any:
+            step = ops.cast(step, "float32") + 1.0
+            return peak * ops.minimum(step / warmup, ops.sqrt(warmup / step))
+
+        def get_config(self) -> dict[str, Any]:
+            return {}
+
+    return WarmupInverseSqrt()
+
+
+class _Progress:
+    """A Keras callback (built lazily) reporting epochs to the step's progress and history."""
+
+    def __new__(cls, ctx: StepContext, total: int, epochs: list[dict[str, float]]) -> Any:
+        import keras
+
+        class Progress(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                epochs.append({"epoch": epoch + 1, **logs})
+                text = " ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items()))
+                ctx.progress(epoch + 1, total, text)
+
+        return Progress()
