@@ -72,7 +72,10 @@ def predict_texts(export: str | Path, texts: list[str]) -> list[dict[str, Any]]:
 
 
 def predict_raw(export: str | Path, items: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-    """Predict raw inputs, each ``(name, bytes)``: encoded images, WAV bytes or UTF-8 text."""
+    """Predict raw inputs, each ``(name, bytes)``: encoded images, WAV bytes or UTF-8 text.
+
+    A classifier gives ``{"input", "label", "scores"}`` per input; an export whose signature
+    returns ``text`` (speech to text) gives ``{"input", "text"}``."""
     import tensorflow as tf
 
     folder, info = find_saved_model(Path(export))
@@ -97,6 +100,10 @@ def predict_raw(export: str | Path, items: list[tuple[str, bytes]]) -> list[dict
                     reason = lines[-1] if lines else exc.message
                     raise PipelineError(f"{name}: cannot be read by the model: {reason}") from None
             raise
+        if "text" in out and "scores" not in out:  # a speech-to-text export
+            texts = [x.decode("utf-8", "replace") for x in out["text"].numpy()]
+            results += [{"input": n, "text": t} for (n, _), t in zip(chunk, texts, strict=True)]
+            continue
         scores = out["scores"].numpy()
         labels = [x.decode("utf-8") for x in out["label"].numpy()]
         classes = info.get("classes") or [str(i) for i in range(scores.shape[1])]
@@ -277,6 +284,9 @@ def predict_command(
         click.echo(json.dumps(results, indent=2))
         return
     for result in results:
+        if "text" in result:
+            click.echo(f"{result['input']}: {result['text']}")
+            continue
         if "prediction" in result:
             click.echo(f"{result['input']}: {result['prediction']:.4f}")
             continue
