@@ -168,19 +168,26 @@ class ClassificationEvaluator(Evaluator):
     def _attribute(
         self, ctx: StepContext, model: Any, pipeline: Any, info: dict, items: list[dict]
     ) -> None:
-        """Add integrated-gradient attributions (an HTML fragment) to the gallery's first items."""
-        from beamline_plugins.attributions.keras_model import attribution_fragments
+        """Add integrated-gradient attributions (an HTML fragment) to the gallery's first items.
 
+        A model whose input is no image, clip or text gets none (and a note in the log)."""
+        from beamline_plugins.attributions.explainer import Explainer
+        from beamline_plugins.attributions.render import fragment
+
+        try:
+            explainer = Explainer(model, pipeline, info)
+        except ValueError as exc:
+            ctx.log(f"no attributions: {exc}")
+            return
         ctx.log(f"attributions for the {len(items)} most confident mistakes")
-        fragments = attribution_fragments(
-            model,
-            pipeline,
-            info,
-            [item["raw"] for item in items],
-            [item["predicted"] for item in items],
-        )
-        for item, fragment in zip(items, fragments, strict=True):
-            item["attribution"] = fragment
+        for item in items:
+            raw = item["raw"].get(explainer.name)
+            if not isinstance(raw, bytes):
+                continue
+            target = info["classes"].index(item["predicted"])
+            explained = explainer.explain(raw, target)
+            title = f"#{item['index']}: why {item['predicted']}"
+            item["attribution"] = fragment(explained, title)
 
     def _slices(
         self, y: Any, p: Any, classes: list[str], columns: dict[str, list[list[Any]]]
