@@ -1,0 +1,80 @@
+"""The ``forecast_exporter`` step: a SavedModel from the last look-back window to a forecast.
+
+Artifact::
+
+    saved_model/   signature ``serving_default``: ``history`` (float32 [None, lookback, values],
+                   raw values, oldest row first, the target column first) -> ``forecast``
+                   (float32 [None, horizon], in the target's units)
+    export.json    task ``forecast``, lookback, values, horizon, the ingest step's columns
+
+Scaling with the train statistics is inside the model: the export takes raw values.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from beamline import Evaluation, Exporter, Input, StepContext, StepResult, TrainedModel, param
+from beamline.artifacts import write_json_atomic
+from beamline.errors import GateFailed
+
+from .trainer import TASK
+
+SIGNATURE = "serving_default"
+
+
+class ForecastExporter(Exporter):
+    """Export a forecaster as a SavedModel: the last look-back window of raw values in, the
+    forecast out. Given ``blessing`` (an evaluator step), only a blessed model is exported."""
+
+    name = "forecast_exporter"
+    model: Input[TrainedModel] = param(help="the forecast_trainer step whose model to export")
+    blessing: Input[Evaluation] | None = param(
+        None, help="an evaluator step that must have blessed the model"
+    )
+
+    def run(self, ctx: StepContext) -> StepResult:
+        """Write the SavedModel and ``export.json``."""
+        if self.blessing:
+            verdict = json.loads(ctx.input("blessing").file("blessing.json").read_text())
+            if not verdict.get("blessed"):
+                raise GateFailed(
+                    f"step '{self.blessing}' did not bless the model: "
+                    + "; ".join(verdict.get("reasons", []))
+                )
+        import keras
+        import tensorflow as tf
+
+        from beamline_plugins.training.artifact import load_keras_model, trained_model
+
+        artifact, info, pipeline = trained_model(ctx, "model")
+        model = load_keras_model(artifact)
+        signature, preprocess = pipeline.serving(info["inputs"])
+
+        def serve(raw: dict[str, Any]) -> dict[str, Any]:
+            forecast = model(preprocess(raw), training=False)
+            return {"forecast": tf.cast(forecast, tf.float32)}
+
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
+        archive.write_out(str(ctx.output_dir / "saved_model"), verbose=False)
+        lookback, values = info["inputs"]["history"]["shape"]
+        ingest = ctx.input("model").meta.get("inputs", {})
+        export = {
+            "signature": SIGNATURE,
+            "task": TASK,
+            "inputs": {"history": "numeric"},
+            "input_dtypes": {"history": "float32"},
+            "outputs": ["forecast"],
+            "lookback": lookback,
+            "values": values,
+            "horizon": int(info["horizon"]),
+            "trainer_step": artifact.step,
+            "examples": ingest,
+        }
+        write_json_atomic(ctx.output_dir / "export.json", export)
+        return StepResult(
+            summary=f"SavedModel: last {lookback} rows x {values} values -> {info['horizon']} steps"
+        )
