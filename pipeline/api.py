@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from .artifacts import Run, list_runs
 from .artifacts import open_run as _open_run
@@ -17,6 +17,9 @@ from .progress import Reporter
 from .quiet import quiet
 from .registry import ComponentInfo
 from .spec import PipelineSpec, load_spec
+
+if TYPE_CHECKING:
+    from .continuous import LoopResult
 
 
 def load(
@@ -51,7 +54,7 @@ def run(
     reporter: Reporter | None = None,
     verbose: bool = False,
     **options: Unpack[RunOptions],
-) -> RunResult:
+) -> RunResult | LoopResult:
     """Run a pipeline file, like ``pipeline run``; overrides as ``["a.b=c"]`` or ``{"a.b": c}``.
 
     ``options`` are those of ``RunOptions``: ``only="train"`` runs that step alone, its inputs
@@ -60,9 +63,14 @@ def run(
     Quiet by default, as the CLI: TensorFlow's and Beam's log lines are hidden for the rest of
     the process (see ``beamline.quiet``); ``verbose=True`` shows them. Raises ``SpecError`` for
     bad input (nothing runs, no run folder is left), ``StepFailed`` when a step fails and
-    ``GateFailed`` when the validation gate stops the run, each with the CLI's ``exit_code``."""
+    ``GateFailed`` when the validation gate stops the run, each with the CLI's ``exit_code``.
+    A file with ``continuous:`` runs its loop instead and returns its ``LoopResult``."""
     quiet(verbose)
     spec, loaded = _load_with(pipeline_file, overrides, options)
+    if spec.continuous is not None and not (options.get("only") or options.get("until")):
+        from .continuous import run_loop  # a continuous file: the loop, its LoopResult
+
+        return run_loop(spec, loaded, runs_dir=options.get("runs_dir"), reporter=reporter)
     return execute(
         spec,
         loaded,

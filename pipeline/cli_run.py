@@ -70,6 +70,9 @@ def run(
     if as_json:  # stdout holds the JSON object alone: the summary joins the progress on stderr
         reporter = ConsoleReporter(results=reporter.console)
     state.reporter = reporter
+    if spec.continuous is not None and not (only or until):
+        _run_loop(spec, state, reporter, as_json)
+        return
     result = execute(
         spec,
         state.plugins,
@@ -91,6 +94,29 @@ def run(
                 "steps": [r.as_dict() for r in result.records],
             }
         )
+
+
+def _run_loop(spec: Any, state: AppState, reporter: Any, as_json: bool) -> None:
+    """A file with ``continuous:``: the long-lived loop (``beamline.continuous``)."""
+    from .continuous import run_loop
+
+    log = reporter.console.print if hasattr(reporter, "console") else click.echo
+    outcome = run_loop(spec, state.plugins, runs_dir=state.runs_dir, reporter=reporter, log=log)
+    blessed = sum(1 for c in outcome.cycles if c.get("outcome") == "blessed")
+    message = f"loop {spec.name} ended: {len(outcome.cycles)} cycles, {blessed} blessed"
+    if as_json:
+        echo_json(
+            {
+                "exit_code": 0,
+                "status": "succeeded",
+                "message": message,
+                "pipeline": spec.name,
+                "state": str(outcome.state_file),
+                "cycles": outcome.cycles,
+            }
+        )
+        return
+    click.echo(message)
 
 
 def _explain(

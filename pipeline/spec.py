@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from .plugins import Plugins
 from .tuning import link_tuned_steps, take_params_from
 from .yamlfile import Document, dotted, load_yaml_file
 
-TOP_LEVEL_KEYS = ("name", "description", "plugins", "runner", "steps")
+TOP_LEVEL_KEYS = ("name", "description", "plugins", "runner", "steps", "continuous")
 from .beam_options import BeamRunnerName  # noqa: E402 - the one list of runner names
 
 
@@ -57,6 +57,8 @@ class PipelineSpec:
     steps: list[Step]
     plugins: list[str]
     overrides: list[str] = field(default_factory=list)
+    #: The ``continuous:`` section (``beamline.continuous_settings``), None for a plain file.
+    continuous: Any = None
 
     @property
     def directory(self) -> Path:
@@ -93,15 +95,19 @@ def load_spec(
     runner: str | None = None,
     *,
     check_paths: bool = True,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> PipelineSpec:
     """Read, override and check a pipeline file against the components in ``plugins``.
 
     The file's ``plugins:`` modules are loaded into ``plugins`` first. Data paths named in it
-    must exist unless ``check_paths`` is False (a file written before its data)."""
+    must exist unless ``check_paths`` is False (a file written before its data). ``edit``
+    changes the file's data before it is checked (a continuous loop's cycle of the file)."""
     path = Path(path)
     overrides = list(overrides)
     doc = read_document(path, overrides)
     data: dict[str, Any] = doc.data
+    if edit is not None:
+        edit(data)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise SpecError(
@@ -136,6 +142,15 @@ def load_spec(
         runner_data = {**(runner_data or {}), "name": runner}
         doc.lines[("runner", "name")] = f"--runner {runner}"
     settings = build_params(RunnerSettings, runner_data or {}, ("runner",), ctx)
+    continuous = None
+    if data.get("continuous") is not None:
+        from .continuous_settings import ContinuousSettings
+
+        if not isinstance(data["continuous"], dict):
+            raise SpecError(f"{doc.where(('continuous',))}: continuous: expected a mapping")
+        continuous = build_params(
+            ContinuousSettings, data["continuous"], ("continuous",), ctx
+        )
     steps = []
     for name, value in steps_data.items():
         value, params_from = take_params_from(value, ("steps", name), ctx)
@@ -156,6 +171,7 @@ def load_spec(
         steps=ordered,
         plugins=list(extra_plugins),
         overrides=overrides,
+        continuous=continuous,
     )
 
 

@@ -2,7 +2,8 @@
 
 Both are ``beamline.Stream`` components: ``read`` gives the core's streaming engine the files'
 records stamped with their arrival (event) time, and ``window_checks`` adds TFDV statistics and
-alarms per window (``tfdv_tools.window_checks``). Neither needs ``acknowledge``: a file stays where it is.
+alarms per window (``tfdv_tools.window_checks``). Neither needs ``acknowledge``: a file stays
+where it is.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _FileStream(CheckedStream):
         help="'module:function' reading one file path into records (or yielding Reject); "
         "default: the file's bytes in 'feature' and its class folder in 'label'",
     )
+
     def _root(self, ctx: StepContext) -> Path:
         return ctx.resolve(getattr(self, "root"))  # noqa: B009 - both subclasses have it
 
