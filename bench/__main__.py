@@ -24,6 +24,7 @@ from . import (
     input_pipeline,
     libraries,
     scale,
+    serving,
     tfx_compare,
     validation,
 )
@@ -36,6 +37,7 @@ CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "scale": scale.run,
     "tfx": tfx_compare.run,
     "libraries": libraries.run,
+    "serving": serving.run,
 }
 
 

@@ -36,6 +36,7 @@ def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
         "scale",
         "tfx",
         "libraries",
+        "serving",
     }
     assert {"loop 100", "direct 100", "local(2) 100"} <= variants
     assert {"tfdv step (memory) 100", "tfdv direct (beam) 100"} <= variants

@@ -1,0 +1,264 @@
+"""Case: ``pipeline serve`` throughput and latency against the same SavedModel called in-process.
+
+The model is the digits CNN (one run of ``pipelines/digits.yaml``, published into
+``bench/.cache/serving/models/digits``); an example is one 8x8 PNG of the shipped digits.
+
+- ``in-process loop``: ``tf.saved_model.load`` and the serving signature called in a loop,
+  one request's examples per call (what an application embedding the model would do);
+- ``serve``: ``pipeline serve`` on the model folder, with a local client keeping
+  ``connections`` HTTP/1.1 keep-alive connections busy, each sending TF Serving predict requests
+  (``{"instances": [{"b64": ...}]}``) back to back; batching on (32 examples, 5 ms) and off
+  (``--max-batch 1``).
+
+The client is a small asyncio loop over raw sockets with the request bytes built once, so it
+costs little CPU beside the server on 2 cores. Throughput is examples per second; latency is per
+request (per call in-process), p50 and p99. Every variant runs in its own process, variants
+interleaved, medians reported.
+
+Subprocess tasks: ``python -m bench.serving inprocess|client 'JSON'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import common
+
+CACHE = common.CACHE / "serving"
+DIGITS = common.ROOT / "pipelines" / "data" / "digits"
+CASE = "serving"
+
+
+def example_png() -> bytes:
+    """One shipped digit image (a 3)."""
+    return sorted((DIGITS / "3").glob("*.png"))[0].read_bytes()
+
+
+def predict_body(rows: int) -> bytes:
+    """A TF Serving row-format request of ``rows`` copies of the example image."""
+    image = {"b64": base64.b64encode(example_png()).decode("ascii")}
+    return json.dumps({"instances": [image] * rows}).encode()
+
+
+def model_folder(epochs: int = 2) -> Path:
+    """``bench/.cache/serving/models/digits`` with one published version (trained once)."""
+    from beamline.model_folder import latest_version
+
+    folder = CACHE / "models" / "digits"
+    if latest_version(folder) is None:
+        command = [
+            sys.executable, "-m", "beamline", "run", "pipelines/digits.yaml",
+            "--runs-dir", str(CACHE / "runs"),
+            "--set", f"steps.train.epochs={epochs}",
+            "--set", "steps.evaluate.thresholds.accuracy=0.1",
+            "--set", f"steps.export.publish={CACHE / 'models'}",
+        ]  # fmt: skip
+        subprocess.run(command, cwd=common.ROOT, check=True, capture_output=True, timeout=900)
+    return folder
+
+
+class Server:
+    """``pipeline serve`` in a subprocess; its CPU seconds read from /proc."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "beamline", "serve", str(folder), "--port", "0", *args],
+            cwd=common.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()))
+        reader.start()
+        reader.join(timeout=180)
+        if not line or not line[0].startswith("serving "):
+            self.stop()
+            raise RuntimeError(f"pipeline serve did not start: {line}")
+        address = line[0].split("http://")[1].split("/")[0]
+        self.host, port = address.rsplit(":", 1)
+        self.port = int(port)
+
+    def cpu_seconds(self) -> float:
+        """User + system seconds of the server process so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# --- subprocess tasks ------------------------------------------------------------------------
+
+
+def inprocess(model: str, rows: int, seconds: float) -> dict[str, Any]:
+    """Call the SavedModel's serving signature in a loop, ``rows`` examples per call."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(model)
+    signature = loaded.signatures["serving_default"]
+    batch = tf.constant([example_png()] * rows)
+    for _ in range(20):  # warm-up
+        signature(image=batch)
+    latencies = []
+    cpu, started = time.process_time(), time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        t = time.perf_counter()
+        signature(image=batch)["scores"].numpy()
+        latencies.append(time.perf_counter() - t)
+    wall = time.perf_counter() - started
+    return _summary(latencies, rows, wall, time.process_time() - cpu, failures=0)
+
+
+def client(
+    host: str, port: int, rows: int, connections: int, seconds: float, name: str = "digits"
+) -> dict[str, Any]:
+    """Keep ``connections`` keep-alive connections busy with predict requests for ``seconds``."""
+    body = predict_body(rows)
+    request = (
+        f"POST /v1/models/{name}:predict HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    failures = [0]
+
+    async def connection(stop_at: float) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < stop_at:
+                t = time.perf_counter()
+                writer.write(request)
+                await writer.drain()
+                status = int((await reader.readline()).split()[1])
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t)
+                failures[0] += status != 200
+        finally:
+            writer.close()
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(connection(started + seconds) for _ in range(connections)))
+        return time.perf_counter() - started
+
+    cpu = time.process_time()
+    wall = asyncio.run(main())
+    return _summary(latencies, rows, wall, time.process_time() - cpu, failures=failures[0])
+
+
+def _summary(
+    latencies: list[float], rows: int, wall: float, cpu: float, failures: int
+) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {
+        "work_s": wall,
+        "work_cpu_s": cpu,
+        "requests": len(latencies),
+        "failures": failures,
+        "examples_per_s": len(latencies) * rows / wall,
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+    }
+
+
+TASKS = {"inprocess": inprocess, "client": client}
+
+
+# --- the case --------------------------------------------------------------------------------
+
+
+def _task(name: str, **kwargs: Any) -> dict[str, Any]:
+    return common.measured([sys.executable, "-m", "bench.serving", name, json.dumps(kwargs)])
+
+
+def run(smoke: bool = False) -> list[dict[str, Any]]:
+    """Throughput and latency rows: in-process loop (reference), serve with and without
+    batching, for requests of 1 example (16 connections) and of 8 examples (4 connections)."""
+    folder = model_folder()
+    from beamline.model_folder import latest_version
+
+    version = str(folder / str(latest_version(folder)))
+    seconds, repeats = (1.0, 1) if smoke else (6.0, 3)
+    shapes = [(1, 16)] if smoke else [(1, 16), (8, 4)]
+    rows_out: list[dict[str, Any]] = []
+    for rows, connections in shapes:
+
+        def served(*args: str, rows: int = rows, connections: int = connections) -> dict:
+            server = Server(folder, *args)
+            try:
+                cpu = server.cpu_seconds()
+                result = _task(
+                    "client",
+                    host=server.host,
+                    port=server.port,
+                    rows=rows,
+                    connections=connections,
+                    seconds=seconds,
+                )
+                result["server_cpu_s"] = server.cpu_seconds() - cpu
+                return result
+            finally:
+                server.stop()
+
+        variants = {
+            "in-process loop": lambda rows=rows: _task(
+                "inprocess", model=version, rows=rows, seconds=seconds
+            ),
+            "serve, batching": lambda: served(),
+            "serve, no batching": lambda: served("--max-batch", "1"),
+        }
+        if smoke:  # the code paths, at the least cost: one server start
+            del variants["serve, no batching"]
+        samples = common.interleaved(variants, repeats)
+        base = common.median(s["examples_per_s"] for s in samples["in-process loop"])
+        for variant, results in samples.items():
+            rate = common.median(r["examples_per_s"] for r in results)
+            cpu = common.median(r["work_cpu_s"] + r.get("server_cpu_s", 0.0) for r in results)
+            judged = variant == "serve, batching"
+            rows_out.append(
+                common.row(
+                    CASE,
+                    f"{variant} ({rows}/request, {connections if 'serve' in variant else 1} conn)",
+                    common.median(r["work_s"] for r in results),
+                    cpu,
+                    rate / base,
+                    target=">= 0.8x in-process examples/s" if judged else "",
+                    met=(rate / base >= 0.8) if judged else None,
+                    examples_per_s=round(rate, 1),
+                    p50_ms=round(common.median(r["p50_ms"] for r in results), 3),
+                    p99_ms=round(common.median(r["p99_ms"] for r in results), 3),
+                    failures=sum(r["failures"] for r in results),
+                )
+            )
+    return rows_out
+
+
+def main() -> None:
+    """Run a subprocess task and print its JSON result."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = TASKS[sys.argv[1]](**json.loads(sys.argv[2]))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
