@@ -25,7 +25,9 @@ from . import (
     libraries,
     scale,
     serving,
+    taxi_scale,
     tfx_compare,
+    tfx_taxi,
     validation,
 )
 
@@ -36,6 +38,8 @@ CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "input": input_pipeline.run,
     "scale": scale.run,
     "tfx": tfx_compare.run,
+    "taxi": tfx_taxi.run,
+    "taxi_scale": taxi_scale.run,
     "libraries": libraries.run,
     "serving": serving.run,
 }

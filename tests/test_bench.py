@@ -35,6 +35,8 @@ def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
         "input",
         "scale",
         "tfx",
+        "taxi",
+        "taxi_scale",
         "libraries",
         "serving",
     }

@@ -221,3 +221,28 @@ def test_export_takes_raw_rows_with_empty_cells_and_fills_them_as_training_did(
     # trip_miles has fill 0: an empty cell predicts what 0 predicts (if only it is empty)
     b2 = predict_rows(export, [("zero-empty", {**row, "trip_miles": ""})])[0]
     assert b2["scores"] == pytest.approx(b["scores"], abs=1e-6)
+
+
+def test_json_rows_with_nulls_and_numbers_predict_as_the_same_csv_rows(
+    taxi_run, taxi_rows, tmp_path
+) -> None:
+    from beamline_plugins.keras.predict import predict_rows, read_table_rows
+
+    export = taxi_run.artifact("export").path
+    rows = taxi_rows[ROWS : ROWS + 3]
+    as_json = []
+    for row in rows:  # numbers as JSON numbers, empty cells as null
+        item: dict = {}
+        for name, text in row.items():
+            try:
+                item[name] = None if text == "" else (int(text) if text.isdigit() else float(text))
+            except ValueError:
+                item[name] = text
+        as_json.append(json.dumps(item))
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(as_json) + "\n", encoding="utf-8")
+    from_json = predict_rows(export, read_table_rows(path))
+    from_csv = predict_rows(export, [(str(i), row) for i, row in enumerate(rows)])
+    for a, b in zip(from_json, from_csv, strict=True):
+        assert a["label"] == b["label"]
+        assert a["scores"]["1"] == pytest.approx(b["scores"]["1"], abs=1e-6)

@@ -1,10 +1,13 @@
-"""Run the digits-table job with TFX 1.16 (LocalDagRunner, Beam on the FnApiRunner).
+"""Run the digits-table or the taxi job with TFX 1.16 (LocalDagRunner, Beam on the FnApiRunner).
 
-    bench/.cache/tfx-venv/bin/python bench/tfx_job/run_tfx.py CSV_DIR WORK_DIR TRAIN_STEPS
+    bench/.cache/tfx-venv/bin/python bench/tfx_job/run_tfx.py CSV_DIR WORK_DIR TRAIN_STEPS \
+        [JOB [SEED [BEAM_RUNNER]]]
 
-CsvExampleGen (the folder's train/, eval/, test/ splits) -> StatisticsGen -> SchemaGen ->
-ExampleValidator -> Transform -> Trainer (TRAIN_STEPS steps) -> Evaluator (accuracy on test).
-Prints one JSON line with the test accuracy and the seconds of each component.
+JOB: ``digits`` (default, ``digits_module.py``) or ``taxi`` (``taxi_module.py``); SEED seeds the
+Trainer's Keras; BEAM_RUNNER: ``direct`` (default: FnApiRunner in process) or ``local`` (its
+multi-process mode, 2 workers). CsvExampleGen (the folder's train/, eval/, test/ splits) ->
+StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer (TRAIN_STEPS steps) ->
+Evaluator (accuracy on test). Prints one JSON line with the test accuracy and the seconds.
 """
 
 from __future__ import annotations
@@ -22,10 +25,32 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx.proto import example_gen_pb2  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+#: Per job: module file, the label the Evaluator reads, and whether it comes out of Transform.
+JOBS = {
+    "digits": {"module": "digits_module.py", "label": "label", "transformed_label": False},
+    "taxi": {"module": "taxi_module.py", "label": "big_tipper", "transformed_label": True},
+}
+BEAM_ARGS = {
+    "direct": ["--runner=FnApiRunner", "--direct_num_workers=1"],
+    "local": [
+        "--runner=FnApiRunner",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ],
+}
 
 
-def build(csv_dir: str, work: Path, train_steps: int) -> tfx.dsl.Pipeline:
+def build(
+    csv_dir: str,
+    work: Path,
+    train_steps: int,
+    job: str = "digits",
+    seed: int = 0,
+    runner: str = "direct",
+) -> tfx.dsl.Pipeline:
     """The TFX pipeline of the job."""
+    settings = JOBS[job]
+    module = str(HERE / settings["module"])
     # The splits are fixed by the data (train/, eval/, test/ folders), the same rows ours reads.
     splits = example_gen_pb2.Input(
         splits=[
@@ -42,19 +67,25 @@ def build(csv_dir: str, work: Path, train_steps: int) -> tfx.dsl.Pipeline:
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
-        module_file=str(HERE / "digits_module.py"),
+        module_file=module,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
     )
     trainer = tfx.components.Trainer(
-        module_file=str(HERE / "digits_module.py"),
+        module_file=module,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=None),
+        custom_config={"seed": seed},
     )
+    model_spec = tfma.ModelSpec(label_key=settings["label"])
+    if settings["transformed_label"]:  # the label exists only after Transform
+        model_spec = tfma.ModelSpec(
+            label_key=settings["label"], preprocessing_function_names=["transform_features"]
+        )
     eval_config = tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(label_key="label")],
+        model_specs=[model_spec],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="SparseCategoricalAccuracy")])
@@ -67,13 +98,13 @@ def build(csv_dir: str, work: Path, train_steps: int) -> tfx.dsl.Pipeline:
         example_splits=["test"],
     )
     return tfx.dsl.Pipeline(
-        pipeline_name="digits_table",
+        pipeline_name=f"{job}_table",
         pipeline_root=str(work / "root"),
         components=[example_gen, statistics, schema, validator, transform, trainer, evaluator],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(work / "metadata.db")
         ),
-        beam_pipeline_args=["--runner=FnApiRunner", "--direct_num_workers=1"],
+        beam_pipeline_args=BEAM_ARGS[runner],
         enable_cache=False,
     )
 
@@ -92,14 +123,33 @@ def accuracy(work: Path) -> float | None:
     return None
 
 
+def component_seconds(work: Path) -> dict[str, float]:
+    """Seconds of each component's execution, from the metadata store (start to last update)."""
+    from ml_metadata.metadata_store import metadata_store
+
+    config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(work / "metadata.db"))
+    store = metadata_store.MetadataStore(config)
+    names = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
+    out: dict[str, float] = {}
+    for execution in store.get_executions():
+        seconds = execution.last_update_time_since_epoch - execution.create_time_since_epoch
+        name = names.get(execution.type_id, str(execution.type_id))
+        out[name] = out.get(name, 0.0) + seconds / 1000
+    return out
+
+
 def main() -> None:
     """Run the pipeline and print its facts as JSON."""
     csv_dir, work, steps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    job = sys.argv[4] if len(sys.argv) > 4 else "digits"
+    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    runner = sys.argv[6] if len(sys.argv) > 6 else "direct"
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tfx.orchestration.LocalDagRunner().run(build(csv_dir, work, steps))
+    tfx.orchestration.LocalDagRunner().run(build(csv_dir, work, steps, job, seed, runner))
     seconds = time.perf_counter() - started
-    print(json.dumps({"work_s": seconds, "accuracy": accuracy(work)}), flush=True)
+    facts = {"work_s": seconds, "accuracy": accuracy(work), "steps": component_seconds(work)}
+    print(json.dumps(facts), flush=True)
 
 
 if __name__ == "__main__":

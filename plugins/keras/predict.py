@@ -119,6 +119,34 @@ def is_table_export(info: dict[str, Any]) -> bool:
     return bool(modalities) and all(m in TABLE_MODALITIES for m in modalities)
 
 
+def read_json_rows(path: str | Path) -> list[tuple[str, dict[str, str]]]:
+    """The objects of a JSON Lines file (or one JSON list of objects) as table rows:
+    ``[("file:row N", {column: text})]``; a null becomes an empty cell (a missing value)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if text.lstrip().startswith("["):
+            items = list(enumerate(json.loads(text), 1))
+        else:
+            items = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), 1)
+                     if line.strip()]  # fmt: skip
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    rows = []
+    for number, item in items:
+        if not isinstance(item, dict):
+            raise PipelineError(f"{path}:row {number}: expected a JSON object of column values")
+        cells = {k: "" if v is None else str(v) for k, v in item.items()}
+        rows.append((f"{path}:row {number}", cells))
+    return rows
+
+
+def read_table_rows(path: str | Path) -> list[tuple[str, dict[str, str]]]:
+    """Rows of a CSV file, or of a JSON file (``.json``, ``.jsonl``)."""
+    if Path(path).suffix.lower() in (".json", ".jsonl"):
+        return read_json_rows(path)
+    return read_csv_rows(path)
+
+
 def read_csv_rows(path: str | Path) -> list[tuple[str, dict[str, str]]]:
     """The data rows of a CSV file with a header: ``[("file:row N", {column: text})]``."""
     rows = []
@@ -248,8 +276,8 @@ def predict_command(
     EXPORT is the folder of an exporter step or a SavedModel folder, or a run (its folder,
     PIPELINE/RUN_ID, a run id, or a pipeline name for its latest run) whose exporter step is used.
     For an image, audio or text model each file is one input; for a table model each FILE is a
-    CSV file with a header whose every row is one input (other columns, such as the label, are
-    ignored)."""
+    CSV file with a header, or a JSON Lines file of objects (.json/.jsonl), whose every row is
+    one input (other columns, such as the label, are ignored)."""
     if not files and not texts and not rows:
         raise click.UsageError("give FILES to predict, --text STRING or --row NAME=VALUE,...")
     try:
@@ -258,7 +286,7 @@ def predict_command(
         if is_table_export(info):
             if texts:
                 raise click.UsageError("--text is for text exports; a table export takes --row")
-            table = [row for f in files for row in read_csv_rows(f)]
+            table = [row for f in files for row in read_table_rows(f)]
             for i, text in enumerate(rows, 1):
                 row = parse_row_option(text)
                 unknown = sorted(set(row) - set(info["inputs"]))
