@@ -68,6 +68,10 @@ def show(state: AppState, run_ref: str, as_json: bool) -> None:
         ):
             if line:
                 click.echo(f"      {line}")
+        if meta.get("tuned"):  # params_from: the tune step's best values this step ran with
+            tuned = meta["tuned"]
+            values = ", ".join(f"{k}={v}" for k, v in tuned.get("params", {}).items())
+            click.echo(f"      tuned by {tuned.get('from')} (trial {tuned.get('trial')}): {values}")
     report = run_.path / "report.html"
     if report.exists():
         click.echo(f"  report: {report}")

@@ -20,7 +20,7 @@ from .fingerprint import Fingerprint, step_fingerprint
 from .progress import Reporter
 from .spec import PipelineSpec, Step
 from .step_cache import cached_artifact, previous_artifact
-from .tuning import planned_tuned_step
+from .tuning import PARAMS_FROM, planned_tuned_step
 
 _MAX_PARAMS = 8  # parameter changes listed one by one; the rest are counted
 
@@ -181,11 +181,14 @@ def _decide(step: Step, pipeline_root: Path, planned: Fingerprint, forced: bool)
 def changes(step: Step, current: Fingerprint, previous: Artifact) -> list[str]:
     """What differs between ``current`` and the fingerprint ``previous`` was made with."""
     reasons: list[str] = []
+    parts = previous.meta.get("fingerprint_parts")
+    old_tuner = ((parts or {}).get("inputs") or {}).get(PARAMS_FROM)
     if previous.component != current.component:
         reasons.append(f"component {previous.component} -> {current.component}")
+    elif step.params_from and old_tuner != current.inputs.get(PARAMS_FROM):
+        reasons.append(f"parameters from step '{step.params_from}', whose best trial sets them")
     else:
         reasons.extend(_param_changes(previous.meta.get("params"), current.params))
-    parts = previous.meta.get("fingerprint_parts")
     if not isinstance(parts, dict):
         if not reasons:
             reasons.append(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -184,7 +185,8 @@ def _searchable(component: Component, key: str) -> tuple[dataclasses.Field, Any]
 
 def _numeric(hint: Any) -> type | None:
     """``int`` or ``float`` when parameter type ``hint`` is that number (optional or not)."""
-    options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = [a for a in typing.get_args(hint) if a is not type(None)] if union else [hint]
     if len(options) == 1 and options[0] in (int, float):
         return options[0]  # type: ignore[no-any-return]
     return None

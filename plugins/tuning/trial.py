@@ -80,6 +80,7 @@ def _run(payload: dict[str, Any]) -> dict[str, Any]:
     pruner = make_pruner(payload["pruner"])
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
     trial = optuna.trial.Trial(study, payload["trial_id"])
+    trial.set_user_attr("pid", os.getpid())
     metric, parent = payload["metric"], payload["parent_pid"]
     epochs: list[dict[str, Any]] = []
 
