@@ -44,7 +44,7 @@ def test_a_tracked_run_logs_params_epoch_metrics_artifacts_and_the_export(
     monkeypatch.setenv("PIPELINE_PLUGINS", PLUGIN)
     result = beamline.run(PIPELINES / "digits.yaml", DIGITS_OVERRIDES, runs_dir=runs_dir())
 
-    client = MlflowClient(tracking_uri=store)
+    client = MlflowClient(tracking_uri=store)  # MLFLOW_ALLOW_FILE_STORE: set by the plugin
     experiment = client.get_experiment_by_name("digits")
     (tracked,) = client.search_runs([experiment.experiment_id])
     assert tracked.info.status == "FINISHED"

@@ -130,7 +130,12 @@ def test_digits_report_shows_samples_mistakes_calibration_and_the_previous_run()
     import beamline
 
     digits_run()
-    overrides = {**DIGITS_OVERRIDES, "steps.train.epochs": 3}
+    # 3 epochs may score below the 4-epoch run: no comparison with the last blessed model here
+    overrides = {
+        **DIGITS_OVERRIDES,
+        "steps.train.epochs": 3,
+        "steps.evaluate.compare_to_last_blessed": False,
+    }
     run = beamline.run(
         PROJECT_DIR / "pipelines" / "digits.yaml", overrides, runs_dir=runs_dir()
     ).run

@@ -8,14 +8,17 @@ pipeline, tagged with the run id and folder:
 * parameters: every step's parameters as ``STEP.KEY`` (nested keys dotted), when it ran or was
   reused;
 * metrics: every step's metrics as ``STEP.METRIC`` and the trainer's epoch log
-  (``report/history.json``: loss, accuracy, val_loss, ... with the epoch as MLflow's step);
+  (``report/history.json``: loss, accuracy, val_loss, learning_rate, ... with the epoch as
+  MLflow's step);
 * artifacts: each step's ``meta.json`` and ``report/``, the run's ``report.html``, and an
   exporter's SavedModel (under ``STEP/``).
 
 The tracking URI is ``$MLFLOW_TRACKING_URI`` when set, else a local ``mlruns`` folder beside
 the runs folder (``./mlruns`` for ``./runs``). It works with ``mlflow-skinny`` (the client and
-the file store, without the server's dependencies). A failed step ends the MLflow run as
-FAILED. MLflow is imported only when a run starts.
+the file store, without the server's dependencies); for a local folder the plugin sets
+``MLFLOW_ALLOW_FILE_STORE=true``, which MLflow 3.7+ asks for before it writes a file store
+(a ``sqlite:///...`` URI is the database store MLflow recommends). A failed step ends the
+MLflow run as FAILED. MLflow is imported only when a run starts.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from beamline import hookimpl
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
+FILE_STORE_ENV = "MLFLOW_ALLOW_FILE_STORE"
 HISTORY = ("report", "history.json")
 #: MLflow limits a parameter value to 6000 characters.
 PARAM_LIMIT = 6000
@@ -41,9 +45,14 @@ def tracking_uri(runs_dir: Path) -> str:
 
 
 def _client(run: Any) -> Any:
+    uri = tracking_uri(run.path.parent.parent)
+    if uri.startswith("file:") or "://" not in uri:
+        # MLflow 3.7+ refuses its file store unless asked; a plain folder is the default we
+        # offer (nothing to set up), a database store is one MLFLOW_TRACKING_URI away.
+        os.environ.setdefault(FILE_STORE_ENV, "true")
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri(run.path.parent.parent))
+    return MlflowClient(tracking_uri=uri)
 
 
 @hookimpl
@@ -85,6 +94,8 @@ def after_step_run(run: Any, step: Any, record: Any) -> None:
         if isinstance(value, int | float)
     ]
     history = _read(folder.joinpath(*HISTORY))
+    if isinstance(history, dict):  # {"best_epoch", "epochs": [...]}
+        history = history.get("epochs")
     for epoch in history if isinstance(history, list) else []:
         for name, value in epoch.items():
             if name != "epoch" and isinstance(value, int | float):
