@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    broker,
     cli_start,
     common,
     ingest,
@@ -42,6 +43,7 @@ CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "taxi_scale": taxi_scale.run,
     "libraries": libraries.run,
     "serving": serving.run,
+    "broker": broker.run,
 }
 
 

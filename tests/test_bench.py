@@ -39,6 +39,7 @@ def test_benchmark_smoke_mode_writes_a_table_and_json(tmp_path):
         "taxi_scale",
         "libraries",
         "serving",
+        "broker",
     }
     assert {"loop 100", "direct 100", "local(2) 100"} <= variants
     assert {"tfdv step (memory) 100", "tfdv direct (beam) 100"} <= variants
