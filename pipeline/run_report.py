@@ -30,10 +30,10 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%;marg
 border:1px solid #eee}.failed{color:#b00}.succeeded{color:#070}code{background:#f6f6f6}
 nav a{margin-right:1em}.better{color:#070}.worse{color:#b00}tr.weak td{background:#fff4f0}
 .gallery{display:flex;flex-wrap:wrap;gap:.6em}.card{border:1px solid #ddd;padding:.4em;
-max-width:340px;font-size:.9em}.card img.sample{image-rendering:pixelated;width:96px;
+max-width:360px;font-size:.9em}.card img.sample{image-rendering:pixelated;width:96px;
 margin:0}.card blockquote{margin:.2em 0;font-style:italic}table.samples img.sample{width:48px;
 image-rendering:pixelated;margin:1px}figure{display:inline-block;margin:.5em}
-.heat{display:block;width:220px}mark{padding:0 .1em}
+.heat{display:block;width:330px}mark{padding:0 .1em}
 """
 
 
