@@ -1,0 +1,158 @@
+"""Continuous training: triggers, the durable window store, and a short loop end to end on a
+real redis-server (two cycles, the second warm-started, the loop killed with SIGKILL during it
+and resumed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from broker_support import pending
+from data_paths import DIGITS, PIPELINES, PROJECT_DIR
+
+from beamline import api
+from beamline.continuous import newest_parts, trigger_reason
+from beamline.continuous_settings import ContinuousSettings
+from beamline.window_store import Part, WindowStore
+from beamline_plugins.broker.publish import messages_of, publish
+from beamline_plugins.broker.server import start_server
+
+
+def _part(window: str, count: int, drift: bool = False) -> Part:
+    alarms = [{"category": "drift", "window": window}] if drift else []
+    return Part(window, f"p{window}", "examples", count, (), {"alarms": alarms})
+
+
+def test_a_cycle_starts_on_enough_new_examples_on_a_drift_alarm_or_after_its_period():
+    settings = ContinuousSettings(every_examples=100, on_drift=True, every_seconds=30)
+    assert trigger_reason(settings, [_part("w1", 60)], now=10, last_cycle=0) is None
+    assert "100 new examples" in trigger_reason(settings, [_part("w1", 60), _part("w2", 40)], 10, 0)
+    assert "drift alarm in w2" in trigger_reason(settings, [_part("w2", 5, drift=True)], 10, 0)
+    assert "30s" in trigger_reason(settings, [_part("w1", 5)], now=31, last_cycle=0)
+    assert trigger_reason(settings, [], now=99, last_cycle=0) is None  # nothing new: no cycle
+    quiet = ContinuousSettings(every_examples=100, on_drift=False)
+    assert trigger_reason(quiet, [_part("w2", 5, drift=True)], 10, 0) is None
+    parts = [_part(w, 1) for w in ("w3", "w1", "w2", "w4")]
+    assert [p.window for p in newest_parts(parts, 2)] == ["w3", "w4"]
+
+
+def test_the_window_store_removes_uncommitted_files_and_never_commits_a_source_twice(tmp_path):
+    store = WindowStore(tmp_path / "store")
+    entries = [{"source": "s/1-0", "stage": "read", "reason": "bad"}]
+    committed = store.write_rejected("window-a", entries)
+    assert committed is not None and store.counts() == {"read": 1, "written": 0, "rejected": 1}
+    assert store.write_rejected("window-a", entries) is None  # redelivered: already stored
+    orphan = store.examples_path("window-a", "0123456789abcdef")  # a kill before its manifest
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half")
+    handle = store.lock()
+    assert not orphan.exists() and store.stored_sources("window-a") == {"s/1-0"}
+    with pytest.raises(Exception, match="another process"):
+        WindowStore(tmp_path / "store").lock()
+    handle.close()
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _state(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"cycles": [], "pending": None}
+
+
+@pytest.mark.slow  # ~60 s: two loop processes, two small training cycles, a kill -9 between
+def test_a_short_loop_blesses_swaps_and_resumes_after_kill_9(tmp_path):
+    server = start_server(tmp_path / "redis")
+    try:
+        _short_loop(tmp_path, server)
+    finally:
+        server.stop()
+
+
+def _short_loop(tmp_path: Path, server) -> None:
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    settings = {
+        "steps.ingest.url": server.url,
+        "steps.ingest.window_seconds": 1,
+        "steps.ingest.max_delay": 0.3,
+        "steps.ingest.poll_interval": 0.3,
+        "steps.train.epochs": 2,
+        "steps.evaluate.thresholds": "{accuracy: 0.0}",
+        "steps.export.publish": str(models),
+        "continuous.every_examples": 100,
+        "continuous.on_drift": "false",
+        "continuous.windows": 2,
+    }
+    command = [sys.executable, "-m", "beamline", "run", str(PIPELINES / "digits_continuous.yaml")]
+    command += ["--runs-dir", str(runs)]
+    for key, value in settings.items():
+        command += ["--set", f"{key}={value}"]
+    state_file = runs / "digits_continuous" / ".streams" / "ingest" / "loop.json"
+    client = redis.Redis.from_url(server.url)
+    batches = [messages_of(DIGITS, extensions=[], label_column="", labels=[], shuffle=True,
+                           seed=seed, limit=120)[0] for seed in (1, 2)]  # fmt: skip
+
+    first = subprocess.Popen(
+        [*command, "--set", "steps.ingest.idle_timeout=300"], cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        publish(client, "digits", batches[0])
+        _wait(lambda: len(_state(state_file)["cycles"]) == 1, 150, "cycle 1")
+        publish(client, "digits", batches[1])
+        _wait(lambda: (_state(state_file)["pending"] or {}).get("cycle") == 2, 60, "cycle 2")
+        time.sleep(random.Random(3).uniform(0.5, 4.0))  # somewhere inside cycle 2
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    assert len(_state(state_file)["cycles"]) == 1  # cycle 2 was still running
+
+    again = subprocess.run(
+        [*command, "--set", "steps.ingest.idle_timeout=5"], cwd=PROJECT_DIR,
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming pending cycle 2" in again.stdout + again.stderr
+
+    state = _state(state_file)
+    assert [c["cycle"] for c in state["cycles"]] == [1, 2] and state["pending"] is None
+    one, two = state["cycles"]
+    assert one["outcome"] == "blessed" and one["version"] == 1
+    assert two["parent"]["cycle"] == 1  # lineage: the model it started from
+    assert two["outcome"] in ("blessed", "not blessed")
+    assert isinstance(two["blessed_accuracy"], float)  # scored on the same held-out split
+    run = api.open_run(f"digits_continuous/{two['run']}", runs)
+    assert {"blessed", "evaluate_blessed", "champion"} <= set(run.steps())
+    model = json.loads((run.path / "train" / "model.json").read_text())
+    assert model["warm_start"]["loaded_layers"]  # warm-started from the blessed model
+    lineage = json.loads((run.path / "ingest" / "lineage.json").read_text())
+    assert lineage["windows"] == two["windows"]
+    report = run.path / "champion" / "report"
+    assert (report / "cycle_history.png").stat().st_size > 1000
+    assert (report / "summary.html").read_text().count("<tr>") == 3  # header + two cycles
+    # The model folder holds complete versions only, one per blessed cycle.
+    versions = sorted(p.name for p in (models / "digits_continuous").iterdir())
+    blessed = [c for c in state["cycles"] if c["outcome"] == "blessed"]
+    assert versions == [str(c["version"]) for c in blessed]
+    for version in versions:
+        assert (models / "digits_continuous" / version / "saved_model.pb").is_file()
+    # Every message was stored once and acknowledged.
+    counts = WindowStore(state_file.parent).counts()
+    assert counts["read"] == 240 and pending(client, "digits") == 0
