@@ -228,7 +228,10 @@ class Poller:
         return reply[0][1] if reply else []
 
     def polls(self) -> Iterator[tuple[list[tuple[Any, float]], float | None]]:
-        """``(elements, watermark)`` per poll until the stop rule says stop."""
+        """``(elements, watermark)`` per poll until the stop rule says stop.
+
+        Idleness is judged on a read that found nothing, never on time spent while Beam was
+        busy elsewhere: messages waiting in the stream are always read before an idle stop."""
         self.ensure_group()
         started = last_new = self.clock()
         rule = self.s.until()
@@ -240,10 +243,16 @@ class Poller:
             self.taken += len(entries)
             elements = [self.element(_text(i), f) for i, f in entries]
             yield elements, self.advance(elements, now)
-            self.stop_reason = rule.reason(started, last_new, self.taken, self.clock())
-            if self.stop_reason:
+            full = rule.max_messages and self.taken >= rule.max_messages
+            timed_out = rule.max_duration and self.clock() - started >= rule.max_duration
+            if full or timed_out:
+                self.stop_reason = rule.reason(started, last_new, self.taken, self.clock())
                 return
             entries = self.fresh()
+            if not entries:
+                self.stop_reason = rule.reason(started, last_new, self.taken, self.clock())
+                if self.stop_reason:
+                    return
 
     def element(self, entry_id: str, fields: Any) -> tuple[Any, float]:
         """``((source, fields, problem), event time)`` for one entry; problem is None if fine."""
