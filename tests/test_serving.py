@@ -243,10 +243,27 @@ def test_unknown_models_versions_and_paths_are_404_and_the_server_keeps_serving(
     assert "beamline_serving_request_seconds_bucket{" in metrics
 
 
-def test_a_new_version_is_swapped_in_under_load_with_no_failed_request(digits_exports):
+def _wait_for_version(server: Server, version: str) -> list[dict]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = server.client.get("/v1/models/digits").json()["model_version_status"]
+        if status and status[0]["version"] == version and status[0]["state"] == "AVAILABLE":
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"version {version} never became available: {status}")
+
+
+def test_a_new_version_is_swapped_in_under_load_with_no_failed_request(digits_exports, tmp_path):
     _, models, second_export = digits_exports
-    served = Server(str(models / "digits"), "--poll-seconds", "0.2")
+    live = tmp_path / "live"  # a model folder nothing was published into yet
+    served = Server(str(live / "digits"), "--poll-seconds", "0.2")
     try:
+        assert "serving digits (no version yet) at" in served.line
+        assert served.client.get("/healthz").status_code == 503
+        waiting = served.predict({"instances": [_b64(PNG)]})
+        assert waiting.status_code == 404 and "no version loaded yet" in waiting.json()["error"]
+        assert publish(models / "digits" / "1", live, "digits").version == 1
+        _wait_for_version(served, "1")
         before = served.predict({"instances": [_b64(PNG)]}).json()["predictions"][0]["scores"]
         failures: list[str] = []
         answered = [0, 0]  # before, after the swap
@@ -270,13 +287,8 @@ def test_a_new_version_is_swapped_in_under_load_with_no_failed_request(digits_ex
         for thread in threads:
             thread.start()
         time.sleep(1.0)
-        assert publish(second_export, models, "digits").version == 2
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = served.client.get("/v1/models/digits").json()["model_version_status"]
-            if status[0]["version"] == "2" and status[0]["state"] == "AVAILABLE":
-                break
-            time.sleep(0.05)
+        assert publish(second_export, live, "digits").version == 2
+        status = _wait_for_version(served, "2")
         swapped.set()
         time.sleep(1.0)
         stop.set()
@@ -296,6 +308,7 @@ def test_a_new_version_is_swapped_in_under_load_with_no_failed_request(digits_ex
 
 
 def test_serve_refuses_a_folder_without_a_saved_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
     out = _pipeline("serve", str(tmp_path))
     assert out.returncode == 2
     assert "no SavedModel here" in out.stderr and "exporter step" in out.stderr

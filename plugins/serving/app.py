@@ -124,10 +124,17 @@ def create_app(
         model = manager.get(version)
         if model is None:
             current = manager.current
-            loaded = current.version if current else "none"
+            if current is None:
+                raise BadRequest(
+                    f"model {manager.name!r} has no version loaded yet (waiting for "
+                    f"{manager.path}/<version>/): Servable not found for request: "
+                    f"Latest({manager.name})",
+                    404,
+                )
             raise BadRequest(
-                f"model {manager.name!r} has no version {version} loaded (loaded: {loaded}): "
-                f"Servable not found for request: Specific({manager.name}, {version})",
+                f"model {manager.name!r} has no version {version} loaded (loaded: "
+                f"{current.version}): Servable not found for request: "
+                f"Specific({manager.name}, {version})",
                 404,
             )
         return model

@@ -71,16 +71,13 @@ class ModelManager:
             return current
         return None
 
-    def start(self) -> LoadedVersion:
-        """Load the first version (errors stop here, naming the folder); start watching."""
+    def start(self) -> LoadedVersion | None:
+        """Load the first version (errors stop here, naming the folder) and start watching.
+
+        A model folder with no version yet is watched until one appears (``None``)."""
         if self.watch:
             version = latest_version(self.path)
-            if version is None:
-                raise PipelineError(
-                    f"{self.path}: no version in this model folder yet (expected numbered "
-                    "folders such as 1/ with saved_model.pb)"
-                )
-            if not self._load(version):
+            if version is not None and not self._load(version):
                 raise PipelineError(
                     f"{self.path / str(version)}: cannot load: {self.states[version].error}"
                 )
@@ -90,7 +87,6 @@ class ModelManager:
             raise PipelineError(
                 f"{self.path}: cannot load: {self.states[self._fixed_version].error}"
             )
-        assert self._current is not None
         return self._current
 
     def stop(self) -> None:

@@ -32,9 +32,11 @@ def resolve_target(ref: str | Path, name: str | None = None, runs_dir: Any = Non
     export folder or SavedModel folder (served as version 1, or as its number when it is a
     published version), or a run (as ``pipeline show`` takes it) whose exporter step is served.
 
-    The name defaults to the model folder's name, else the pipeline's of the run."""
+    An empty folder, or a path (not a bare name) that does not exist yet, is a model folder
+    watched until a first version is published into it. The name defaults to the model
+    folder's name, else the pipeline's of the run."""
     path = Path(ref)
-    if path.is_dir() and is_model_folder(path):
+    if path.is_dir() and (is_model_folder(path) or _only_hidden(path)):
         return Target(path, name or path.name, watch=True)
     if path.is_dir() and not (path / "run.json").is_file():
         saved_model_dir(path)  # says what a SavedModel folder needs when this is not one
@@ -42,7 +44,14 @@ def resolve_target(ref: str | Path, name: str | None = None, runs_dir: Any = Non
         return Target(path, name or _pipeline_of(path) or path.name, watch=False, version=version)
     from beamline.artifacts import open_run
 
-    run = open_run(ref, runs_dir)
+    try:
+        run = open_run(ref, runs_dir)
+    except PipelineError:
+        # A model folder no one has published into yet (a loop about to): wait for it. A bare
+        # word stays a run name, so that a misspelt pipeline is still an error.
+        if not path.exists() and len(path.parts) > 1:
+            return Target(path, name or path.name, watch=True)
+        raise
     exports = [s for s in run.steps() if run.artifact(s).meta.get("kind") == "exporter"]
     if not exports:
         raise PipelineError(
@@ -50,6 +59,11 @@ def resolve_target(ref: str | Path, name: str | None = None, runs_dir: Any = Non
             f"(steps: {', '.join(run.steps()) or 'none'}); run the pipeline to its export step"
         )
     return Target(run.path / exports[-1], name or run.pipeline, watch=False)
+
+
+def _only_hidden(folder: Path) -> bool:
+    """Whether ``folder`` is empty but for hidden entries (a publisher's temporary folder)."""
+    return all(child.name.startswith(".") for child in folder.iterdir())
 
 
 def _pipeline_of(export: Path) -> str:
@@ -109,7 +123,8 @@ def serve(
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
-            print(f"serving {target.name} version {first.version} at {url}{watched}", flush=True)
+            version = f"version {first.version}" if first else "(no version yet)"
+            print(f"serving {target.name} {version} at {url}{watched}", flush=True)
 
     config = uvicorn.Config(
         create_app(manager, metrics, options),
