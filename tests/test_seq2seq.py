@@ -166,7 +166,7 @@ steps:
     component: seq2seq_trainer
     examples: ingest
     model: {{component: lstm_attention, embedding_dim: 16, units: 32}}
-    epochs: 12
+    epochs: 5
     batch_size: 32
     learning_rate: 0.01
     warmup_steps: 0
@@ -181,7 +181,7 @@ steps:
     run = beamline.run(path, runs_dir=tmp_path / "runs").run
     assert run.artifact("ingest").counts["written"] == 1000
     metrics = json.loads(run.artifact("evaluate").file("metrics.json").read_text())
-    assert metrics["token_error_rate"] < 0.5 and metrics["bleu"] > 0.2
+    assert metrics["token_error_rate"] < 0.2 and metrics["exact_match"] > 0.7
     vocabulary = json.loads(
         (run.artifact("ingest").path / "assets/seq2seq_vocabulary/source.json").read_text()
     )

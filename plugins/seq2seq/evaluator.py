@@ -6,7 +6,8 @@ Metrics (beam search; the same prefixed ``greedy_`` for greedy decoding of the s
     sequence_error_rate   1 - exact_match (G2P's "word error rate")
     token_error_rate   token edits / reference tokens over the split (G2P's "phoneme error
                        rate"; the word error rate of a translation)
-    bleu               corpus BLEU-4 in [0, 1] (``bleu.corpus_bleu``)
+    bleu               corpus BLEU-4 in [0, 1] (``bleu.corpus_bleu``; 0 when no output has
+                       four tokens, as for digit strings of three)
     mean_log_prob      the model's mean log probability of its chosen outputs
 
 Decoding is the exported model's own function (``decoding.translator``) on the raw source
