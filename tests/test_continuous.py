@@ -1,6 +1,6 @@
 """Continuous training: triggers, the durable window store, and a short loop end to end on a
-real redis-server (two cycles, the second warm-started, the loop killed with SIGKILL during it
-and resumed)."""
+real redis-server (a cycle on 120 mixed digits, a second one started by the drift alarm of a
+window of only 3s, warm-started, the loop killed with SIGKILL during it and resumed)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def _short_loop(tmp_path: Path, server) -> None:
         "steps.evaluate.thresholds": "{accuracy: 0.0}",
         "steps.export.publish": str(models),
         "continuous.every_examples": 100,
-        "continuous.on_drift": "false",
+        "continuous.on_drift": "true",
         "continuous.windows": 2,
     }
     command = [sys.executable, "-m", "beamline", "run", str(PIPELINES / "digits_continuous.yaml")]
@@ -105,17 +105,20 @@ def _short_loop(tmp_path: Path, server) -> None:
         command += ["--set", f"{key}={value}"]
     state_file = runs / "digits_continuous" / ".streams" / "ingest" / "loop.json"
     client = redis.Redis.from_url(server.url)
-    batches = [messages_of(DIGITS, extensions=[], label_column="", labels=[], shuffle=True,
-                           seed=seed, limit=120)[0] for seed in (1, 2)]  # fmt: skip
+    mixed, threes = (
+        messages_of(DIGITS, extensions=[], label_column="", labels=labels, shuffle=True,
+                    seed=1, limit=limit)[0]
+        for labels, limit in (([], 120), (["3"], 60))
+    )  # fmt: skip
 
     first = subprocess.Popen(
         [*command, "--set", "steps.ingest.idle_timeout=300"], cwd=PROJECT_DIR,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        publish(client, "digits", batches[0])
+        publish(client, "digits", mixed)
         _wait(lambda: len(_state(state_file)["cycles"]) == 1, 150, "cycle 1")
-        publish(client, "digits", batches[1])
+        publish(client, "digits", threes)  # fewer than every_examples: only drift can trigger
         _wait(lambda: (_state(state_file)["pending"] or {}).get("cycle") == 2, 60, "cycle 2")
         time.sleep(random.Random(3).uniform(0.5, 4.0))  # somewhere inside cycle 2
         os.kill(first.pid, signal.SIGKILL)
@@ -136,6 +139,7 @@ def _short_loop(tmp_path: Path, server) -> None:
     one, two = state["cycles"]
     assert one["outcome"] == "blessed" and one["version"] == 1
     assert two["parent"]["cycle"] == 1  # lineage: the model it started from
+    assert two["trigger"].startswith("drift alarm in") and two["drift_alarms"] >= 1
     assert two["outcome"] in ("blessed", "not blessed")
     assert isinstance(two["blessed_accuracy"], float)  # scored on the same held-out split
     run = api.open_run(f"digits_continuous/{two['run']}", runs)
@@ -155,4 +159,4 @@ def _short_loop(tmp_path: Path, server) -> None:
         assert (models / "digits_continuous" / version / "saved_model.pb").is_file()
     # Every message was stored once and acknowledged.
     counts = WindowStore(state_file.parent).counts()
-    assert counts["read"] == 240 and pending(client, "digits") == 0
+    assert counts["read"] == 180 and pending(client, "digits") == 0
