@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def _run_loop(spec: Any, state: AppState, reporter: Any, as_json: bool) -> None:
     """A file with ``continuous:``: the long-lived loop (``beamline.continuous``)."""
     from .continuous import run_loop
 
-    log = reporter.console.print if hasattr(reporter, "console") else click.echo
+    console = getattr(reporter, "console", None)
+    log = click.echo if console is None else partial(console.print, markup=False, highlight=False)
     outcome = run_loop(spec, state.plugins, runs_dir=state.runs_dir, reporter=reporter, log=log)
     blessed = sum(1 for c in outcome.cycles if c.get("outcome") == "blessed")
     message = f"loop {spec.name} ended: {len(outcome.cycles)} cycles, {blessed} blessed"
