@@ -148,9 +148,7 @@ def load_spec(
 
         if not isinstance(data["continuous"], dict):
             raise SpecError(f"{doc.where(('continuous',))}: continuous: expected a mapping")
-        continuous = build_params(
-            ContinuousSettings, data["continuous"], ("continuous",), ctx
-        )
+        continuous = build_params(ContinuousSettings, data["continuous"], ("continuous",), ctx)
     steps = []
     for name, value in steps_data.items():
         value, params_from = take_params_from(value, ("steps", name), ctx)
