@@ -21,6 +21,7 @@ from . import (
     broker,
     cli_start,
     common,
+    freshness,
     ingest,
     input_pipeline,
     libraries,
@@ -44,6 +45,7 @@ CASES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "libraries": libraries.run,
     "serving": serving.run,
     "broker": broker.run,
+    "freshness": freshness.run,
 }
 
 
