@@ -160,3 +160,29 @@ def _short_loop(tmp_path: Path, server) -> None:
     # Every message was stored once and acknowledged.
     counts = WindowStore(state_file.parent).counts()
     assert counts["read"] == 180 and pending(client, "digits") == 0
+
+
+def test_a_continuous_file_needs_a_stream_and_valid_settings_named_by_line(write_pipeline):
+    from beamline import SpecError
+    from beamline.continuous import run_loop
+
+    batch = write_pipeline(
+        "continuous: {every_examples: 10}\n"
+        "steps:\n  ingest: {component: image_folder, root: data}\n",
+    )
+    (batch.parent / "data").mkdir()
+    spec, plugins = api.load(batch)
+    with pytest.raises(SpecError, match="exactly one stream step"):
+        run_loop(spec, plugins, runs_dir=batch.parent / "runs")
+    bad = write_pipeline(
+        "steps:\n  ingest: {component: redis_stream, stream: s}\ncontinuous:\n  windows: 0\n",
+        name="bad.yaml",
+    )
+    with pytest.raises(SpecError, match=r"bad.yaml:4.*windows"):
+        api.load(bad)
+    off = write_pipeline(
+        "steps:\n  ingest: {component: redis_stream, stream: s}\ncontinuous: {on_drift: false}\n",
+        name="off.yaml",
+    )
+    with pytest.raises(SpecError, match="set a trigger"):
+        api.load(off)
