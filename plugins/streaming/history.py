@@ -42,8 +42,10 @@ def plot_cycles(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
     if won:
         axes[0].plot(*zip(*won, strict=True), "*", markersize=14, label="blessed", color="gold")
     axes[0].set_ylabel(metric)
-    axes[0].legend(loc="lower right", fontsize=8)
-    axes[1].bar(x, [r.get("drift_alarms", 0) for r in rows], color="tab:red")
+    axes[0].legend(loc="best", fontsize=8)
+    drift = [r.get("drift_alarms", 0) or 0 for r in rows]
+    axes[1].bar(x, drift, color="tab:red")
+    axes[1].set_ylim(0, max(1, *drift) * 1.15)
     axes[1].set_ylabel("drift alarms")
     axes[2].bar(x, [r.get("examples", 0) for r in rows], color="tab:blue")
     axes[2].set_ylabel("examples")
