@@ -139,6 +139,7 @@ def _plot_history(history: list[dict[str, Any]], metric: str, path: Path) -> Non
         low = min(h["value"] for h in done)
         ax.scatter(pruned, [low] * len(pruned), marker="x", color="grey", label="pruned")
     ax.set_xlabel("trial")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(metric)
     ax.set_title("optimisation history")
     ax.legend()
@@ -155,6 +156,7 @@ def _plot_epochs(records: list[dict[str, Any]], metric: str, path: Path) -> None
         style = "--" if r["state"] == "pruned" else "-"
         ax.plot(epochs, list(r["epochs"].values()), style, marker=".", alpha=0.7)
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per epoch (dashed: pruned)")
     save_figure(fig, path)
