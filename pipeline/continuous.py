@@ -37,6 +37,7 @@ from .artifacts import default_runs_dir
 from .atomic import write_json
 from .errors import GateFailed, PipelineError, SpecError
 from .executor import RunResult, execute
+from .live_stream import STOP
 from .planner import planning_context
 from .plugins import Plugins
 from .progress import Reporter
@@ -219,9 +220,20 @@ class Loop:
 
     def run(self) -> LoopResult:
         """Run until the stream ended and no trigger fires, or ``max_cycles`` cycles ran."""
-        settings = self.settings
+        STOP.clear()
         thread = threading.Thread(target=self._ingest, name="stream ingest", daemon=True)
         thread.start()
+        try:
+            self._loop(thread)
+        finally:  # end the stream: its windows are written and acknowledged, its run completes
+            STOP.set()
+            thread.join(timeout=120)
+        if self.ingest_error is not None and not isinstance(self.ingest_error, KeyboardInterrupt):
+            raise self.ingest_error
+        return LoopResult(self.state.cycles, self.state.path, self.ingest_result)
+
+    def _loop(self, thread: threading.Thread) -> None:
+        settings = self.settings
         self.log(f"loop: windows in {self.store.root}; a cycle on {_triggers(settings)}")
         if self.state.pending is not None:
             self.log(f"loop: resuming pending cycle {self.state.pending['cycle']}")
@@ -242,7 +254,6 @@ class Loop:
             if ended:
                 break
             time.sleep(settings.poll_seconds)
-        return LoopResult(self.state.cycles, self.state.path, self.ingest_result)
 
     def _start_cycle(self, parts: list[Part], new: list[Part], reason: str) -> None:
         chosen = newest_parts(parts, self.settings.windows)

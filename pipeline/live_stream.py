@@ -24,6 +24,9 @@ from typing import Any
 
 #: Seconds between polls must stay below Beam's 30 s TestStream event timeout.
 MAX_POLL_INTERVAL = 10.0
+#: Set to ask every live source of the process to end its stream (a continuous loop that is
+#: done or interrupted): its windows are then written and acknowledged as at a normal end.
+STOP = threading.Event()
 
 Poll = tuple[list[tuple[Any, float]], float | None]
 

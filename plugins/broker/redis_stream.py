@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from beamline import PipelineError, StepContext, param
 from beamline.ingest import Reject
+from beamline.live_stream import STOP
 from beamline.records import MAIN, REJECTED
 from beamline_plugins.tfdv_tools.window_checks import CheckedStream
 
@@ -243,6 +244,9 @@ class Poller:
             self.taken += len(entries)
             elements = [self.element(_text(i), f) for i, f in entries]
             yield elements, self.advance(elements, now)
+            if STOP.is_set():
+                self.stop_reason = "asked to stop (the continuous loop ended)"
+                return
             full = rule.max_messages and self.taken >= rule.max_messages
             timed_out = rule.max_duration and self.clock() - started >= rule.max_duration
             if full or timed_out:
