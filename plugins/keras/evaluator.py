@@ -120,31 +120,26 @@ class ClassificationEvaluator(Evaluator):
             ctx.output_dir / "report" / "confusion_matrix.png",
             f"{self.split}: accuracy {metrics['accuracy']:.3f}",
         )
-        mistakes = confident_mistakes(y, p, self.gallery)
-        inputs = [name for name, spec in info["inputs"].items() if spec.get("modality")]
+        inputs = list(info["inputs"])
         wanted = list(dict.fromkeys([*(slice_feature(s)[0] for s in self.slices), *inputs]))
-        rows = split_rows(examples, self.split, wanted, set(mistakes), y, classes)
-        if rows is None:
-            if self.slices:
-                raise PipelineError(
-                    f"slices need the examples in file order, but the input pipeline of step "
-                    f"'{artifact.step}' reordered split '{self.split}' (bucket_boundaries?); "
-                    "train without bucketing or drop slices:"
-                )
-            ctx.log("the input pipeline reorders the split: no gallery of mistakes")
-            mistakes, rows = [], {"columns": {}, "raw": {}}
-        slices = self._slices(y, p, classes, rows["columns"])
+        columns, file_labels = split_columns(examples, self.split, wanted, classes)
+        if len(file_labels) == len(y) and (file_labels == y).all():
+            y_file, p_file = y, p
+        else:  # the input pipeline reordered the split (bucketing): predict in file order
+            y_file = file_labels
+            p_file = file_order_scores(model, pipeline, info, columns, self.batch_size)
+        slices = self._slices(y_file, p_file, classes, columns)
         if self.slices:
             write_json_atomic(ctx.output_dir / SLICES_FILE, slices)
         gallery = [
             {
                 "index": i,
-                "label": classes[int(y[i])],
-                "predicted": classes[int(p[i].argmax())],
-                "confidence": float(p[i].max()),
-                "raw": rows["raw"].get(i, {}),
+                "label": classes[int(y_file[i])],
+                "predicted": classes[int(p_file[i].argmax())],
+                "confidence": float(p_file[i].max()),
+                "raw": {name: (columns[name][i] or [None])[0] for name in inputs},
             }
-            for i in mistakes
+            for i in confident_mistakes(y_file, p_file, self.gallery)
         ]
         if self.attributions and gallery:
             self._attribute(ctx, model, pipeline, info, gallery[: self.attributions])
@@ -248,9 +243,9 @@ class ClassificationEvaluator(Evaluator):
         return {
             "blessed": not reasons,
             "reasons": reasons,
-            "notes": notes,
             "thresholds": dict(self.thresholds),
             "baseline": baseline,
+            **({"notes": notes} if notes else {}),  # slice gates that had nothing to judge
         }
 
 
@@ -379,36 +374,48 @@ def confident_mistakes(labels: Any, scores: Any, limit: int) -> list[int]:
     return [int(i) for i in wrong[np.argsort(-confidence, kind="stable")][:limit]]
 
 
-def split_rows(
-    examples: Artifact,
-    split: str,
-    features: list[str],
-    keep_raw: set[int],
-    labels: Any,
-    classes: list[str],
-) -> dict[str, Any] | None:
-    """The values of ``features`` for every example of ``split``, in the input pipeline's order.
+def split_columns(
+    examples: Artifact, split: str, features: list[str], classes: list[str]
+) -> tuple[dict[str, list[list[Any]]], Any]:
+    """The values of ``features`` for every example of ``split`` in file order (the order the
+    input pipelines read when they do not regroup), and the label indices in that order."""
+    import numpy as np
 
-    Returns ``{"columns": {feature: [values per example]}, "raw": {index: {feature: value}}}``
-    (``raw`` only for the indices in ``keep_raw``: the gallery's examples). Records are read
-    with the same reader as the input pipelines (``read_records``); ``None`` when their labels
-    disagree with ``labels`` (what was predicted): the input pipeline reordered the split."""
     from beamline_plugins.training.records import read_records
 
     label_name, _ = label_info(examples)
     columns: dict[str, list[list[Any]]] = {name: [] for name in features}
-    raw: dict[int, dict[str, Any]] = {}
-    i = -1
-    for i, serialized in enumerate(read_records(examples, split, None).as_numpy_iterator()):
+    labels = []
+    for serialized in read_records(examples, split, None).as_numpy_iterator():
         decoded = {name: values for name, (_, values) in decode_example(serialized).items()}
         label = (decoded.get(label_name) or [None])[0]
-        label = classes[label] if isinstance(label, int) else (label or b"").decode("utf-8")
-        if i >= len(labels) or classes[int(labels[i])] != label:
-            return None
+        labels.append(label if isinstance(label, int) else classes.index(label.decode("utf-8")))
         for name in features:
             columns[name].append(list(decoded.get(name, [])))
-        if i in keep_raw:
-            raw[i] = {name: (decoded.get(name) or [None])[0] for name in features}
-    if i + 1 != len(labels):
-        return None
-    return {"columns": columns, "raw": raw}
+    return columns, np.asarray(labels, dtype=np.int64)
+
+
+def file_order_scores(
+    model: Any, pipeline: Any, info: dict[str, Any], columns: dict[str, list], batch: int
+) -> Any:
+    """The model's scores for the raw features of ``columns``, in their order, through the
+    serving preprocessing (what the export runs)."""
+    import numpy as np
+    import tensorflow as tf
+
+    signature, preprocess = pipeline.serving(info["inputs"])
+    count = len(next(iter(columns.values()))) if columns else 0
+    out = []
+    for start in range(0, count, batch):
+        raw = {
+            name: tf.constant(
+                [
+                    (v or [b"" if spec.dtype == tf.string else 0])[0]
+                    for v in columns[name][start : start + batch]
+                ],
+                dtype=spec.dtype,
+            )
+            for name, spec in signature.items()
+        }
+        out.append(np.asarray(model(preprocess(raw), training=False), dtype=np.float64))
+    return np.concatenate(out)
