@@ -178,3 +178,25 @@ def test_publish_replays_class_folders_and_csv_rows_into_a_stream(tmp_path, serv
     assert entries[0][1][b"data"].startswith(b"\x89PNG")
     first = client.xrange("rows")[0][1]
     assert json.loads(first[b"data"]) == {"x": 1, "y": 2.5} and first[b"label"] == b"a"
+
+
+def test_a_message_decodes_by_format_into_a_record_or_a_reject_with_the_reason():
+    from beamline.ingest import Reject
+    from beamline_plugins.broker.messages import decode, event_time
+
+    row = decode("s/1-0", {b"data": b'{"x": 1.5, "kind": "a"}', b"label": b"b"}, "row", "", "y")
+    assert row == {"__source__": "s/1-0", "x": 1.5, "kind": "a", "y": "b"}
+    wav = decode("s/2-0", {b"data": b"RIFF...."}, "audio", "audio", "label")
+    assert wav == {"__source__": "s/2-0", "audio": b"RIFF...."}
+    for fields, fmt, words in [
+        ({b"data": b"[1, 2]"}, "row", "JSON object"),
+        ({b"data": b'{"x": [1]}'}, "row", "not a number or a text"),
+        ({b"data": b"{"}, "row", "not a JSON object"),
+        ({b"data": b""}, "image", "empty"),
+        ({b"data": b"a", b"label": b"\xff"}, "text", "'label' is not UTF-8"),
+    ]:
+        out = decode("s/3-0", fields, fmt, "f", "label")
+        assert isinstance(out, Reject) and words in out.reason, (fields, out)
+    assert event_time("1700000000123-0", {}) == 1700000000.123  # arrival time by default
+    assert event_time("1-0", {b"time": b"12.5"}) == 12.5
+    assert "not a time" in event_time("1-0", {b"time": b"-3"})
