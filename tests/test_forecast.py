@@ -40,6 +40,7 @@ def _rows(run, split: str) -> list[int]:
     return sorted(int(e["row"][0]) for e in iter_examples(run.artifact("ingest").path, split))
 
 
+@pytest.mark.slow
 def test_windows_are_split_in_time_order_and_no_split_sees_a_later_future(co2_run) -> None:
     train, eval_, test = (_rows(co2_run, s) for s in ("train", "eval", "test"))
     assert train and eval_ and test
@@ -55,6 +56,7 @@ def test_windows_are_split_in_time_order_and_no_split_sees_a_later_future(co2_ru
     assert len(reasons) == counts["rejected"] and all("straddles" in r for r in reasons)
 
 
+@pytest.mark.slow
 def test_windows_hold_the_monthly_series_in_order(co2_run) -> None:
     examples = {
         int(e["row"][0]): e for e in iter_examples(co2_run.artifact("ingest").path, "train")
@@ -69,6 +71,7 @@ def test_windows_hold_the_monthly_series_in_order(co2_run) -> None:
     assert 310 < min(a["history"]) < max(a["history"]) < 325  # ppm, the late 1950s
 
 
+@pytest.mark.slow
 def test_forecaster_beats_seasonal_naive_on_the_test_period(co2_run) -> None:
     metrics = json.loads(co2_run.artifact("evaluate").file("metrics.json").read_text())
     assert metrics["mase"] < 1.0
@@ -78,6 +81,7 @@ def test_forecaster_beats_seasonal_naive_on_the_test_period(co2_run) -> None:
     assert (co2_run.artifact("evaluate").path / "report" / "forecast.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_export_forecasts_from_the_last_raw_window_as_the_evaluator_scored(co2_run) -> None:
     import tensorflow as tf
 

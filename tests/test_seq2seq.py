@@ -83,6 +83,7 @@ def test_cmudict_lines_keep_the_first_pronunciation_and_strip_or_keep_stress() -
     assert "no phonemes" in cmudict_record("abc", 3, "strip", 1.0).reason
 
 
+@pytest.mark.slow
 def test_g2p_split_hashes_the_word_so_no_word_is_in_two_splits(g2p_run) -> None:
     splits = {s: _pairs(g2p_run, s) for s in ("train", "eval", "test")}
     words = {s: {w for w, _ in pairs} for s, pairs in splits.items()}
@@ -96,6 +97,7 @@ def test_g2p_split_hashes_the_word_so_no_word_is_in_two_splits(g2p_run) -> None:
     assert counts["read"] == counts["written"] + counts["rejected"]
 
 
+@pytest.mark.slow
 def test_g2p_vocabularies_are_counted_on_the_train_split_only(g2p_run) -> None:
     assets = g2p_run.artifact("ingest").path / "assets" / "seq2seq_vocabulary"
     train = _pairs(g2p_run, "train")
@@ -107,6 +109,7 @@ def test_g2p_vocabularies_are_counted_on_the_train_split_only(g2p_run) -> None:
         assert doc["records"] == len(train)
 
 
+@pytest.mark.slow
 def test_beam_search_is_at_least_as_good_as_greedy_and_scores_are_the_models(g2p_run) -> None:
     import tensorflow as tf
 
@@ -136,6 +139,7 @@ def test_beam_search_is_at_least_as_good_as_greedy_and_scores_are_the_models(g2p
     assert (found[4] >= found[1] - 1e-4).all()
 
 
+@pytest.mark.slow
 def test_export_takes_a_raw_word_and_predict_returns_its_phonemes(g2p_run) -> None:
     import click
 
@@ -152,6 +156,7 @@ def test_export_takes_a_raw_word_and_predict_returns_its_phonemes(g2p_run) -> No
     assert row["text"] and set(row["text"].split()) <= set(phonemes[4:])
 
 
+@pytest.mark.slow
 def test_translation_of_a_csv_of_word_pairs_with_lstm_attention(tmp_path) -> None:
     path = tmp_path / "numbers.yaml"
     path.write_text(
