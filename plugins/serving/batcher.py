@@ -4,8 +4,10 @@ A request's examples join a pending list. The batch runner takes the oldest requ
 until ``max_batch`` examples are pending or ``max_wait`` seconds have passed since that request
 arrived (TF Serving's ``max_batch_size`` and ``batch_timeout_micros``), then waits for the
 inference thread to be free and takes every pending request of the same model version, up to
-``max_batch`` examples (a request larger than that runs alone). The batch runs in one thread
-beside the event loop; each request gets its own rows back. When the batch fails because one
+``max_batch`` examples (a request larger than that runs alone). The batch runs in an inference
+thread beside the event loop (``threads`` of them, 1 by default: TensorFlow spreads one call
+over the cores itself), which keeps collecting the next batch meanwhile; each request gets its
+own rows back. When the batch fails because one
 example cannot be read, every request of it is run on its own, so only the request with the
 bad example is refused.
 """
@@ -33,13 +35,16 @@ class _Pending:
 
 
 class Batcher:
-    """Batch predict calls made from one event loop; ``predict`` is what a request awaits."""
+    """Batch predict calls made from one event loop; ``predict`` is what a request awaits.
+
+    ``threads`` batches may run at once (each in its own inference thread)."""
 
     def __init__(
         self,
         *,
         max_batch: int = 32,
         max_wait: float = 0.005,
+        threads: int = 1,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.max_batch = max_batch
@@ -48,7 +53,9 @@ class Batcher:
         self._pending: list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self._slots = asyncio.Semaphore(threads)
+        self._running: set[asyncio.Task] = set()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
 
     async def predict(
         self, model: LoadedVersion, columns: dict[str, np.ndarray], rows: int
@@ -89,18 +96,31 @@ class Batcher:
                     await asyncio.wait_for(self._wake.wait(), remaining)
                 except TimeoutError:
                     break
+            await self._slots.acquire()  # a free inference thread; meanwhile more arrive
             batch = self._take(first.model)
-            try:
-                results = await loop.run_in_executor(self._executor, self._predict, batch)
-            except Exception as exc:  # the batch itself failed: every request gets the error
-                results = [exc] * len(batch)
-            for item, result in zip(batch, results, strict=True):
-                if item.future.done():  # the client went away
-                    continue
-                if isinstance(result, BaseException):
-                    item.future.set_exception(result)
-                else:
-                    item.future.set_result(result)
+            task = loop.create_task(self._dispatch(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _dispatch(self, batch: list[_Pending]) -> None:
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._predict, batch
+            )
+            self._deliver(batch, results)
+        except Exception as exc:  # the batch itself failed: every request gets the error
+            self._deliver(batch, [exc] * len(batch))
+        finally:
+            self._slots.release()
+
+    def _deliver(self, batch: list[_Pending], results: list[Any]) -> None:
+        for item, result in zip(batch, results, strict=True):
+            if item.future.done():  # the client went away
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
 
     def _pending_rows(self, model: LoadedVersion) -> int:
         return sum(p.rows for p in self._pending if p.model is model)
