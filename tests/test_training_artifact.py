@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from data_paths import DIGITS, TESTS_DIR
 
 from beamline.errors import PipelineError
 from beamline_plugins.audio.inputs import AudioInput
@@ -66,3 +71,60 @@ def test_an_input_pipeline_that_is_not_installed_is_named_with_what_to_do(tmp_pa
 
     with pytest.raises(PipelineError, match=r"'gone_input' \(nowhere:Gone\) is not installed"):
         rebuild_input_pipeline(info, path)
+
+
+def test_a_model_saved_twice_is_byte_identical(tmp_path: Path) -> None:
+    import keras
+
+    from beamline_plugins.training.artifact import write_model
+
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(3, name="scores")(inputs))
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        write_model(tmp_path / name, model, {"inputs": {}})
+        time.sleep(2.1)  # zip entry times count in 2-second steps
+    first, second = (tmp_path / n / "model.keras" for n in ("first", "second"))
+    assert first.read_bytes() == second.read_bytes()
+    reloaded = keras.saving.load_model(str(first), compile=False)
+    assert [w.shape for w in reloaded.weights] == [w.shape for w in model.weights]
+
+
+@pytest.mark.slow
+def test_two_exports_of_the_same_weights_are_byte_identical(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    from keras_support import python_env, write_examples, write_pipeline
+
+    write_examples(tmp_path / "examples", DIGITS, per_class=20)
+    steps = """\
+  train:
+    component: keras_trainer
+    examples: data
+    model: {component: cnn, filters: [8], dense_units: [16], dropout: 0.2}
+    epochs: 1
+  export:
+    component: saved_model_exporter
+    model: train
+"""
+    path = write_pipeline(tmp_path, tmp_path / "examples", steps)
+    runs = tmp_path / "runs"
+    digests = []
+    for _ in range(2):  # each export in a process of its own, as a rerun of the step
+        command = [sys.executable, "-m", "beamline", "run", str(path), "--runs-dir", str(runs)]
+        done = subprocess.run(
+            [*command, "--force-step", "export"],
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        (export,) = sorted(runs.glob("kdigits/*/export"))[-1:]
+        files = sorted(p for p in (export / "saved_model").rglob("*") if p.is_file())
+        digests.append({str(p.relative_to(export)): _sha256(p) for p in files})
+    assert digests[0] == digests[1]
+    assert "saved_model/variables/variables.data-00000-of-00001" in digests[0]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

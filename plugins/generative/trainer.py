@@ -11,13 +11,14 @@ Artifact::
     report/samples.png              the fixed-noise sample grid of the final generator
     report/losses.png               the curves of history.json
 
-Resume works as in ``keras_trainer`` (``beamline_plugins.training.checkpoints``: the same
-scratch folder and ``EpochCheckpoints``): every completed epoch saves a ``tf.train.Checkpoint`` of
-both models, both optimizers and the noise generator's state, plus ``state.json`` (history)
-and that epoch's sample grid; a run killed mid-epoch continues after the last completed epoch,
-and the folder is removed once the step completes. Batches are read from ``image_input`` (the
-images only; labels only for a conditional GAN), or, for examples without a label, straight
-from the image feature with the same ``decode_image``.
+Each epoch's batches are drawn from (seed, epoch) alone. Resume works as in ``keras_trainer``
+(``beamline_plugins.training.checkpoints``: the same scratch folder and ``EpochCheckpoints``):
+every completed epoch saves a ``tf.train.Checkpoint`` of both models, both optimizers and the
+noise generator's state, plus ``state.json`` (history) and that epoch's sample grid; a run
+killed mid-epoch continues after the last completed epoch, and the folder is removed once the
+step completes. Batches are read from ``image_input`` (the images only; labels only for a
+conditional GAN), or, for examples without a label, straight from the image feature with the
+same ``decode_image``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_spec
 from beamline.fingerprint import plain
 from beamline_plugins.training.image_input import ImageInput, decode_image
+from beamline_plugins.training.records import epoch_seed
+from beamline_plugins.training.stable_save import normalise_keras_file
 from beamline_plugins.training.strategy import StrategyName
 
 from .models import DcganDiscriminator, DcganGenerator
@@ -105,14 +108,17 @@ def labelled(examples: Artifact) -> tuple[str | None, list[str]]:
 
 
 def image_batches(
-    trainer: GanTrainer, examples: Artifact, inputs: dict[str, dict[str, Any]]
+    trainer: GanTrainer, examples: Artifact, inputs: dict[str, dict[str, Any]], epoch: int = 1
 ) -> Any:
-    """Shuffled training batches of ``({image feature: images}, label index)``.
+    """One epoch's shuffled training batches of ``({image feature: images}, label index)``,
+    in an order drawn from (seed, epoch) alone (``epoch_seed``), so a resumed fit sees the
+    epochs an uninterrupted one would have.
 
     Labelled examples go through ``trainer.input``; unlabelled ones are read here with the same
     ``decode_image`` and get label 0."""
     import tensorflow as tf
 
+    seed = epoch_seed(trainer.seed, epoch)
     if labelled(examples)[0] is not None:
         return trainer.input.dataset(
             examples,
@@ -120,7 +126,7 @@ def image_batches(
             inputs=inputs,
             training=True,
             batch_size=trainer.batch_size,
-            seed=trainer.seed,
+            seed=seed,
         )
     ((name, spec),) = inputs.items()
     height, width, channels = spec["shape"]
@@ -134,7 +140,7 @@ def image_batches(
     files = example_files(examples, trainer.split)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
-    ds = ds.shuffle(10000, seed=trainer.seed, reshuffle_each_iteration=True)
+    ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(trainer.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -184,12 +190,14 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     scratch = scratch_dir(ctx, trainer, examples)
     if not is_chief(strategy):
         scratch = scratch / f"worker-{worker_index()}"
-    dataset = image_batches(trainer, examples, inputs)
-    if strategy_name != "default":
-        options = tf.data.Options()
-        policy = tf.data.experimental.AutoShardPolicy.DATA
-        options.experimental_distribute.auto_shard_policy = policy
-        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    def epoch_batches(epoch: int) -> Any:
+        dataset = image_batches(trainer, examples, inputs, epoch)
+        if strategy_name == "default":
+            return dataset
+        return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
     with strategy.scope():
         keras.utils.set_random_seed(trainer.seed)
@@ -244,7 +252,8 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     samples_dir = scratch / "samples"
     for epoch in range(start + 1, trainer.epochs + 1):
         began = time.perf_counter()
-        record: dict[str, Any] = {"epoch": epoch, **run_gan_epoch(step, dataset).record()}
+        batches = epoch_batches(epoch)
+        record: dict[str, Any] = {"epoch": epoch, **run_gan_epoch(step, batches).record()}
         record["seconds"] = round(time.perf_counter() - began, 3)
         state["history"].append(record)
         if trainer.sample_every and epoch % trainer.sample_every == 0:
@@ -256,8 +265,9 @@ def _train(trainer: GanTrainer, ctx: StepContext, examples: Artifact) -> StepRes
     out = ctx.output_dir
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
-    generator.save(str(out / GENERATOR_FILE))
-    discriminator.save(str(out / DISCRIMINATOR_FILE))
+    for model, name in ((generator, GENERATOR_FILE), (discriminator, DISCRIMINATOR_FILE)):
+        model.save(str(out / name))
+        normalise_keras_file(out / name)  # same weights, same bytes
     info = {
         "image_feature": feature,
         "image_shape": shape,

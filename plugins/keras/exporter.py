@@ -57,10 +57,10 @@ class SavedModelExporter(Exporter):
                     f"step '{self.blessing}' did not bless the model: "
                     + "; ".join(verdict.get("reasons", []))
                 )
-        import keras
         import tensorflow as tf
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
+        from beamline_plugins.training.stable_save import stable_export_archive
 
         artifact, info, pipeline = trained_model(ctx, "model")
         model = load_keras_model(artifact)
@@ -76,8 +76,7 @@ class SavedModelExporter(Exporter):
             outputs = tf.cast(model(preprocess(raw), training=False), tf.float32)
             return {"prediction": tf.reshape(outputs, [-1])}
 
-        archive = keras.export.ExportArchive()
-        archive.track(model)
+        archive = stable_export_archive(model)  # same weights, same bytes
         archive.add_endpoint(
             SIGNATURE,
             serve_regression if task == "regression" else serve,

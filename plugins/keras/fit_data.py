@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beamline.artifacts import Artifact
-from beamline_plugins.training.records import label_info, split_size
+from beamline_plugins.training.records import epoch_seed, label_info, split_size
 
 from .fit_options import resolve_loss, task_of
 
@@ -25,20 +25,24 @@ class FitData:
     classes: list[str]
     target: dict[str, float] | None  # a regression's label mean and variance
     inputs: dict[str, dict[str, Any]]
-    train: Any  # the (distributed) training dataset
-    batches: Any  # continuous: one iterator over the repeated training batches, else None
+    train: Any  # multi-worker: epoch -> that epoch's (distributed) dataset; else None
+    batches: Any  # continuous: one iterator over the remaining epochs' batches, else None
     primer: Any  # continuous: the ``Primer`` fetching the first batch, else None
     eval: Any  # the (distributed) eval dataset, None without an eval split
     steps_per_epoch: int
 
 
-def prepare_data(trainer: KerasTrainer, examples: Artifact, strategy: Any, name: str) -> FitData:
+def prepare_data(
+    trainer: KerasTrainer, examples: Artifact, strategy: Any, name: str, done: int = 0
+) -> FitData:
     """Resolve task, loss, label and inputs; start the input pipeline filling.
 
-    ``name`` is the strategy's name (``default``, ``mirrored``, ``multi_worker``, ``tpu``)."""
+    ``name`` is the strategy's name (``default``, ``mirrored``, ``multi_worker``, ``tpu``);
+    ``done`` the epochs a resumed fit has behind it. Each epoch's training data is built with
+    ``epoch_seed(seed, epoch)``: order and augmentation are a function of (seed, epoch)."""
     import tensorflow as tf
 
-    from beamline_plugins.training.loop import Primer, training_stream
+    from beamline_plugins.training.loop import Primer, epoch_stream
 
     task = task_of(trainer.input)
     loss = resolve_loss(trainer.loss, task)
@@ -53,31 +57,41 @@ def prepare_data(trainer: KerasTrainer, examples: Artifact, strategy: Any, name:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
     # Multi-worker sharding splits every epoch's batches between the workers, so there each
-    # epoch is one pass over the worker's shard; elsewhere one iterator over the repeated data
-    # keeps prefetching across epoch boundaries.
+    # epoch is one pass over the worker's shard; elsewhere one iterator over the remaining
+    # epochs keeps prefetching across epoch boundaries.
     continuous = name != "multi_worker"
 
-    def distributed(split: str, training: bool) -> Any:
-        ds = trainer.input.dataset(
+    def dataset(split: str, training: bool, seed: int) -> Any:
+        return trainer.input.dataset(
             examples,
             split,
             inputs=inputs,
             training=training,
             batch_size=trainer.batch_size,
-            seed=trainer.seed,
+            seed=seed,
         )
-        if training and continuous:
-            ds = training_stream(ds, trainer.steps_per_execution)
+
+    def distributed(ds: Any) -> Any:
         if name == "default":
             return ds
         return strategy.experimental_distribute_dataset(ds.with_options(options))
 
-    train = distributed(trainer.train_split, True)
-    # The input pipeline starts filling while the model is built and the checkpoint restored.
-    batches = iter(train) if continuous else None
-    primer = Primer(batches) if continuous else None
+    def epoch_data(epoch: int) -> Any:
+        return dataset(trainer.train_split, True, epoch_seed(trainer.seed, epoch))
+
+    train = batches = primer = None
+    remaining = list(range(done + 1, trainer.epochs + 1))
+    if not continuous:
+        train = lambda epoch: distributed(epoch_data(epoch))  # noqa: E731
+    elif remaining:
+        stream = epoch_stream([epoch_data(e) for e in remaining], trainer.steps_per_execution)
+        # The input pipeline starts filling while the model is built and the checkpoint restored.
+        batches = iter(distributed(stream))
+        primer = Primer(batches)
     evaluated = (
-        distributed(trainer.eval_split, False) if has_split(examples, trainer.eval_split) else None
+        distributed(dataset(trainer.eval_split, False, trainer.seed))
+        if has_split(examples, trainer.eval_split)
+        else None
     )
     steps = max(1, math.ceil(split_size(examples, trainer.train_split) / trainer.batch_size))
     return FitData(

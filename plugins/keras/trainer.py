@@ -21,7 +21,12 @@ Resume (``beamline_plugins.training.checkpoints``): checkpoints live in a stable
 ``runs/<pipeline>/.scratch/<step>-<digest of the step's params and input fingerprint>``. Each
 completed epoch saves a ``tf.train.Checkpoint`` (model and optimizer, so learning-rate
 schedules continue) and ``state.json`` (history, early-stopping state). A run killed mid-epoch
-resumes after the last completed epoch; the folder is removed once the step completes. In a
+resumes after the last completed epoch; the folder is removed once the step completes. The resume
+is exact (a killed and rerun fit ends with the weights of an uninterrupted one, on the same
+machine): each epoch's training data is built from ``epoch_seed(seed, epoch)`` (order and
+augmentation a function of seed and epoch), the checkpoint holds every model variable (batch-norm
+statistics and the dropout layers' random-generator states included) and the optimizer's, and
+the best weights are written whole before they replace the last. In a
 multi-worker cluster every worker saves (collective reads), non-chief workers into
 ``worker-<index>/`` of the folder.
 
@@ -56,6 +61,7 @@ from beamline import (
     param,
 )
 from beamline.artifacts import Artifact, write_json_atomic
+from beamline.atomic import atomic_path
 from beamline.errors import PipelineError
 from beamline.fingerprint import plain
 from beamline_plugins.training.artifact import input_pipeline_record, write_model
@@ -109,6 +115,11 @@ class KerasTrainer(Trainer):
     )
     mixed_precision: bool = param(False, help="compute in float16 (GPU) or bfloat16 (CPU, TPU)")
     seed: int = param(0, help="seed of weights, shuffling and augmentation")
+    deterministic_ops: bool = param(
+        False,
+        help="turn on TensorFlow's op determinism for the process (GPU kernels too; a seed "
+        "must be set for every random op after it)",
+    )
     steps_per_execution: int = param(
         16, help="training steps per graph call (as Keras'; 1: one call per batch)", ge=1
     )
@@ -170,6 +181,10 @@ def _fit(trainer: KerasTrainer, ctx: StepContext, examples: Artifact) -> StepRes
         worker_index,
     )
 
+    if trainer.deterministic_ops:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     strategy, strategy_name = make_strategy(trainer.strategy)
     previous_policy = keras.mixed_precision.global_policy().name
     policy = mixed_precision_policy(strategy_name) if trainer.mixed_precision else "float32"
@@ -194,7 +209,8 @@ def _fit_under(
 ) -> StepResult:
     """The fit's story: prepare the data, build the model (or restore it), fit epoch by epoch,
     write the artifact."""
-    data = prepare_data(trainer, examples, strategy, strategy_name)
+    done = EpochCheckpoints.completed(scratch)
+    data = prepare_data(trainer, examples, strategy, strategy_name, done)
     fitting = _build_or_restore(trainer, ctx, data, strategy, policy, scratch)
     if fitting.state["resumed_from_epoch"]:
         start = fitting.state["resumed_from_epoch"]
@@ -297,7 +313,7 @@ def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting:
             )
             first = None
         else:
-            train = run_epoch(fitting.train_step, data.train, task=data.task)
+            train = run_epoch(fitting.train_step, data.train(epoch), task=data.task)
         record = _epoch_record(epoch, train, data, fitting)
         record["seconds"] = round(time.perf_counter() - began, 3)
         state["history"].append(record)
@@ -333,8 +349,8 @@ def _track_best(trainer: KerasTrainer, fitting: _Fitting, record: dict[str, Any]
         state.update(best=monitored, best_epoch=record["epoch"], wait=0)
         if trainer.early_stopping and trainer.restore_best:
             scratch = fitting.checkpoints.scratch
-            scratch.mkdir(parents=True, exist_ok=True)
-            fitting.model.save_weights(str(scratch / BEST_WEIGHTS))
+            with atomic_path(scratch / BEST_WEIGHTS, keep_suffix=True) as tmp:
+                fitting.model.save_weights(str(tmp))
     else:
         state["wait"] += 1
 

@@ -39,8 +39,12 @@ def input_pipeline_record(pipeline: InputPipeline) -> dict[str, Any]:
 
 
 def write_model(output_dir: Path, model: Any, info: dict[str, Any]) -> None:
-    """Save ``model`` as ``model.keras`` and ``info`` as ``model.json`` into ``output_dir``."""
+    """Save ``model`` as ``model.keras`` (byte-stable: equal weights, equal bytes) and ``info``
+    as ``model.json`` into ``output_dir``."""
+    from .stable_save import normalise_keras_file
+
     model.save(str(output_dir / MODEL_FILE))
+    normalise_keras_file(output_dir / MODEL_FILE)
     write_json_atomic(output_dir / MODEL_INFO, info)
 
 

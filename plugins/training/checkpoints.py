@@ -82,10 +82,20 @@ class EpochCheckpoints:
         """Checkpoints of ``objects`` (name -> trackable) in ``scratch/checkpoints``; two kept."""
         import tensorflow as tf
 
-        checkpoint = tf.train.Checkpoint(**objects)
+        checkpoint = tf.train.Checkpoint(**{k: _trackable(v) for k, v in objects.items()})
         directory = scratch / CHECKPOINTS_DIR
         manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=2)
         return cls(scratch, checkpoint, manager)
+
+    @staticmethod
+    def completed(scratch: Path) -> int:
+        """The epochs an interrupted fit in ``scratch`` completed (0: none, a new fit): what
+        ``resume`` will continue after, known before the training objects exist."""
+        state = read_state(scratch)
+        if state is None:
+            return 0
+        epoch = int(state["epoch"])
+        return epoch if (scratch / CHECKPOINTS_DIR / f"ckpt-{epoch}.index").exists() else 0
 
     def resume(self, fresh: dict[str, Any]) -> dict[str, Any]:
         """The saved state with its epoch's checkpoint restored, else ``fresh`` (a new fit).
@@ -118,3 +128,15 @@ class EpochCheckpoints:
         """Save the checkpoint of epoch ``state["epoch"]``, then the state that names it."""
         self.manager.save(checkpoint_number=state["epoch"])
         write_state(self.scratch, state)
+
+
+def _trackable(obj: Any) -> Any:
+    """What to checkpoint of ``obj``: a Keras model's every variable (TensorFlow tracks none of
+    a Keras 3 model's own: a checkpoint of the model would miss the batch-norm statistics and
+    the dropout layers' random-generator states), other trackables as they are."""
+    import keras
+    import tensorflow as tf
+
+    if isinstance(obj, keras.Model):
+        return tf.train.Checkpoint(**{f"v{i}": v.value for i, v in enumerate(obj.variables)})
+    return obj

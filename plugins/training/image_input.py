@@ -25,7 +25,7 @@ from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_of_modality, feature_spec
 
-from .records import cached_and_shuffled, labelled_parser, read_records
+from .records import cached_and_shuffled, element_seeds, labelled_parser, read_records
 
 Augmentation = Literal["flip", "crop", "brightness"]
 
@@ -139,10 +139,11 @@ class ImageInput(InputPipeline):
             ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
         )
         if training and self.augment:
-            augment = _augmenter(list(self.augment), seed)
-            ds = ds.map(
-                lambda x, y, *rest: ({k: augment(v) for k, v in x.items()}, y, *rest),
+            augment = _augmenter(list(self.augment))
+            ds = element_seeds(ds, seed).map(
+                lambda s, e: ({k: augment(v, s) for k, v in e[0].items()}, *e[1:]),
                 num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
             )
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -162,19 +163,25 @@ class ImageInput(InputPipeline):
         return signature, preprocess
 
 
-def _augmenter(kinds: list[str], seed: int) -> Callable[[Any], Any]:
+def _augmenter(kinds: list[str]) -> Callable[[Any, Any], Any]:
+    """Random flips, crops and brightness of one image, drawn statelessly from its seed."""
     import tensorflow as tf
 
-    def augment(image: Any) -> Any:
+    def augment(image: Any, seed: Any) -> Any:
         shape = tf.shape(image)
+
+        def draw(k: int) -> Any:
+            return tf.random.experimental.stateless_fold_in(seed, k)
+
         if "flip" in kinds:
-            image = tf.image.random_flip_left_right(image, seed=seed)
+            image = tf.image.stateless_random_flip_left_right(image, draw(0))
         if "crop" in kinds:
             size = tf.cast(tf.cast(shape[:2], tf.float32) * 0.9, tf.int32)
-            crop = tf.image.random_crop(image, tf.concat([size, shape[2:]], 0), seed=seed + 1)
+            crop = tf.image.stateless_random_crop(image, tf.concat([size, shape[2:]], 0), draw(1))
             image = tf.image.resize(crop, shape[:2])
         if "brightness" in kinds:
-            image = tf.clip_by_value(tf.image.random_brightness(image, 0.1, seed=seed + 2), 0, 1)
+            bright = tf.image.stateless_random_brightness(image, 0.1, draw(2))
+            image = tf.clip_by_value(bright, 0, 1)
         return tf.ensure_shape(image, image.shape)
 
     return augment

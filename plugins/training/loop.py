@@ -219,6 +219,17 @@ def training_stream(ds: Any, per_call: int) -> Any:
     return ds.repeat().prefetch(max(2, per_call))
 
 
+def epoch_stream(epochs: list[Any], per_call: int) -> Any:
+    """One stream of the batches of several epochs' datasets in turn, prefetched a graph call
+    ahead (an epoch's data is its own dataset, built from that epoch's seed, so that a resumed
+    fit sees the epochs an uninterrupted one would have; the stream keeps prefetching across
+    epoch boundaries)."""
+    stream = epochs[0]
+    for epoch in epochs[1:]:
+        stream = stream.concatenate(epoch)
+    return stream.prefetch(max(2, per_call))
+
+
 class Primer:
     """Fetches an iterator's first batch on a thread, so that filling the input pipeline (reading,
     decoding, the shuffle buffer) overlaps what the trainer does before its first step."""

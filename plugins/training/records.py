@@ -7,6 +7,7 @@ carrying id features are the same, and live here. TensorFlow is imported inside 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,30 @@ def cached_and_shuffled(ds: Any, *, cache: bool, training: bool, buffer: int, se
     if training:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     return ds
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` of a fit seeded ``seed`` (a 31-bit int, well mixed).
+
+    A trainer builds each epoch's training data with this seed: the shuffle order and the
+    augmentation of an epoch are then a function of (seed, epoch) alone, and a fit resumed
+    after epoch k sees exactly the epochs an uninterrupted fit would have seen."""
+    digest = hashlib.sha256(f"{int(seed)}:{int(epoch)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def element_seeds(ds: Any, seed: int) -> Any:
+    """``ds`` with each element preceded by its own stateless-random seed (int64 ``[2]``):
+    ``(seed, position in ds)``, so random augmentation in a parallel map is the same on
+    every run (stateful random ops there draw in whatever order the threads run)."""
+    import tensorflow as tf
+
+    base = tf.constant(int(seed), tf.int64)
+    return ds.enumerate().map(
+        lambda index, element: (tf.stack([base, index]), element),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
 
 
 def label_indexer(examples: Artifact) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
