@@ -6,7 +6,8 @@ Artifact (the layout of ``beamline_plugins.training.artifact``)::
     model.json           inputs (with the feature settings and the vocabulary), task
                          ``transcription``, classes (the tokens; the CTC blank is one more),
                          the input pipeline and the model params
-    report/history.json  per epoch: train loss, eval loss, eval WER and CER (greedy decoding)
+    report/history.json  per epoch: train loss, eval loss, eval WER and CER (greedy decoding);
+                         ``initial``: the eval figures of the untrained model
     report/training_curve.png
 
 A custom loop (one ``tf.function`` step, Adam, gradient clipping) because CTC needs the label
@@ -64,6 +65,9 @@ class CtcTrainer(Trainer):
     batch_size: int = param(16, help="clips per batch", ge=1)
     learning_rate: float = param(0.002, help="Adam's (peak) learning rate", gt=0)
     lr_schedule: Literal["cosine", "constant"] = param("cosine", help="learning rate over steps")
+    warmup_epochs: float = param(
+        0.0, help="epochs of linear warm-up to learning_rate (cosine; Transformers need it)", ge=0
+    )
     clipnorm: float = param(5.0, help="gradient norm clipping (0: off)", ge=0)
     monitor: Monitor = param("wer", help="eval metric that picks the best epoch (lower is better)")
     early_stopping: int = param(
@@ -96,7 +100,13 @@ class CtcTrainer(Trainer):
         steps = math.ceil(size / self.batch_size)
         rate: Any = self.learning_rate
         if self.lr_schedule == "cosine":
-            rate = keras.optimizers.schedules.CosineDecay(self.learning_rate, self.epochs * steps)
+            warmup = min(round(self.warmup_epochs * steps), self.epochs * steps - 1)
+            rate = keras.optimizers.schedules.CosineDecay(
+                self.learning_rate if not warmup else 0.0,
+                self.epochs * steps - warmup,
+                warmup_target=self.learning_rate if warmup else None,
+                warmup_steps=warmup,
+            )
         optimizer = keras.optimizers.Adam(rate, clipnorm=self.clipnorm or None)
         optimizer.build(model.trainable_variables)
 
@@ -130,6 +140,8 @@ class CtcTrainer(Trainer):
         if state["resumed_from_epoch"]:
             ctx.log(f"resuming after epoch {state['epoch']} of {self.epochs} from {scratch}")
         began = time.perf_counter()
+        if self.eval_split and "initial" not in state:  # the untrained model, for comparison
+            state["initial"] = self._evaluate(model, batches(self.eval_split, 0, False), spec)
         for epoch in range(state["epoch"], self.epochs):
             if state.get("stopped"):
                 break
@@ -200,6 +212,7 @@ class CtcTrainer(Trainer):
         report.mkdir(parents=True, exist_ok=True)
         history = {
             "epochs": epochs,
+            "initial": state.get("initial", {}),
             "best_epoch": state["best_epoch"],
             "stopped_early": bool(state.get("stopped")),
             "resumed_from_epoch": state["resumed_from_epoch"],

@@ -10,6 +10,7 @@ batched with, and the exported model (raw WAV bytes in) computes exactly what tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -34,6 +35,7 @@ class SpeechSettings:
     mel_bins: int = 40
     fmin: float = 20.0
     fmax: float = 0.0  # 0: the Nyquist frequency
+    top_db: float = 60.0  # dynamic range kept below each clip's loudest bin (0: all)
 
     @property
     def frame_length(self) -> int:
@@ -78,8 +80,9 @@ def decode_mono(encoded: Any, sample_rate: int) -> Any:
 def log_mel(waves: Any, lengths: Any, s: SpeechSettings) -> tuple[Any, Any]:
     """Zero-padded waveforms ``[batch, samples]`` and their lengths -> ``(features, frames)``.
 
-    ``features`` is ``[batch, frames, mel_bins]``: log-mel energies standardised per clip over
-    its own frames (zero mean, unit variance), zero past each clip's ``frames``."""
+    ``features`` is ``[batch, frames, mel_bins]``: log-mel energies floored ``top_db`` below
+    the clip's loudest, standardised per clip over its own frames (zero mean, unit variance),
+    zero past each clip's ``frames``."""
     import tensorflow as tf
 
     short = tf.maximum(s.frame_length - tf.shape(waves)[1], 0)
@@ -99,10 +102,13 @@ def log_mel(waves: Any, lengths: Any, s: SpeechSettings) -> tuple[Any, Any]:
         lower_edge_hertz=s.fmin,
         upper_edge_hertz=s.fmax if s.fmax > 0 else s.sample_rate / 2.0,
     )
-    features = tf.math.log(tf.tensordot(tf.math.square(tf.abs(stft)), mel_matrix, axes=1) + 1e-6)
+    features = tf.math.log(tf.tensordot(tf.math.square(tf.abs(stft)), mel_matrix, axes=1) + 1e-10)
     lengths = tf.cast(lengths, tf.int32)
     frames = 1 + tf.maximum(lengths - s.frame_length, 0) // s.frame_step
     mask = tf.sequence_mask(frames, tf.shape(features)[1], dtype=tf.float32)[..., tf.newaxis]
+    if s.top_db > 0:  # digital silence and a quiet room both sit at the floor
+        loudest = tf.reduce_max(features * mask - 1e9 * (1 - mask), axis=[1, 2], keepdims=True)
+        features = tf.maximum(features, loudest - s.top_db * math.log(10.0) / 10.0)
     count = tf.reduce_sum(mask, axis=[1, 2], keepdims=True) * s.mel_bins
     mean = tf.reduce_sum(features * mask, axis=[1, 2], keepdims=True) / count
     variance = tf.reduce_sum(tf.square(features - mean) * mask, axis=[1, 2], keepdims=True) / count
@@ -116,7 +122,8 @@ class SpeechInput(InputPipeline):
     Reads the WAV feature (PCM 16-bit, one sample rate: put ``decode_audio`` and ``resample``
     in ingest) and the transcript, tokenised with the ``transcript_vocabulary`` asset of the
     examples (tokens outside it are dropped from targets). Features are log-mel energies
-    (Hann windows of ``window_ms`` every ``hop_ms``), standardised per clip; the model also gets
+    (Hann windows of ``window_ms`` every ``hop_ms``), floored ``top_db`` below the clip's
+    loudest and standardised per clip; the model also gets
     each clip's frame count (input ``<feature>_frames``). Training data is shuffled (seeded) and
     optionally augmented: ``noise`` adds Gaussian noise to the waveform, ``spec_mask`` masks a
     band of mel bins and ``time_masks`` spans of frames (SpecAugment). Serving takes raw WAV
@@ -130,6 +137,9 @@ class SpeechInput(InputPipeline):
     mel_bins: int = param(40, help="mel bands", ge=1)
     fmin: float = param(20.0, help="lowest frequency of the mel bands (Hz)", ge=0)
     fmax: float = param(0.0, help="highest frequency of the mel bands (Hz; 0: Nyquist)", ge=0)
+    top_db: float = param(
+        60.0, help="dynamic range kept below each clip's loudest mel energy (dB; 0: all)", ge=0
+    )
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     augment: list[Augmentation] = param(
         [], help="training-only augmentation: noise (waveform), spec_mask (SpecAugment masks)"
@@ -161,6 +171,7 @@ class SpeechInput(InputPipeline):
             mel_bins=self.mel_bins,
             fmin=self.fmin,
             fmax=self.fmax,
+            top_db=self.top_db,
         )
 
     def model_inputs(self, examples: Artifact) -> ModelInputs:

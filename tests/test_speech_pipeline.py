@@ -1,0 +1,136 @@
+"""spoken_numbers.yaml on a slice of its corpus: ingest with a bad row, a tiny CTC fit that
+learns, WER/CER with the worst clips, beam search against greedy, the export and predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from data_paths import DATA, PIPELINES
+
+import beamline
+from beamline.examples import rejected_records
+
+CORPUS = DATA / "spoken_numbers"
+PER_SPLIT = {"train": 40, "eval": 8, "test": 8}
+
+
+@pytest.fixture(scope="module")
+def speech_run(tmp_path_factory: pytest.TempPathFactory) -> beamline.Run:
+    """The pipeline on 40/8/8 sequences, a tiny model and 6 epochs (every step)."""
+    root = tmp_path_factory.mktemp("spoken_numbers")
+    shutil.copy(PIPELINES / "spoken_numbers.yaml", root)
+    data = root / "data" / "spoken_numbers"
+    with (CORPUS / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [
+        r for split, n in PER_SPLIT.items() for r in [r for r in rows if r["split"] == split][:n]
+    ]
+    for row in kept:
+        (data / row["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CORPUS / row["path"], data / row["path"])
+    kept.append({**kept[0], "path": "train/lost.wav"})  # row 57: a file that is not there
+    with (data / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(kept[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    overrides = {
+        "steps.train.model.conv_filters": [32],
+        "steps.train.model.conv_strides": [4],
+        "steps.train.model.encoder": "transformer",
+        "steps.train.model.transformer_layers": 1,
+        "steps.train.model.heads": 2,
+        "steps.train.model.ff_units": 64,
+        "steps.train.input.augment": [],
+        "steps.train.epochs": 6,
+        "steps.train.batch_size": 8,
+        "steps.train.learning_rate": 0.003,
+        "steps.train.early_stopping": 0,
+        "steps.evaluate.thresholds": {},
+        "steps.evaluate.worst": 3,
+    }
+    result = beamline.run(root / "spoken_numbers.yaml", overrides, runs_dir=root / "runs")
+    assert [r.status for r in result.records] == ["ran"] * 4
+    return result.run
+
+
+@pytest.mark.slow
+def test_ingest_rejects_the_missing_file_by_manifest_row_and_keeps_the_splits(speech_run) -> None:
+    ingest = speech_run.artifact("ingest")
+    counts = ingest.meta["counts"]
+    assert counts["read"] == 57 and counts["written"] == 56 and counts["rejected"] == 1
+    (reject,) = rejected_records(ingest)
+    assert reject["source"].endswith("manifest.csv:row 57")
+    assert reject["reason"].startswith("listed file not found") and "lost.wav" in reject["reason"]
+    vocabulary = json.loads(ingest.file("assets/transcripts/text.json").read_text())
+    assert vocabulary["tokens"] == [" ", *"0123456789"] and vocabulary["blank"] == 11
+
+
+@pytest.mark.slow
+def test_a_tiny_ctc_fit_learns_and_the_evaluator_reports_error_rates(speech_run) -> None:
+    history = json.loads(speech_run.artifact("train").file("report/history.json").read_text())
+    untrained = history["initial"]["val_loss"]
+    losses = [e["val_loss"] for e in history["epochs"]]
+    assert losses[-1] < 0.5 * untrained, (untrained, losses)  # the eval CTC loss falls
+    metrics = json.loads(speech_run.artifact("evaluate").file("metrics.json").read_text())
+    assert metrics["count"] == 8 and metrics["wer"] == metrics["beam_wer"]
+    assert 0 <= metrics["cer"] and 0 <= metrics["wer"]
+    predictions = _predictions(speech_run)
+    assert {p["path"].split("/")[0] for p in predictions} == {"test"}
+    assert all(set(p["reference"]) <= set(" 0123456789") for p in predictions)
+    fragment = speech_run.artifact("evaluate").file("report/summary.html").read_text()
+    assert "WER" in fragment
+    if metrics["sentence_error_rate"] > 0:
+        assert "data:audio/wav;base64,UklGR" in fragment  # "RIFF", an inline WAV per worst clip
+
+
+def _predictions(run: beamline.Run) -> list[dict]:
+    text = run.artifact("evaluate").file("predictions.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_beam_search_finds_labellings_at_least_as_probable_as_greedy(speech_run) -> None:
+    from beamline_plugins.audio.ctc import beam_decode, greedy_decode, labelling_log_probability
+    from beamline_plugins.audio.transcript_evaluator import load_ctc_model
+    from beamline_plugins.training.artifact import rebuild_input_pipeline
+
+    train = speech_run.artifact("train")
+    info = json.loads(train.file("model.json").read_text())
+    pipeline = rebuild_input_pipeline(info, train.file("model.json"))
+    model = load_ctc_model(train)
+    batches = pipeline.dataset(
+        speech_run.artifact("ingest"), "test", inputs=info["inputs"], batch_size=8
+    )
+    for features, _ in batches:
+        out = model(features, training=False)
+        logits, frames = out["logits"], out["frames"]
+        scores = [
+            labelling_log_probability(ids.to_tensor(default_value=-1), logits, frames).numpy()
+            for ids in (greedy_decode(logits, frames), beam_decode(logits, frames, 16))
+        ]
+        assert np.all(scores[1] >= scores[0] - 1e-3), scores
+
+
+@pytest.mark.slow
+def test_predict_on_wav_files_gives_the_evaluator_transcripts(speech_run) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from beamline.plugins import load_plugins
+
+    cli = click.Group("pipeline")
+    load_plugins().manager.hook.register_commands(cli=cli)
+    export = str(speech_run.artifact("export").path)
+    evaluated = _predictions(speech_run)[:3]
+    files = [str(CORPUS / p["path"]) for p in evaluated]
+    result = CliRunner().invoke(cli, ["predict", export, *files, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [
+        {"input": f, "text": p["beam"]} for f, p in zip(files, evaluated, strict=True)
+    ]
+    plain = CliRunner().invoke(cli, ["predict", export, files[0]])
+    assert plain.output == f"{files[0]}: {evaluated[0]['beam']}\n"
