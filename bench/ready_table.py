@@ -1,0 +1,239 @@
+"""The README's "Ready pipelines" table, made from runs: every ready pipeline over N seeds.
+
+    .venv/bin/python -m bench.ready_table --seeds 5                  # run all, then write README
+    .venv/bin/python -m bench.ready_table --seeds 2 --pipeline digits --pipeline diabetes
+    .venv/bin/python -m bench.ready_table --read                     # only read the runs there
+
+Each (pipeline, seed) runs as a user would (``python -m beamline run FILE``, its own process) with
+``--set steps.<step>.seed=<seed>`` for every step that has a ``seed`` parameter, into
+``bench/results/ready-runs/`` (git-ignored; seeds after the first reuse the ingest). A row then
+reads the latest run of each seed: the metrics its last evaluator step's thresholds name (and
+accuracy) as mean ± sample standard deviation over the seeds with their range, how many runs
+passed their gates, the target (the thresholds), and the wall time of the seeds' full runs (the
+median of the sums of the steps' seconds, a reused step counted at its first run's seconds).
+The rows replace those of the same pipelines between ``<!-- ready-table:start -->`` and
+``<!-- ready-table:end -->`` in README.md; rows of other pipelines stay as they are. Files that
+declare ``# ready-test: skip`` (long-lived loops) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINES = ROOT / "pipelines"
+RUNS = ROOT / "bench" / "results" / "ready-runs"
+README = ROOT / "README.md"
+START, END = "<!-- ready-table:start -->", "<!-- ready-table:end -->"
+HEADER = (
+    "| pipeline | task | model | measured on test | target | wall time |\n"
+    "| --- | --- | --- | --- | --- | --- |"
+)
+SKIP = re.compile(r"^#\s*ready-test:\s*skip", re.MULTILINE)
+UPPER_BOUNDS = ("perplexity", "cross_entropy", "bits_per_token", "mae", "rmse", "wer", "cer")
+
+
+def ready_files() -> dict[str, Path]:
+    """Pipeline name -> file of every pipeline not declared long-lived."""
+    found = {}
+    for file in sorted(PIPELINES.glob("*.yaml")):
+        if not SKIP.search(file.read_text(encoding="utf-8")):
+            found[file.stem] = file
+    return found
+
+
+def seeded_steps(file: Path) -> list[str]:
+    """The steps of ``file`` whose component has a ``seed`` parameter."""
+    import dataclasses
+
+    import beamline
+
+    spec, _ = beamline.load(file)
+    return [
+        s.name for s in spec.steps if any(f.name == "seed" for f in dataclasses.fields(s.component))
+    ]
+
+
+def run_seed(file: Path, seed: int, runs: Path, timeout: int) -> tuple[int, float]:
+    """Run ``file`` with every seed parameter set to ``seed``; (exit code, wall seconds)."""
+    sets = [a for step in seeded_steps(file) for a in ("--set", f"steps.{step}.seed={seed}")]
+    command = [sys.executable, "-m", "beamline", "run", str(file), "--runs-dir", str(runs)]
+    began = time.monotonic()
+    done = subprocess.run([*command, *sets], capture_output=True, text=True, timeout=timeout)
+    if done.returncode not in (0, 3):  # 3: a gate refused (still a measurement)
+        print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
+    return done.returncode, time.monotonic() - began
+
+
+def latest_by_seed(name: str, runs: Path) -> dict[int, dict[str, Any]]:
+    """The latest run of each seed of pipeline ``name`` that got as far as its evaluation."""
+    found: dict[int, dict[str, Any]] = {}
+    for run_json in sorted((runs / name).glob("*/run.json")):
+        run = json.loads(run_json.read_text(encoding="utf-8"))
+        steps = {r["step"]: r for r in run.get("records", [])}
+        seeds = [
+            _params(run_json.parent / step).get("seed")
+            for step in steps
+            if "seed" in _params(run_json.parent / step)
+        ]
+        evaluation = _last_evaluation(run_json.parent, list(steps))
+        if not seeds or evaluation is None:
+            continue
+        run["evaluation"] = evaluation
+        run["steps"] = steps
+        found[int(seeds[0])] = run
+    return found
+
+
+def _params(step_dir: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((step_dir / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta.get("params") or {}
+
+
+def _last_evaluation(run_dir: Path, steps: list[str]) -> dict[str, Any] | None:
+    """The meta.json of the run's last step that wrote ``blessing.json`` (an evaluator)."""
+    for step in reversed(steps):
+        if (run_dir / step / "blessing.json").is_file():
+            meta = json.loads((run_dir / step / "meta.json").read_text(encoding="utf-8"))
+            blessing = json.loads((run_dir / step / "blessing.json").read_text(encoding="utf-8"))
+            return {"meta": meta, "blessing": blessing}
+    return None
+
+
+def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
+    """One README table row from the runs of each seed."""
+    import beamline
+
+    spec, _ = beamline.load(file)
+    first = runs[min(runs)]
+    meta = first["evaluation"]["meta"]
+    thresholds = dict(meta["params"].get("thresholds") or {})
+    names = list(thresholds) or ["accuracy"]
+    if "accuracy" in meta.get("metrics", {}) and "accuracy" not in names:
+        names.insert(0, "accuracy")
+    parts = []
+    for metric in names:
+        values = [r["evaluation"]["meta"]["metrics"].get(metric) for r in runs.values()]
+        values = [float(v) for v in values if v is not None]
+        if values:
+            parts.append(_spread(metric, values))
+    passed = sum(bool(r["evaluation"]["blessing"].get("blessed")) for r in runs.values())
+    count = meta.get("metrics", {}).get("count")
+    measured = "; ".join(parts) + f" over seeds {_seed_list(runs)}, {passed}/{len(runs)} blessed"
+    if count:
+        measured += f" ({int(count)} test examples)"
+    target = ", ".join(f"{_bound(k)} {v:g}" for k, v in thresholds.items()) or "-"
+    task = (spec.description or "").split("(")[0].split(".")[0].strip() or "-"
+    models = [
+        str(s.component.model.name)
+        for s in spec.steps
+        if hasattr(s.component, "model") and hasattr(s.component.model, "build")
+    ]
+    wall = statistics.median(_full_seconds(r) for r in runs.values())
+    return (
+        f"| `{name}` | {task} | {', '.join(models) or '-'} | {measured} | {target} | {wall:.0f} s |"
+    )
+
+
+def _spread(metric: str, values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{metric} {mean:.3f}"
+    sd = statistics.stdev(values)
+    return f"{metric} {mean:.3f} ± {sd:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def _bound(metric: str) -> str:
+    leaf = metric.rsplit(".", 1)[-1]
+    return f"{metric} <=" if leaf.startswith(UPPER_BOUNDS) else f"{metric} >="
+
+
+def _seed_list(runs: dict[int, Any]) -> str:
+    seeds = sorted(runs)
+    if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _full_seconds(run: dict[str, Any]) -> float:
+    """The seconds of a full run: every step's, a reused step at its first run's seconds."""
+    total = 0.0
+    for record in run["steps"].values():
+        seconds = float(record.get("seconds") or 0.0)
+        if record.get("status") == "reused":
+            meta = json.loads(Path(record["path"], "meta.json").read_text(encoding="utf-8"))
+            seconds = float(meta.get("original_seconds") or seconds)
+        total += seconds
+    return total
+
+
+def write_readme(rows: dict[str, str], readme: Path = README) -> None:
+    """Replace the rows of ``rows``' pipelines between the markers (others kept, order kept,
+    new pipelines appended)."""
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: no {START} ... {END} markers around the table")
+    head, rest = text.split(START, 1)
+    table, tail = rest.split(END, 1)
+    kept: list[str] = []
+    seen = set()
+    for line in table.strip().splitlines():
+        match = re.match(r"\|\s*`([^`]+)`", line)
+        if match and match.group(1) in rows:
+            kept.append(rows[match.group(1)])
+            seen.add(match.group(1))
+        elif match:
+            kept.append(line)
+    kept += [line for name, line in rows.items() if name not in seen]
+    body = "\n".join([HEADER, *kept])
+    readme.write_text(f"{head}{START}\n{body}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run (or read) the seeds of the ready pipelines and write their README rows."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ready_table", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per pipeline")
+    parser.add_argument("--pipeline", action="append", help="only this pipeline (repeatable)")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS, help="where the runs go")
+    parser.add_argument("--read", action="store_true", help="run nothing: read the runs there")
+    parser.add_argument("--readme", type=Path, default=README, help="the file to write")
+    parser.add_argument("--dry-run", action="store_true", help="print the rows, write nothing")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
+    args = parser.parse_args(argv)
+    files = ready_files()
+    names = args.pipeline or list(files)
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        raise SystemExit(f"not a ready pipeline: {', '.join(unknown)} (have {', '.join(files)})")
+    rows = {}
+    for name in names:
+        if not args.read:
+            for seed in range(args.seeds):
+                code, seconds = run_seed(files[name], seed, args.runs_dir, args.timeout)
+                print(f"{name} seed {seed}: exit {code} in {seconds:.0f} s", flush=True)
+        runs = latest_by_seed(name, args.runs_dir)
+        if not args.read:
+            runs = {s: r for s, r in runs.items() if s < args.seeds}
+        if not runs:
+            print(f"{name}: no evaluated run in {args.runs_dir}", file=sys.stderr)
+            continue
+        rows[name] = row(name, files[name], runs)
+        print(rows[name], flush=True)
+    if rows and not args.dry_run:
+        write_readme(rows, args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

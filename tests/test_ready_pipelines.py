@@ -1,0 +1,103 @@
+"""Every file in pipelines/ runs end to end from a clean runs folder and exits 0.
+
+Each file runs as a user would (``python -m beamline run FILE``, a process of its own) from a copy
+of ``pipelines/`` whose ``data/`` is the real one: a schema a validator infers and saves lands in
+the copy, never in the repository. A file declares how it runs here with one comment line:
+
+    # ready-test: skip REASON        a long-lived loop (a broker, a watched folder), not run
+    # ready-test: --set KEY=VALUE    the file's documented short settings (options as on the CLI)
+
+A file without the line runs as shipped, gates included: a threshold it misses fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from data_paths import PIPELINES
+from keras_support import python_env
+
+MARKER = re.compile(r"^#\s*ready-test:\s*(.*)$", re.MULTILINE)
+TIMEOUT_S = 900
+FILES = sorted(PIPELINES.glob("*.yaml"))
+
+
+def declared(file: Path) -> tuple[str | None, list[str]]:
+    """``(reason to skip or None, extra CLI arguments)`` from the file's ``# ready-test:`` line."""
+    match = MARKER.search(file.read_text(encoding="utf-8"))
+    if not match:
+        return None, []
+    text = match.group(1).strip()
+    if text.startswith("skip"):
+        return text.removeprefix("skip").strip() or "declared long-lived", []
+    return None, shlex.split(text)
+
+
+def _workspace(tmp_path: Path) -> Path:
+    """A copy of pipelines/ (files only) beside a link to the real data."""
+    work = tmp_path / "pipelines"
+    work.mkdir()
+    for item in PIPELINES.iterdir():
+        if item.is_file():
+            (work / item.name).write_bytes(item.read_bytes())
+    (work / "data").symlink_to(PIPELINES / "data", target_is_directory=True)
+    return work
+
+
+def test_every_pipeline_file_declares_a_valid_ready_test_line_or_none() -> None:
+    for file in FILES:
+        reason, args = declared(file)
+        assert reason is None or reason, file
+        assert all(a.startswith("--") or "=" in a for a in args), f"{file.name}: {args}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file", FILES, ids=[f.stem for f in FILES])
+def test_ready_pipeline_runs_end_to_end_from_a_clean_runs_folder(
+    file: Path, tmp_path: Path
+) -> None:
+    reason, args = declared(file)
+    if reason is not None:
+        pytest.skip(f"{file.name}: {reason}")
+    work = _workspace(tmp_path)
+    command = [sys.executable, "-m", "beamline", "run", str(work / file.name)]
+    began = time.monotonic()
+    done = subprocess.run(
+        [*command, "--runs-dir", str(tmp_path / "runs"), *args],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=tmp_path,
+    )
+    seconds = time.monotonic() - began
+    assert done.returncode == 0, (
+        f"{file.name} exited {done.returncode} after {seconds:.0f} s\n"
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+
+
+def test_the_results_table_replaces_the_rows_of_its_pipelines_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(PIPELINES.parent))
+    from bench.ready_table import END, HEADER, START, write_readme
+
+    readme = tmp_path / "README.md"
+    old = "| `a` (demo) | x | y | 0.9 | >= 0.8 | 1 s |\n| `b` | x | y | 0.5 | - | 2 s |"
+    readme.write_text(f"intro\n\n{START}\n{HEADER}\n{old}\n{END}\n\nafter\n", encoding="utf-8")
+    write_readme({"b": "| `b` | new |", "c": "| `c` | added |"}, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("intro\n\n") and text.endswith(f"{END}\n\nafter\n")
+    rows = text.split(START)[1].split(END)[0].strip().splitlines()
+    assert rows[2:] == [
+        "| `a` (demo) | x | y | 0.9 | >= 0.8 | 1 s |",
+        "| `b` | new |",
+        "| `c` | added |",
+    ]
