@@ -8,7 +8,7 @@ training curve), which ``seq2seq_evaluator`` and ``seq2seq_exporter`` read.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from beamline import Examples, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
 from beamline.artifacts import write_json_atomic
@@ -37,7 +37,10 @@ class Seq2SeqTrainer(Trainer):
     epochs: int = param(10, help="passes over the training pairs", ge=1)
     batch_size: int = param(128, help="pairs per batch", ge=1)
     learning_rate: float = param(0.001, help="peak Adam learning rate", gt=0)
-    warmup_steps: int = param(500, help="steps of linear warm-up (0: none, then constant)", ge=0)
+    warmup_steps: int = param(500, help="steps of linear warm-up (0: none)", ge=0)
+    schedule: Literal["inverse_sqrt", "cosine", "constant"] = param(
+        "inverse_sqrt", help="after warm-up: inverse square root decay, cosine to 0, or constant"
+    )
     label_smoothing: float = param(0.0, help="label smoothing of the loss", ge=0, lt=1)
     clipnorm: float = param(1.0, help="gradient norm clipping (0: off)", ge=0)
     early_stopping: int = param(3, help="epochs without eval-loss gain before stopping", ge=0)
@@ -55,9 +58,11 @@ class Seq2SeqTrainer(Trainer):
         inputs = self.input.model_inputs(examples)
         keras.utils.set_random_seed(self.seed)
         model = self.model.build(inputs, int(inputs[TARGET]["vocab_size"]))
-        optimizer = keras.optimizers.Adam(
-            _schedule(self.learning_rate, self.warmup_steps), clipnorm=self.clipnorm or None
-        )
+        from beamline_plugins.training.records import split_size
+
+        steps = -(-split_size(examples, self.train_split) // self.batch_size) * self.epochs
+        rate = _schedule(self.schedule, self.learning_rate, self.warmup_steps, steps)
+        optimizer = keras.optimizers.Adam(rate, clipnorm=self.clipnorm or None)
         model.compile(
             optimizer=optimizer,
             loss=_loss(self.label_smoothing),
@@ -136,23 +141,31 @@ def _loss(label_smoothing: float) -> Any:
     return smoothed
 
 
-def _schedule(peak: float, warmup: int) -> Any:
-    """Linear warm-up to ``peak`` over ``warmup`` steps, then ``peak * sqrt(warmup / step)``."""
+def _schedule(kind: str, peak: float, warmup: int, total: int) -> Any:
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then ``kind`` (see the trainer)."""
+    import math
+
     import keras
     from keras import ops
 
-    if not warmup:
+    if kind == "constant" and not warmup:
         return peak
 
-    class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
+    class WarmupThenDecay(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step: Any) -> Any:
             step = ops.cast(step, "float32") + 1.0
-            return peak * ops.minimum(step / warmup, ops.sqrt(warmup / step))
+            ramp = ops.minimum(step / warmup, 1.0) if warmup else 1.0
+            if kind == "inverse_sqrt":
+                return peak * ops.minimum(ramp, ops.sqrt(max(warmup, 1) / step))
+            if kind == "cosine":
+                done = ops.clip((step - warmup) / max(total - warmup, 1), 0.0, 1.0)
+                return peak * ramp * 0.5 * (1.0 + ops.cos(math.pi * done))
+            return peak * ramp
 
         def get_config(self) -> dict[str, Any]:
             return {}
 
-    return WarmupInverseSqrt()
+    return WarmupThenDecay()
 
 
 class _Progress:
