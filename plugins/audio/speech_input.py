@@ -250,7 +250,8 @@ class SpeechInput(InputPipeline):
             return wave, tf.shape(wave)[0], labels, extra
 
         ds = read_records(examples, split, parse, shuffle_files=training, seed=seed)
-        if training:
+        if training:  # CTC cannot learn from an empty target (every token unknown)
+            ds = ds.filter(lambda wave, n, labels, extra: tf.size(labels) > 0)
             ds = ds.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
         generator = tf.random.Generator.from_seed(seed) if training and self.augment else None
         if generator is not None and "speed" in self.augment and self.speed > 0:
