@@ -134,33 +134,6 @@ def test_sentiment_transformer_with_length_buckets_runs_end_to_end(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_language_model_beats_the_unigram_baseline_and_writes_samples(tmp_path: Path) -> None:
-    import tensorflow as tf
-
-    run = _run(
-        "text_generation",
-        tmp_path,
-        {
-            "steps.train.model": {"component": "language_model", "embedding_dim": 16,
-                                  "units": [64]},
-            "steps.train.epochs": 2,
-            "steps.evaluate.samples": 2,
-            "steps.evaluate.sample_length": 40,
-            "steps.evaluate.thresholds": {"perplexity_ratio": 0.95},
-        },
-    )  # fmt: skip
-    evaluate = run.artifact("evaluate")
-    metrics = json.loads(evaluate.file("metrics.json").read_text())
-    assert metrics["perplexity"] < metrics["unigram_perplexity"]
-    assert json.loads(evaluate.file("blessing.json").read_text())["blessed"] is True
-    samples = evaluate.file("report", "samples.txt").read_text(encoding="utf-8")
-    assert samples.count("--- sample") == 2
-    serve = tf.saved_model.load(str(run.artifact("export").file("saved_model")))
-    out = serve.signatures["serving_default"](text=tf.constant(["This movie was"]))
-    assert out["scores"].shape[:2] == (1, len("This movie was") + 1)
-
-
-@pytest.mark.slow
 def test_vocabulary_is_recomputed_identically_when_the_asset_is_missing(
     sms_run: beamline.Run, tmp_path: Path
 ) -> None:

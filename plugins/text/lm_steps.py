@@ -41,6 +41,8 @@ from beamline_plugins.training.artifact import (
     write_model,
 )
 from beamline_plugins.training.checkpoints import read_state, scratch_dir, write_state
+from beamline_plugins.training.loop import epoch_stream
+from beamline_plugins.training.records import epoch_seed
 
 from .lm_input import LmInput
 from .models import LanguageModel
@@ -109,14 +111,14 @@ class LmTrainer(Trainer):
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
 
-        def data(split: str, training: bool) -> Any:
+        def data(split: str, training: bool, seed: int = self.seed) -> Any:
             return self.input.dataset(
                 examples,
                 split,
                 inputs=inputs,
                 training=training,
                 batch_size=self.batch_size,
-                seed=self.seed,
+                seed=seed,
             )
 
         eval_ds = data(self.eval_split, False) if self.eval_split else None
@@ -126,6 +128,7 @@ class LmTrainer(Trainer):
             state = None  # a state without the checkpoint it describes
         if state is not None:
             model = keras.models.load_model(scratch / CHECKPOINT)  # weights and optimizer state
+            restore_generator_states(model, state.get("generator_states", []))
             ctx.log(f"resuming after epoch {state['epoch']} of {self.epochs} from {scratch}")
         else:
             state = {"epoch": 0, "epochs": [], "best_loss": None, "best_epoch": 0, "wait": 0}
@@ -136,8 +139,15 @@ class LmTrainer(Trainer):
         ]
         began = time.perf_counter()
         if state["epoch"] < self.epochs and not state.get("stopped"):
+            # Each epoch's windows in an order drawn from (seed, epoch); with steps_per_epoch
+            # Keras keeps one iterator over the remaining epochs' stream.
+            remaining = range(state["epoch"] + 1, self.epochs + 1)
+            stream = epoch_stream(
+                [data(self.train_split, True, epoch_seed(self.seed, e)) for e in remaining], 1
+            )
             model.fit(
-                data(self.train_split, True),
+                stream,
+                steps_per_epoch=_batches(data(self.train_split, False)),
                 validation_data=eval_ds,
                 epochs=self.epochs,
                 initial_epoch=state["epoch"],
@@ -179,6 +189,24 @@ class LmTrainer(Trainer):
         return StepResult(metrics=metrics, summary=summary)
 
 
+def _batches(ds: Any) -> int:
+    """How many batches one pass over ``ds`` yields."""
+    return int(ds.reduce(0, lambda count, _: count + 1))
+
+
+def generator_states(model: Any) -> list[list[int]]:
+    """The dropout layers' random-generator states of ``model`` (a ``.keras`` file does not
+    keep them: a resumed fit would draw other dropout masks)."""
+    return [v.numpy().tolist() for v in model.variables if "seed_generator_state" in v.path]
+
+
+def restore_generator_states(model: Any, states: list[list[int]]) -> None:
+    """Put back the random-generator states ``generator_states`` saved."""
+    found = [v for v in model.variables if "seed_generator_state" in v.path]
+    for variable, value in zip(found, states, strict=False):
+        variable.assign(value)
+
+
 def _progress_callback_base() -> Any:
     import keras
 
@@ -212,6 +240,7 @@ class _Checkpoints:
                     state["stopped"] = True
                     self.model.stop_training = True
                 _save_atomic(self.model.save, scratch / CHECKPOINT)
+                state["generator_states"] = generator_states(self.model)
                 write_state(scratch, state)
 
         return Checkpoints()
