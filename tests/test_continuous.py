@@ -92,7 +92,7 @@ def _short_loop(tmp_path: Path, server) -> None:
         "steps.ingest.window_seconds": 1,
         "steps.ingest.max_delay": 0.3,
         "steps.ingest.poll_interval": 0.3,
-        "steps.train.epochs": 2,
+        "steps.train.epochs": 1,
         "steps.evaluate.thresholds": "{accuracy: 0.0}",
         "steps.export.publish": str(models),
         "continuous.every_examples": 100,
@@ -128,7 +128,7 @@ def _short_loop(tmp_path: Path, server) -> None:
     assert len(_state(state_file)["cycles"]) == 1  # cycle 2 was still running
 
     again = subprocess.run(
-        [*command, "--set", "steps.ingest.idle_timeout=5"], cwd=PROJECT_DIR,
+        [*command, "--set", "steps.ingest.idle_timeout=3"], cwd=PROJECT_DIR,
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
