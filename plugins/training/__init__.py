@@ -11,20 +11,27 @@ Public surface, by module:
 
 ``records``
     Reading labelled examples with tf.data: ``read_records``, ``labelled_parser``,
-    ``label_indexer``, ``label_info``, ``id_features``, ``split_size``.
+    ``label_indexer``, ``label_info``, ``id_features``, ``split_size``; reproducible training
+    data: ``cached_and_shuffled``, ``epoch_seed`` (an epoch's seed), ``element_seeds``
+    (per-element seeds for stateless augmentation).
 ``image_input``
     The ``image_input`` input pipeline (``ImageInput``) and the one image preprocessing function
     of training and serving, ``decode_image`` / ``decode_image_batch``.
 ``loop``
     The distributed custom training loop: ``make_steps``, ``run_epoch``, ``make_loss``,
-    ``training_stream``, ``Primer``, ``trace_ahead``, ``EpochMetrics``, ``prediction_of``,
-    ``CLASSIFICATION_LOSSES``, ``REGRESSION_LOSSES``.
+    ``training_stream``, ``epoch_stream``, ``Primer``, ``trace_ahead``, ``EpochMetrics``,
+    ``prediction_of``, ``CLASSIFICATION_LOSSES``, ``REGRESSION_LOSSES``.
 ``strategy``
     ``tf.distribute`` strategies and mixed precision: ``make_strategy``, ``StrategyName``,
     ``split_cpu``, ``is_chief``, ``worker_index``, ``cluster_workers``,
     ``mixed_precision_policy``.
 ``checkpoints``
     Resume: ``scratch_dir``, ``read_state``, ``write_state``, ``EpochCheckpoints``.
+``warm_start``
+    Starting a fit from an earlier model's weights: ``parse``, ``locate``, ``read_parent``,
+    ``apply``, ``freeze``, ``source_digest``.
+``stable_save``
+    Byte-stable model files: ``normalise_keras_file``, ``stable_export_archive``.
 ``artifact``
     The trainer's model artifact (``model.keras``, ``model.json``): ``write_model``,
     ``input_pipeline_record``, ``trained_model``, ``load_keras_model``,
