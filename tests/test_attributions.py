@@ -134,11 +134,11 @@ def test_pipeline_explain_writes_heatmaps_highlighted_text_and_json(tmp_path) ->
     assert abs(result["attribution_sum"] - (result["score"] - result["baseline_score"])) < 0.05
     assert (tmp_path / "a" / "001_digit.png").read_bytes().startswith(b"\x89PNG")
 
-    sentiment_run()
+    sentiment = str(sentiment_run().path)  # a run folder: the latest may hold no export
     text = subprocess.run(
         [
             *command,
-            "sentiment",
+            sentiment,
             "--text",
             "a wonderful little phone",
             "--out",
@@ -154,7 +154,7 @@ def test_pipeline_explain_writes_heatmaps_highlighted_text_and_json(tmp_path) ->
     (page,) = (tmp_path / "t").glob("*.html")
     assert "<mark" in page.read_text() and ">wonderful</mark>" in page.read_text()
     bad = subprocess.run(
-        [*command, "sentiment", "--text", "x", "--target", "maybe"],
+        [*command, sentiment, "--text", "x", "--target", "maybe"],
         capture_output=True,
         text=True,
         timeout=300,

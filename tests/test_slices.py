@@ -78,6 +78,7 @@ def test_sentiment_evaluates_by_source_and_length_out_of_the_box() -> None:
     assert evaluate.metrics["slice_gap.source.accuracy"] == slices["source"]["gap"]["accuracy"]
     summary = evaluate.file("report", "summary.html").read_text()
     assert "too small to judge" in summary and "<b>source</b>" in summary
+    assert summary.count("<mark") >= 6 * 3  # the 6 top mistakes' tokens, highlighted
 
 
 @pytest.mark.slow
