@@ -7,7 +7,8 @@ plots drawn by matplotlib as SVG, medians of 5 interleaved runs, three runs): th
 diabetes table take 2-7 ms here against 0.9-2.2 s with matplotlib, its whole ``tfdv`` step
 0.12-0.35 s against 1.0-2.6 s; the digits' 2 plots 0.5 ms against 0.12-0.30 s. The run report
 (``beamline.run_report``) embeds the fragment and shows every plot of ``report/`` itself, so the
-fragment holds tables only.
+fragment holds tables, and for an image feature a grid of sample images per class (inline
+``data:`` URIs, read from the examples) in place of the plot of its byte sizes.
 """
 
 from __future__ import annotations
