@@ -27,7 +27,9 @@ class Seq2SeqTrainer(Trainer):
 
     The loss is the cross-entropy of every target token and ``[EOS]`` given the tokens before
     it (padding weighs 0), with optional label smoothing. The learning rate warms up linearly
-    over ``warmup_steps`` and then decays with the inverse square root of the step; with
+    over ``warmup_steps``, then decays with the inverse square root of the step
+    (``schedule: inverse_sqrt``; without warm-up it stays constant), along a half cosine to 0
+    at the last step of ``epochs`` (``cosine``) or stays (``constant``); with
     ``early_stopping`` the weights of the epoch with the lowest eval loss are kept."""
 
     name = "seq2seq_trainer"
@@ -148,15 +150,15 @@ def _schedule(kind: str, peak: float, warmup: int, total: int) -> Any:
     import keras
     from keras import ops
 
-    if kind == "constant" and not warmup:
-        return peak
+    if (kind == "constant" or kind == "inverse_sqrt") and not warmup:
+        return peak  # the inverse square root decays from the end of the warm-up
 
     class WarmupThenDecay(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step: Any) -> Any:
             step = ops.cast(step, "float32") + 1.0
             ramp = ops.minimum(step / warmup, 1.0) if warmup else 1.0
-            if kind == "inverse_sqrt":
-                return peak * ops.minimum(ramp, ops.sqrt(max(warmup, 1) / step))
+            if kind == "inverse_sqrt" and warmup:
+                return peak * ops.minimum(ramp, ops.sqrt(warmup / step))
             if kind == "cosine":
                 done = ops.clip((step - warmup) / max(total - warmup, 1), 0.0, 1.0)
                 return peak * ramp * 0.5 * (1.0 + ops.cos(math.pi * done))
