@@ -75,7 +75,7 @@ def predict_raw(export: str | Path, items: list[tuple[str, bytes]]) -> list[dict
     """Predict raw inputs, each ``(name, bytes)``: encoded images, WAV bytes or UTF-8 text.
 
     A classifier gives ``{"input", "label", "scores"}`` per input; an export whose signature
-    returns ``text`` (speech to text) gives ``{"input", "text"}``."""
+    returns ``text`` (speech to text, sequence to sequence) gives ``{"input", "text"}``."""
     import tensorflow as tf
 
     folder, info = find_saved_model(Path(export))
@@ -100,7 +100,7 @@ def predict_raw(export: str | Path, items: list[tuple[str, bytes]]) -> list[dict
                     reason = lines[-1] if lines else exc.message
                     raise PipelineError(f"{name}: cannot be read by the model: {reason}") from None
             raise
-        if "text" in out and "scores" not in out:  # a speech-to-text export
+        if "text" in out and "scores" not in out:  # speech to text, sequence to sequence
             texts = [x.decode("utf-8", "replace") for x in out["text"].numpy()]
             results += [{"input": n, "text": t} for (n, _), t in zip(chunk, texts, strict=True)]
             continue
