@@ -130,9 +130,8 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
             parts.append(_spread(metric, values))
     passed = sum(bool(r["evaluation"]["blessing"].get("blessed")) for r in runs.values())
     count = meta.get("metrics", {}).get("count")
-    measured = "; ".join(parts) + f" over seeds {_seed_list(runs)}, {passed}/{len(runs)} blessed"
-    if count:
-        measured += f" ({int(count)} test examples)"
+    measured = "; ".join(parts) + f" over seeds {_seed_list(runs)} ({passed}/{len(runs)} blessed"
+    measured += f", {int(count)} test examples)" if count else ")"
     target = ", ".join(f"{_bound(k)} {v:g}" for k, v in thresholds.items()) or "-"
     task = (spec.description or "").split("(")[0].split(".")[0].strip() or "-"
     models = [

@@ -131,6 +131,7 @@ class AudioInput(InputPipeline):
 
         from beamline_plugins.training.records import (
             cached_and_shuffled,
+            element_seeds,
             labelled_parser,
             read_records,
         )
@@ -151,8 +152,12 @@ class AudioInput(InputPipeline):
             ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
         )
         if training and self.augment:
-            augment = _augmenter(self, s, seed)
-            ds = ds.map(lambda w, y, i: (augment(w), y, i), num_parallel_calls=tf.data.AUTOTUNE)
+            augment = _augmenter(self, s)
+            ds = element_seeds(ds, seed).map(
+                lambda key, e: (augment(e[0], key), *e[1:]),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
         ds = ds.batch(batch_size)
 
         def to_features(waves: Any, index: Any, id_values: Any) -> Any:
@@ -181,21 +186,27 @@ class AudioInput(InputPipeline):
         return signature, preprocess
 
 
-def _augmenter(pipeline: AudioInput, s: SpectrogramSettings, seed: int) -> Callable[[Any], Any]:
+def _augmenter(pipeline: AudioInput, s: SpectrogramSettings) -> Callable[[Any, Any], Any]:
+    """A random time shift and noise of one clip, drawn statelessly from its seed (the same on
+    every run, whatever order a parallel map's threads run in)."""
     import tensorflow as tf
 
     max_shift = round(s.sample_rate * pipeline.shift_ms / 1000.0)
     kinds = set(pipeline.augment)
-    generator = tf.random.Generator.from_seed(seed)
 
-    def augment(wave: Any) -> Any:
+    def augment(wave: Any, seed: Any) -> Any:
+        def draw(k: int) -> Any:
+            return tf.random.experimental.stateless_fold_in(seed, k)
+
         if "shift" in kinds and max_shift > 0:
-            shift = generator.uniform([], -max_shift, max_shift + 1, dtype=tf.int32)
+            shift = tf.random.stateless_uniform(
+                [], draw(0), -max_shift, max_shift + 1, dtype=tf.int32
+            )
             padded = tf.pad(wave, [[max_shift, max_shift]])
             wave = padded[max_shift - shift : max_shift - shift + s.samples]
         if "noise" in kinds and pipeline.noise > 0:
-            level = generator.uniform([], 0.0, pipeline.noise)
-            wave = wave + level * generator.normal([s.samples])
+            level = tf.random.stateless_uniform([], draw(1), 0.0, pipeline.noise)
+            wave = wave + level * tf.random.stateless_normal([s.samples], draw(2))
         return tf.ensure_shape(wave, [s.samples])
 
     return augment
