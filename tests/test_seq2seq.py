@@ -218,3 +218,15 @@ def test_the_ready_g2p_pipeline_hashes_the_word_and_gates_on_the_targets() -> No
     assert spec["ingest"]["split"]["key"] == "source"
     assert spec["evaluate"]["split"] == "test"
     assert spec["evaluate"]["thresholds"] == {"token_error_rate": 0.08, "sequence_error_rate": 0.35}
+
+
+def test_evaluator_scores_token_sequences_and_bounds_error_rates_from_above() -> None:
+    from beamline_plugins.seq2seq.evaluator import check, score
+
+    metrics = score([["HH", "AH"], ["K", "AE", "T"]], [["HH", "AH"], ["K", "AH", "T", "S"]])
+    assert metrics["exact_match"] == 0.5 and metrics["sequence_error_rate"] == 0.5
+    assert metrics["token_error_rate"] == pytest.approx(2 / 5)  # a substitution, an insertion
+    bounds = {"token_error_rate": 0.3, "exact_match": 0.4}
+    assert check(metrics, bounds) == ["token_error_rate 0.4000 > 0.3"]
+    with pytest.raises(Exception, match="unknown metric 'wer'"):
+        check(metrics, {"wer": 0.1})

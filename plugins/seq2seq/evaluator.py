@@ -75,7 +75,16 @@ class Seq2SeqEvaluator(Evaluator):
         write_json_atomic(ctx.output_dir / "metrics.json", {**metrics, "split": self.split})
         report = ctx.output_dir / "report"
         report.mkdir(parents=True, exist_ok=True)
-        rows = worst_rows(sources, references, outputs["beam"], outputs["greedy_"], self.worst)
+        beam_tokens = [tokenize(t, level, False) for t in outputs["beam"]]
+        rows = worst_rows(
+            sources,
+            references,
+            outputs["beam"],
+            outputs["greedy_"],
+            wanted,
+            beam_tokens,
+            self.worst,
+        )
         (report / "errors.txt").write_text(rows, encoding="utf-8")
         reasons = check(metrics, self.thresholds)
         blessing = {"blessed": not reasons, "reasons": reasons, "thresholds": self.thresholds}
@@ -136,12 +145,19 @@ def score(references: list[list[str]], hypotheses: list[list[str]]) -> dict[str,
 
 
 def worst_rows(
-    sources: list[str], references: list[str], beam: list[str], greedy: list[str], count: int
+    sources: list[str],
+    references: list[str],
+    beam: list[str],
+    greedy: list[str],
+    wanted: list[list[str]],
+    got: list[list[str]],
+    count: int,
 ) -> str:
-    """The ``count`` outputs with the most token edits, as aligned text lines."""
+    """The ``count`` outputs with the most token edits (``wanted`` vs ``got`` tokens), as
+    aligned text lines."""
     from beamline_plugins.sequences.metrics import edit_distance
 
-    edits = [edit_distance(r.split(), h.split()) for r, h in zip(references, beam, strict=True)]
+    edits = [edit_distance(r, h) for r, h in zip(wanted, got, strict=True)]
     order = sorted(range(len(sources)), key=lambda i: (-edits[i], sources[i]))[:count]
     lines = [f"# {count} outputs with the most token edits (beam search), worst first\n"]
     for i in order:
