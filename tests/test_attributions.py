@@ -81,6 +81,33 @@ def test_image_attributions_pass_deletion_and_completeness_on_digits() -> None:
 
 
 @pytest.mark.slow
+def test_spectrogram_attributions_pass_deletion_and_completeness_on_spoken_digits() -> None:
+    from insight_support import spoken_digits_run
+
+    explainer = _explainer(spoken_digits_run())
+    rng = np.random.default_rng(0)
+    ig_scores, random_scores, gaps = [], [], []
+    for raw in _test_inputs(spoken_digits_run(), "audio", 8):
+        explained = explainer.explain(raw, steps=STEPS)
+        a = explained.attribution
+        gaps.append(a.completeness_gap)
+        x = explained.features.reshape(-1)
+        order = np.argsort(-a.values.reshape(-1))
+        top, guess = x.copy(), x.copy()
+        top[order[:100]] = 0.0  # 100 of the 98 x 40 spectrogram bins
+        guess[rng.choice(len(x), 100, replace=False)] = 0.0
+        batch = np.stack([top, guess]).reshape(2, *explained.features.shape)
+        scores = explainer.scores(batch)[:, a.target]
+        ig_scores.append(scores[0])
+        random_scores.append(scores[1])
+    assert max(gaps) < COMPLETENESS, gaps
+    assert np.mean(ig_scores) < np.mean(random_scores) - 0.2, (
+        np.mean(ig_scores),
+        np.mean(random_scores),
+    )
+
+
+@pytest.mark.slow
 def test_token_attributions_pass_deletion_and_completeness_on_sentiment() -> None:
     from insight_support import sentiment_run
 
