@@ -165,7 +165,7 @@ def create_app(
         }
 
     def _status(version: int | None) -> dict[str, Any]:
-        states = manager.states
+        states = dict(manager.states)  # the watcher thread may add one meanwhile
         if version is not None:
             if version not in states:
                 raise BadRequest(
