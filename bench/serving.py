@@ -12,7 +12,9 @@ The model is the digits CNN (one run of ``pipelines/digits.yaml``, published int
 
 The client is a small asyncio loop over raw sockets with the request bytes built once, so it
 costs little CPU beside the server on 2 cores. Throughput is examples per second; latency is per
-request (per call in-process), p50 and p99. Every variant runs in its own process, variants
+request (per call in-process), p50 and p99; ``cpu_ms_per_example`` is the CPU spent per example
+(the server's and the client's, or the loop's), which other jobs on a shared machine do not
+change the way they change throughput. Every variant runs in its own process, variants
 interleaved, medians reported.
 
 Subprocess tasks: ``python -m bench.serving inprocess|client 'JSON'``.
@@ -234,6 +236,13 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
         for variant, results in samples.items():
             rate = common.median(r["examples_per_s"] for r in results)
             cpu = common.median(r["work_cpu_s"] + r.get("server_cpu_s", 0.0) for r in results)
+            # CPU per example (server + client, or the loop): what contention does not change
+            per_example = common.median(
+                (r["work_cpu_s"] + r.get("server_cpu_s", 0.0))
+                / max(r["examples_per_s"] * r["work_s"], 1)
+                * 1000
+                for r in results
+            )
             judged = variant == "serve, batching"
             rows_out.append(
                 common.row(
@@ -248,6 +257,7 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
                     p50_ms=round(common.median(r["p50_ms"] for r in results), 3),
                     p99_ms=round(common.median(r["p99_ms"] for r in results), 3),
                     failures=sum(r["failures"] for r in results),
+                    cpu_ms_per_example=round(per_example, 4),
                 )
             )
     return rows_out
