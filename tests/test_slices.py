@@ -101,3 +101,10 @@ def test_an_unfair_model_is_not_exported_and_a_small_slice_is_not_gated() -> Non
     slices = json.loads(run.artifact("evaluate").file("slices.json").read_text())
     assert slices["source"]["too_small"] == ["yelp"]
     assert "export" not in run.steps()
+
+
+def test_a_slice_threshold_naming_no_slice_is_refused_when_the_file_is_read(tmp_path) -> None:
+    overrides = {"steps.evaluate.thresholds": {"slice_gap.speaker.accuracy": 0.1}}
+    with pytest.raises(beamline.SpecError, match=r"'slice_gap.speaker.accuracy' names slice"):
+        beamline.run(PIPELINES / "sentiment.yaml", overrides, runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before any step ran

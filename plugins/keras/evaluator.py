@@ -20,7 +20,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
+from beamline import (
+    Evaluator,
+    Examples,
+    Input,
+    ParamError,
+    StepContext,
+    StepResult,
+    TrainedModel,
+    param,
+)
 from beamline.artifacts import META_FILE, Artifact, list_runs, write_json_atomic
 from beamline.errors import PipelineError
 from beamline.examples import decode_example, feature_spec
@@ -81,6 +90,27 @@ class ClassificationEvaluator(Evaluator):
     compare_to_last_blessed: bool = param(True, help="also require no drop from the last blessed")
     tolerance: float = param(0.0, help="accuracy drop allowed against the last blessed model", ge=0)
 
+    def check(self) -> None:
+        """Slice thresholds must name a metric and one of ``slices`` (when the file is read)."""
+        super().check()
+        from .slices import SLICE_METRICS, is_slice_threshold
+
+        for name in self.thresholds:
+            if not is_slice_threshold(name):
+                continue
+            feature, _, metric = name.partition(".")[2].rpartition(".")
+            if not self.slices:
+                raise ParamError("thresholds", f"'{name}' needs slices: (e.g. slices: [source])")
+            if metric not in SLICE_METRICS:
+                raise ParamError(
+                    "thresholds", f"'{name}': the metric must be one of {', '.join(SLICE_METRICS)}"
+                )
+            if feature and feature not in self.slices:
+                raise ParamError(
+                    "thresholds",
+                    f"'{name}' names slice '{feature}', not one of slices: {self.slices}",
+                )
+
     def run(self, ctx: StepContext) -> StepResult:
         """Predict the split, compute metrics, decide the blessing and write the artifact."""
 
@@ -99,7 +129,7 @@ class ClassificationEvaluator(Evaluator):
                 f"the examples of step '{examples.step}' have classes {classes}, but the model "
                 f"was trained on {info['classes']}"
             )
-        from .eval_report import calibration, plot_calibration, write_evaluation_report
+        from .eval_report import calibration, plot_calibration
         from .slices import check_slices
 
         check_slices(self.slices, feature_spec(examples).get("features", {}), examples.step)
@@ -120,6 +150,39 @@ class ClassificationEvaluator(Evaluator):
             ctx.output_dir / "report" / "confusion_matrix.png",
             f"{self.split}: accuracy {metrics['accuracy']:.3f}",
         )
+        slices = self._slices_and_gallery(ctx, model, pipeline, info, examples, metrics, y, p)
+        blessing = self._bless(ctx, metrics, slices)
+        write_json_atomic(ctx.output_dir / BLESSING_FILE, blessing)
+        verdict = (
+            "blessed" if blessing["blessed"] else "not blessed: " + "; ".join(blessing["reasons"])
+        )
+        ctx.log(verdict)
+        summary = f"{self.split} accuracy {metrics['accuracy']:.4f} ({verdict})"
+        flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        for spec, result in slices.items():
+            for metric in ("accuracy",):
+                if metric in result["gap"]:
+                    flat[f"slice_gap.{spec}.{metric}"] = result["gap"][metric]
+                    flat[f"slice_min.{spec}.{metric}"] = result["min"][metric]
+        flat["blessed"] = 1.0 if blessing["blessed"] else 0.0
+        return StepResult(metrics=flat, summary=summary)
+
+    def _slices_and_gallery(
+        self,
+        ctx: StepContext,
+        model: Any,
+        pipeline: Any,
+        info: dict[str, Any],
+        examples: Artifact,
+        metrics: dict[str, Any],
+        y: Any,
+        p: Any,
+    ) -> dict[str, Any]:
+        """Metrics by slice (``slices.json``) and the report fragment with the gallery of the
+        most confident mistakes; returns the slices."""
+        from .eval_report import write_evaluation_report
+
+        classes = info["classes"]
         inputs = list(info["inputs"])
         wanted = list(dict.fromkeys([*(slice_feature(s)[0] for s in self.slices), *inputs]))
         columns, file_labels = split_columns(examples, self.split, wanted, classes)
@@ -144,21 +207,7 @@ class ClassificationEvaluator(Evaluator):
         if self.attributions and gallery:
             self._attribute(ctx, model, pipeline, info, gallery[: self.attributions])
         write_evaluation_report(ctx.output_dir / "report", metrics, slices, gallery, info["inputs"])
-        blessing = self._bless(ctx, metrics, slices)
-        write_json_atomic(ctx.output_dir / BLESSING_FILE, blessing)
-        verdict = (
-            "blessed" if blessing["blessed"] else "not blessed: " + "; ".join(blessing["reasons"])
-        )
-        ctx.log(verdict)
-        summary = f"{self.split} accuracy {metrics['accuracy']:.4f} ({verdict})"
-        flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-        for spec, result in slices.items():
-            for metric in ("accuracy",):
-                if metric in result["gap"]:
-                    flat[f"slice_gap.{spec}.{metric}"] = result["gap"][metric]
-                    flat[f"slice_min.{spec}.{metric}"] = result["min"][metric]
-        flat["blessed"] = 1.0 if blessing["blessed"] else 0.0
-        return StepResult(metrics=flat, summary=summary)
+        return slices
 
     def _attribute(
         self, ctx: StepContext, model: Any, pipeline: Any, info: dict, items: list[dict]
