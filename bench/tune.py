@@ -3,6 +3,7 @@ memory across 20 trials.
 
 python -m bench.tune                # 8 trials per side, then 20 trials for memory
 python -m bench.tune --smoke        # 2 trials per side, 4 for memory
+python -m bench.tune --trials 0 --memory-workers 2   # memory only, 2 trials at a time
 
 Both sides run the same pipeline (the digits, ingested once and reused: only the tune step
 runs) with tiny trials (a one-epoch CNN on 8x8 images: what a trial costs besides its fit, a
@@ -103,7 +104,7 @@ def _search(folder: Path, trials: int, workers: int, sample: bool = False) -> di
                 }
             )
         time.sleep(0.2)
-    out = json.loads(process.stdout.read().decode().strip().splitlines()[-1])
+    out = json.loads(process.stdout.read().decode())
     if process.returncode != 0:
         raise RuntimeError(f"the search failed: {out}")
     run = Path(out["run"])
@@ -135,35 +136,54 @@ def _memory_summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(smoke: bool = False) -> dict[str, Any]:
-    """Both comparisons; the folder is temporary."""
-    trials, memory_trials = (2, 4) if smoke else (8, 20)
+def run(
+    smoke: bool = False, trials: int = 8, memory_trials: int = 20, memory_workers: int = 1
+) -> dict[str, Any]:
+    """Both comparisons (``trials`` per side, 0: none; ``memory_trials`` with ``memory_workers``
+    for memory, 0: none); the folder is temporary. Each part is also printed to stderr."""
+    if smoke:
+        trials, memory_trials = 2, 4
     folder = Path(tempfile.mkdtemp(prefix="tunebench-"))
+    out: dict[str, Any] = {"cores": os.cpu_count(), "load_average": os.getloadavg()}
     try:
         _search(folder, 1, 1)  # the ingest step, reused by every search below
-        one = _search(folder, trials, 1)
-        two = _search(folder, trials, 2)
-        memory = _search(folder, memory_trials, 1, sample=True)
+        if trials:
+            one = _search(folder, trials, 1)
+            print(json.dumps({"one_worker": one}), file=sys.stderr, flush=True)
+            two = _search(folder, trials, 2)
+            ratio = two["trials_per_hour"] / one["trials_per_hour"]
+            out.update(
+                one_worker={k: v for k, v in one.items() if k != "samples"},
+                two_workers={k: v for k, v in two.items() if k != "samples"},
+                ratio=round(ratio, 2),
+                target_ratio=1.6,
+                met=ratio >= 1.6,
+            )
+            print(json.dumps(out), file=sys.stderr, flush=True)
+        if memory_trials:
+            memory = _search(folder, memory_trials, memory_workers, sample=True)
+            out["memory"] = {
+                "trials": memory_trials,
+                "workers": memory_workers,
+                **_memory_summary(memory),
+                "trial_peak_mib": memory["trial_peak_mib"],
+            }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    ratio = two["trials_per_hour"] / one["trials_per_hour"]
-    return {
-        "cores": os.cpu_count(),
-        "one_worker": {k: v for k, v in one.items() if k != "samples"},
-        "two_workers": {k: v for k, v in two.items() if k != "samples"},
-        "ratio": round(ratio, 2),
-        "target_ratio": 1.6,
-        "met": ratio >= 1.6,
-        "memory": {"trials": memory_trials, **_memory_summary(memory)},
-    }
+    out["load_average_after"] = os.getloadavg()
+    return out
 
 
 def main() -> None:
     """Print the results as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny budgets (a quick check)")
+    parser.add_argument("--trials", type=int, default=8, help="trials per side (default 8)")
+    parser.add_argument("--memory-trials", type=int, default=20, help="trials for memory")
+    parser.add_argument("--memory-workers", type=int, default=1, help="workers for memory")
     args = parser.parse_args()
-    print(json.dumps(run(args.smoke), indent=1))
+    result = run(args.smoke, args.trials, args.memory_trials, args.memory_workers)
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
