@@ -17,7 +17,8 @@ sampled from the broker every 50 ms (``XINFO GROUPS``), so Beam's start-up is le
 divides N by the step's own seconds, start-up included. The bare loop has no start-up: both are
 N over its own clock.
 
-Subprocess tasks: ``python -m bench.broker bare|ingest 'JSON'``.
+N is 20,000 (``$BENCH_BROKER_MESSAGES`` to change it; 300 in smoke mode). Subprocess tasks:
+``python -m bench.broker bare|ingest 'JSON'``.
 """
 
 from __future__ import annotations
