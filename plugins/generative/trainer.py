@@ -45,7 +45,7 @@ from beamline.errors import PipelineError
 from beamline.examples import example_files, feature_spec
 from beamline.fingerprint import plain
 from beamline_plugins.training.image_input import ImageInput, decode_image
-from beamline_plugins.training.records import epoch_seed
+from beamline_plugins.training.records import epoch_seed, one_pass
 from beamline_plugins.training.stable_save import normalise_keras_file
 from beamline_plugins.training.strategy import StrategyName
 
@@ -120,14 +120,15 @@ def image_batches(
 
     seed = epoch_seed(trainer.seed, epoch)
     if labelled(examples)[0] is not None:
-        return trainer.input.dataset(
-            examples,
-            trainer.split,
-            inputs=inputs,
-            training=True,
-            batch_size=trainer.batch_size,
-            seed=seed,
-        )
+        with one_pass():  # read once: no cache to fill
+            return trainer.input.dataset(
+                examples,
+                trainer.split,
+                inputs=inputs,
+                training=True,
+                batch_size=trainer.batch_size,
+                seed=seed,
+            )
     ((name, spec),) = inputs.items()
     height, width, channels = spec["shape"]
     parse_spec = {name: tf.io.FixedLenFeature([], tf.string)}
@@ -139,7 +140,7 @@ def image_batches(
 
     files = example_files(examples, trainer.split)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(trainer.batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beamline.artifacts import Artifact
-from beamline_plugins.training.records import epoch_seed, label_info, split_size
+from beamline_plugins.training.records import epoch_seed, label_info, one_pass, split_size
 
 from .fit_options import resolve_loss, task_of
 
@@ -77,7 +77,8 @@ def prepare_data(
         return strategy.experimental_distribute_dataset(ds.with_options(options))
 
     def epoch_data(epoch: int) -> Any:
-        return dataset(trainer.train_split, True, epoch_seed(trainer.seed, epoch))
+        with one_pass():  # read once: a cache per epoch would stay in memory all fit long
+            return dataset(trainer.train_split, True, epoch_seed(trainer.seed, epoch))
 
     train = batches = primer = None
     remaining = list(range(done + 1, trainer.epochs + 1))

@@ -42,7 +42,7 @@ from beamline_plugins.training.artifact import (
 )
 from beamline_plugins.training.checkpoints import read_state, scratch_dir, write_state
 from beamline_plugins.training.loop import epoch_stream
-from beamline_plugins.training.records import epoch_seed
+from beamline_plugins.training.records import epoch_seed, one_pass
 
 from .lm_input import LmInput
 from .models import LanguageModel
@@ -142,9 +142,9 @@ class LmTrainer(Trainer):
             # Each epoch's windows in an order drawn from (seed, epoch); with steps_per_epoch
             # Keras keeps one iterator over the remaining epochs' stream.
             remaining = range(state["epoch"] + 1, self.epochs + 1)
-            stream = epoch_stream(
-                [data(self.train_split, True, epoch_seed(self.seed, e)) for e in remaining], 1
-            )
+            with one_pass():  # each epoch's windows are read once: no cache to fill
+                epochs = [data(self.train_split, True, epoch_seed(self.seed, e)) for e in remaining]
+            stream = epoch_stream(epochs, 1)
             model.fit(
                 stream,
                 steps_per_epoch=_batches(data(self.train_split, False)),

@@ -7,8 +7,10 @@ carrying id features are the same, and live here. TensorFlow is imported inside 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from beamline import Artifact
@@ -57,11 +59,26 @@ def read_records(
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+_ONE_PASS: contextvars.ContextVar[bool] = contextvars.ContextVar("one_pass", default=False)
+
+
+@contextlib.contextmanager
+def one_pass() -> Iterator[None]:
+    """Datasets built inside are read once (an epoch's own data, see ``epoch_seed``): they keep
+    no cache, which would only hold a copy of the data until the whole fit ends."""
+    token = _ONE_PASS.set(True)
+    try:
+        yield
+    finally:
+        _ONE_PASS.reset(token)
+
+
 def cached_and_shuffled(ds: Any, *, cache: bool, training: bool, buffer: int, seed: int) -> Any:
-    """``ds`` kept in memory after its first epoch (``cache``: parsed and decoded once), then,
-    for training, shuffled from ``seed`` anew every epoch (after the cache, so that the order
-    still changes and what follows, augmentation among it, still runs every epoch)."""
-    if cache:
+    """``ds`` kept in memory after its first epoch (``cache``: parsed and decoded once; not
+    inside ``one_pass``), then, for training, shuffled from ``seed`` anew every epoch (after the
+    cache, so that the order still changes and what follows, augmentation among it, still runs
+    every epoch)."""
+    if cache and not _ONE_PASS.get():
         ds = ds.cache()
     if training:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
