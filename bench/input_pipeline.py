@@ -1,5 +1,6 @@
 """Case 4: the ``image_input`` tf.data pipeline against a hand-tuned reference and a naive one,
-and the share of training-step time spent waiting for input while training the digits CNN.
+and the share of training-step time spent waiting for input while training the digits CNN;
+``keras_trainer`` against plain Keras ``model.fit`` (``bench.trainer_overhead``).
 
 Images per second over a few epochs of the training split of the ingested photos (64x64 RGB
 PNG in GZIP TFRecords), each variant in its own process, interleaved. The first batch (graph
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import trainer_overhead
 from .common import ROOT, interleaved, median, row, task
 from .validation import prepare
 
@@ -85,4 +87,4 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
             later_epochs_share=None if later is None else round(later, 4),
         )
     )
-    return rows
+    return rows + trainer_overhead.run(smoke)
