@@ -30,7 +30,8 @@ class AudioCnn(Model):
     ``mode: conv2d`` treats the spectrogram as an image (time x frequency); ``conv1d`` convolves
     over time with the frequency bins as channels. Each entry of ``filters`` is one block: a
     same-padded convolution, batch normalisation on request, ReLU and pooling by 2. After the
-    blocks, ``head: flatten`` keeps where in time things happened; ``global`` averages over it."""
+    blocks, ``head: flatten`` keeps where in time things happened; ``global`` averages over it.
+    ``freq_dropout`` and ``time_dropout`` mask random mel bins or frames while training."""
 
     name = "audio_cnn"
 
@@ -42,6 +43,12 @@ class AudioCnn(Model):
     dense_units: list[int] = param([64], help="units of the dense layers after the blocks", ge=1)
     dropout: float = param(0.3, help="dropout rate before each dense layer", ge=0, lt=1)
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
+    freq_dropout: float = param(
+        0.0, help="training only: share of mel bins zeroed for the whole clip", ge=0, lt=1
+    )
+    time_dropout: float = param(
+        0.0, help="training only: share of frames zeroed across all bins", ge=0, lt=1
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -51,8 +58,14 @@ class AudioCnn(Model):
         frames, bins, _ = shape
         reg = regularizer(self.l2)
         spec = keras.Input(shape=tuple(shape), name=name)
+        x = spec
+        # SpecAugment-like masking (Park et al. 2019) by dropout of whole bins or frames
+        if self.freq_dropout > 0:
+            x = keras.layers.Dropout(self.freq_dropout, noise_shape=(None, 1, bins, 1))(x)
+        if self.time_dropout > 0:
+            x = keras.layers.Dropout(self.time_dropout, noise_shape=(None, frames, 1, 1))(x)
         if self.mode == "conv1d":
-            x = keras.layers.Reshape((frames, bins))(spec)
+            x = keras.layers.Reshape((frames, bins))(x)
             conv, pool, pool_global = (
                 keras.layers.Conv1D,
                 keras.layers.MaxPooling1D,
@@ -60,7 +73,6 @@ class AudioCnn(Model):
             )
             sizes = [frames]
         else:
-            x = spec
             conv, pool, pool_global = (
                 keras.layers.Conv2D,
                 keras.layers.MaxPooling2D,

@@ -203,7 +203,8 @@ class Cnn(Model):
     """A convolutional network: conv blocks with pooling, dense layers with dropout, softmax.
 
     Each entry of ``filters`` is one block: a same-padded convolution (plus batch normalisation
-    on request), the activation, and 2x2 pooling while the feature map is larger than 1x1."""
+    on request), the activation, and 2x2 pooling while the feature map is larger than 1x1.
+    ``rotation``, ``zoom`` and ``translate`` transform the training images at random first."""
 
     name = "cnn"
 
@@ -215,6 +216,15 @@ class Cnn(Model):
     dropout: float = param(0.25, help="dropout rate before each dense layer", ge=0, lt=1)
     batch_norm: bool = param(False, help="batch normalisation after each convolution")
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
+    rotation: float = param(
+        0.0, help="training only: random rotation up to this share of a full turn", ge=0, lt=0.5
+    )
+    zoom: float = param(
+        0.0, help="training only: random zoom in or out up to this share", ge=0, lt=1
+    )
+    translate: float = param(
+        0.0, help="training only: random shift up to this share of the side", ge=0, lt=1
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -223,6 +233,15 @@ class Cnn(Model):
         name, shape = _image_input(inputs, self.name)
         image = keras.Input(shape=tuple(shape), name=name)
         x = image
+        # geometric augmentation: Keras layers that act in training and pass images through after
+        if self.rotation > 0:
+            x = keras.layers.RandomRotation(self.rotation, fill_mode="nearest")(x)
+        if self.zoom > 0:
+            x = keras.layers.RandomZoom(self.zoom, fill_mode="nearest")(x)
+        if self.translate > 0:
+            x = keras.layers.RandomTranslation(self.translate, self.translate, fill_mode="nearest")(
+                x
+            )
         size = min(shape[0], shape[1])
         pool = keras.layers.MaxPooling2D if self.pooling == "max" else keras.layers.AveragePooling2D
         for filters in self.filters:

@@ -52,10 +52,22 @@ def _masked_mean(x: Any, mask: Any) -> Any:
     return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
 
 
+def _bigram_ids(ids: Any, size: int, buckets: int) -> Any:
+    """Slot of each adjacent token pair of ``ids``: ``size + hash(pair) % buckets``, or 0 (the
+    padding slot, not counted) where either token is padding."""
+    from keras import ops
+
+    first, second = ids[:, :-1], ids[:, 1:]
+    pair = (first * 1000003 + second) % buckets + size  # 1000003: a prime mixing the first id
+    return ops.where(ops.logical_and(first > 0, second > 0), pair, ops.zeros_like(pair))
+
+
 class BowClassifier(Model):
     """A bag-of-words network: multi-hot (or count) vector of the tokens, dense layers, softmax.
 
-    Word order is ignored; on small data sets this strong baseline is hard to beat."""
+    Word order is ignored, except that ``bigram_buckets > 0`` adds the text's adjacent token
+    pairs, hashed into that many extra slots of the vector (so "not good" is not "good"). On
+    small data sets this strong baseline is hard to beat."""
 
     name = "bow_classifier"
 
@@ -65,6 +77,7 @@ class BowClassifier(Model):
         0.5, help="dropout on the input vector and after each hidden layer", ge=0, lt=1
     )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
+    bigram_buckets: int = param(0, help="hash slots for adjacent token pairs (0: words only)", ge=0)
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -73,10 +86,14 @@ class BowClassifier(Model):
 
         name, spec, ids = _ids_input(inputs, self.name)
         size = int(spec["vocab_size"])
-        x = keras.layers.CategoryEncoding(num_tokens=size, output_mode=self.mode)(ids)
+        tokens, slots = ids, size
+        if self.bigram_buckets:
+            tokens = ops.concatenate([ids, _bigram_ids(ids, size, self.bigram_buckets)], axis=1)
+            slots = size + self.bigram_buckets
+        x = keras.layers.CategoryEncoding(num_tokens=slots, output_mode=self.mode)(tokens)
         if self.mode == "count":
             x = ops.log1p(x)
-        x = x * ops.concatenate([ops.zeros([2]), ops.ones([size - 2])])  # no [PAD]/[UNK] presence
+        x = x * ops.concatenate([ops.zeros([2]), ops.ones([slots - 2])])  # no [PAD]/[UNK] presence
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
         out = _head(x, self.units, self.dropout, num_classes, self.l2)
