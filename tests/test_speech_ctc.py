@@ -147,3 +147,36 @@ def test_manifest_extra_columns_may_not_replace_the_record_features() -> None:
     with pytest.raises(ParamError, match="would replace a feature") as caught:
         TranscriptManifest(manifest="m.csv", columns=["text"]).check()
     assert caught.value.key == "columns"
+
+
+@pytest.mark.parametrize("encoder", ["rnn", "transformer"])
+def test_a_clips_logits_do_not_depend_on_the_padding_of_its_batch(encoder: str) -> None:
+    import keras
+
+    from beamline_plugins.audio.ctc_model import CtcSpeech
+
+    inputs = {
+        "audio": {"shape": [None, 8], "modality": "audio"},
+        "audio_frames": {"shape": [], "modality": "length"},
+    }
+    model_component = CtcSpeech(
+        conv_filters=[8, 8],
+        conv_strides=[2, 1],
+        rnn_units=4,
+        rnn_layers=1,
+        encoder=encoder,
+        transformer_layers=1,
+        heads=2,
+        ff_units=8,
+        dropout=0.0,
+    )
+    keras.utils.set_random_seed(0)
+    model = model_component.build(inputs, 5)
+    rng = np.random.default_rng(0)
+    clip = rng.normal(size=(1, 21, 8)).astype(np.float32)
+    alone = model({"audio": clip, "audio_frames": np.array([21])})
+    padded = np.concatenate([clip, np.zeros((1, 13, 8), np.float32)], axis=1)
+    other = rng.normal(size=(1, 34, 8)).astype(np.float32)
+    batch = model({"audio": np.concatenate([padded, other]), "audio_frames": np.array([21, 34])})
+    assert alone["logits"].shape == (1, 11, 5) and list(batch["frames"].numpy()) == [11, 17]
+    np.testing.assert_allclose(batch["logits"][0, :11], alone["logits"][0], atol=1e-5)

@@ -36,7 +36,7 @@ def ctc_layers() -> dict[str, type]:
 
     @keras.saving.register_keras_serializable(package=PACKAGE)
     class StridedFrames(keras.layers.Layer):
-        """Valid steps after 'same' convolutions of total ``stride``: ceil(frames / stride)."""
+        """Valid steps after centred convolutions of total ``stride``: ceil(frames / stride)."""
 
         def __init__(self, stride: int = 1, **kwargs: Any) -> None:
             super().__init__(**kwargs)
@@ -136,13 +136,21 @@ class CtcSpeech(Model):
         spec = keras.Input(shape=(None, bins), name=name)
         frames_in = keras.Input(shape=(), dtype="int32", name=name + "_frames")
         x = spec
+        half = self.kernel_size // 2
+        stride_so_far = 1
         for filters, stride in zip(self.conv_filters, self.conv_strides, strict=True):
-            x = keras.layers.Conv1D(filters, self.kernel_size, strides=stride, padding="same")(x)
+            # Fixed padding, not "same": TensorFlow's "same" pads a strided convolution by an
+            # amount that depends on the (batch's) length, which would shift a clip's frames.
+            x = keras.layers.ZeroPadding1D((half, self.kernel_size - 1 - half))(x)
+            x = keras.layers.Conv1D(filters, self.kernel_size, strides=stride)(x)
             x = keras.layers.LayerNormalization()(x)
             x = keras.layers.Activation("relu")(x)
+            stride_so_far *= stride
+            # zero the steps past each clip's end, as the next layer's padding is
+            valid = layers["StridedFrames"](stride_so_far)(frames_in)
+            x = layers["ApplyMask"]()(x, layers["FrameMask"]()(valid, x))
         frames = layers["StridedFrames"](math.prod(self.conv_strides), name="frames")(frames_in)
         mask = layers["FrameMask"]()(frames, x)
-        x = layers["ApplyMask"]()(x, mask)
         if self.dropout:
             x = keras.layers.Dropout(self.dropout)(x)
         if self.encoder == "rnn":
