@@ -5,8 +5,10 @@ the shipped pipeline file as it is except for the few overrides named here."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import html.parser
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,8 +27,10 @@ DIGITS_OVERRIDES = {
 
 @functools.cache
 def runs_dir() -> Path:
-    """One temporary runs folder for the process."""
-    return Path(tempfile.mkdtemp(prefix="insight-runs-"))
+    """One temporary runs folder for the process, removed when it exits."""
+    path = Path(tempfile.mkdtemp(prefix="insight-runs-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 @functools.cache
