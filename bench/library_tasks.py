@@ -304,9 +304,9 @@ def plots_step(pipeline: str, out: str, plotter: str) -> dict:
     file = _write_yaml(folder / "validate.yaml", data)
     timings: dict[str, float] = {}
 
-    def timed_plots(*args: Any) -> Any:
+    def timed_plots(*args: Any, **options: Any) -> Any:
         began = time.perf_counter()
-        written = drawn(*args)
+        written = drawn(*args, **options)
         timings["plots_s"] = time.perf_counter() - began
         timings["plots"] = len(written)
         return written

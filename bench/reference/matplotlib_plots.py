@@ -15,14 +15,17 @@ from typing import Any
 from beamline_plugins.validation.report import MAX_PLOTS, TOP_VALUES, _features, _safe, _short
 
 
-def plot_features(folder: Path, statistics: Mapping[str, Any]) -> list[Path]:
-    """One matplotlib SVG per feature comparing its distribution across splits."""
+def plot_features(
+    folder: Path, statistics: Mapping[str, Any], skip: set[str] | None = None
+) -> list[Path]:
+    """One matplotlib SVG per feature comparing its distribution across splits, but none for
+    the features in ``skip`` (shown otherwise, as the report's own plotter does)."""
     by_split = {split: _features(stats) for split, stats in statistics.items()}
     names: list[str] = []
     for features in by_split.values():
         names += [name for name in features if name not in names]
     written = []
-    for name in names[:MAX_PLOTS]:
+    for name in [n for n in names if n not in (skip or set())][:MAX_PLOTS]:
         per_split = {s: f[name] for s, f in by_split.items() if name in f}
         path = folder / f"feature_{_safe(name)}.svg"
         if _plot_feature(name, per_split, path):
