@@ -57,7 +57,7 @@ def spoken_digits_run() -> beamline.Run:
 
 @functools.cache
 def sentiment_run() -> beamline.Run:
-    """A run of pipelines/sentiment.yaml as shipped (Transformer, slices by source and length)."""
+    """A run of pipelines/sentiment.yaml as shipped (slices by source and length)."""
     return beamline.run(PIPELINES / "sentiment.yaml", runs_dir=runs_dir()).run
 
 

@@ -3,7 +3,9 @@
 Deletion: removing the most-attributed pixels (set to black, the baseline) or tokens (replaced
 by padding, which the model ignores) first lowers the predicted class's score faster than
 removing random ones, averaged over several test inputs. Completeness: integrated gradients
-with 64 intervals sum to score(x) - score(baseline) within 5% of that difference.
+sum to score(x) - score(baseline) within 5% of that difference, with 64 intervals for pixels
+and spectrogram bins and 128 for tokens (a bag of words' multi-hot vector, the largest token
+weight per slot, has kinks the trapezoid rule needs more points for: 3.8% at 64, 2.1% at 128).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from data_paths import TESTS_DIR
 #: Relative completeness tolerance of integrated gradients with 64 trapezoid intervals.
 COMPLETENESS = 0.05
 STEPS = 64
+TOKEN_STEPS = 128
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +120,7 @@ def test_token_attributions_pass_deletion_and_completeness_on_sentiment() -> Non
     texts = [t for t in _test_inputs(sentiment_run(), "text", 40) if len(t.split()) >= 6][:12]
     assert len(texts) >= 8
     for raw in texts:
-        explained = explainer.explain(raw, steps=STEPS)
+        explained = explainer.explain(raw, steps=TOKEN_STEPS)
         a = explained.attribution
         gaps.append(a.completeness_gap)
         ids = explainer.features([raw])[0]

@@ -5,7 +5,8 @@ bins, and attributions are per input value (the baseline: all zeros, a black ima
 per-clip mean of the standardised spectrogram). Texts: token ids are not differentiable, so
 each token's embedding is scaled by a weight ``m_t`` in [0, 1] and the attributions are those of
 ``m`` (``m = 1``: the text; ``m = 0``: every token embedding zero, the padding mask and
-positions unchanged), one weight per token. Either way integrated gradients satisfy
+positions unchanged), one weight per token; a bag-of-words model's multi-hot vector is built
+from the same weights (``m = 0``: the empty bag). Either way integrated gradients satisfy
 completeness: the attributions sum to ``score(x) - score(baseline)``, up to the error of the
 trapezoid rule over ``steps`` intervals (``completeness_gap`` measures it).
 
@@ -101,37 +102,66 @@ def saliency(model: Any, name: str, x: Any, target: int) -> Attribution:
 
 
 def token_embeddings(model: Any, vocab_size: int) -> list[Any]:
-    """The model's ``Embedding`` layers over the token vocabulary (``input_dim == vocab_size``);
-    a position embedding has another size and is left alone."""
+    """The model's layers that read token ids: ``Embedding`` layers over the vocabulary
+    (``input_dim == vocab_size``; a position embedding has another size and is left alone) and
+    ``CategoryEncoding`` layers (bag of words: ``num_tokens >= vocab_size``)."""
     import keras
 
     found = [
         layer
         for layer in _layers(model)
-        if isinstance(layer, keras.layers.Embedding) and layer.input_dim == vocab_size
+        if (isinstance(layer, keras.layers.Embedding) and layer.input_dim == vocab_size)
+        or (isinstance(layer, keras.layers.CategoryEncoding) and layer.num_tokens >= vocab_size)
     ]
     if not found:
-        raise ValueError(f"the model has no Embedding layer over its {vocab_size} tokens")
+        raise ValueError(
+            f"the model reads its {vocab_size} tokens through no Embedding or CategoryEncoding "
+            "layer, so no weight per token can be attributed"
+        )
     return found
 
 
 @contextlib.contextmanager
 def scaled_embeddings(layers: list[Any], weights: Any) -> Iterator[None]:
-    """Within the block, the token embeddings of ``layers`` come out multiplied by ``weights``
-    (``[batch, tokens]``, a tensor read when the model is called)."""
+    """Within the block, each token of ``layers`` counts with its weight (``[batch, tokens]``,
+    a tensor read when the model is called): an embedding comes out multiplied by it; a
+    bag-of-words vector holds, per slot, the largest weight of the tokens in it (multi-hot) or
+    their sum (counts). Slots of pairs of adjacent tokens (hashed bigrams, appended after the
+    tokens) take the product of the pair's weights."""
+    import keras
+
     originals = [layer.call for layer in layers]
     holder = {"w": weights}
 
-    def wrap(call: Any) -> Any:
+    def scaled_embedding(call: Any) -> Any:
         def scaled(inputs: Any, *args: Any, **kwargs: Any) -> Any:
             out = call(inputs, *args, **kwargs)
             return out * holder["w"][:, : out.shape[1], None]
 
         return scaled
 
+    def weighted_bag(layer: Any) -> Any:
+        def bag(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            import tensorflow as tf
+
+            w = tf.cast(holder["w"], tf.float32)
+            length = int(w.shape[1])
+            extra = int(inputs.shape[1]) - length
+            if extra > 0:  # bigram slots: one per adjacent pair
+                w = tf.concat([w, (w[:, :-1] * w[:, 1:])[:, :extra]], axis=1)
+            hot = tf.one_hot(tf.cast(inputs, tf.int64), layer.num_tokens) * w[:, :, None]
+            if layer.output_mode == "count":
+                return tf.reduce_sum(hot, axis=1)
+            return tf.reduce_max(hot, axis=1)
+
+        return bag
+
     try:
-        for layer, call in zip(layers, originals, strict=True):
-            layer.call = wrap(call)
+        for layer in layers:
+            if isinstance(layer, keras.layers.CategoryEncoding):
+                layer.call = weighted_bag(layer)
+            else:
+                layer.call = scaled_embedding(layer.call)
         yield
     finally:
         for layer, call in zip(layers, originals, strict=True):

@@ -229,7 +229,11 @@ class ClassificationEvaluator(Evaluator):
             if not isinstance(raw, bytes):
                 continue
             target = info["classes"].index(item["predicted"])
-            explained = explainer.explain(raw, target)
+            try:
+                explained = explainer.explain(raw, target)
+            except ValueError as exc:  # a model whose input no attribution reaches
+                ctx.log(f"no attributions: {exc}")
+                return
             title = f"#{item['index']}: why {item['predicted']}"
             item["attribution"] = fragment(explained, title)
 
