@@ -89,7 +89,8 @@ class CsvTable(_TableSource):
                 )
 
     def read(self, ctx: StepContext) -> Any:
-        """Read rows in Beam, infer column types over all rows, then convert every row."""
+        """Read rows in Beam, infer column types over all rows, then read and convert every row
+        (two reads of the files: memory does not grow with the rows)."""
         import apache_beam as beam
 
         files = _files(self.name, self.path, ctx)
@@ -98,17 +99,21 @@ class CsvTable(_TableSource):
         reader = functools.partial(
             readers.read_csv, delimiter=self.delimiter, keep=keep, label=self.label
         )
+        # The files are read twice: once for the column types, then again to convert each row
+        # with them. Converting the first read's rows would make the runner hold every row
+        # until the types (a side input over all rows) are known.
+        types_source = create_source(f"{self.name} (types)", files, reader)
         rows_source = create_source(self.name, files, reader)
         explicit, infer, name = dict(self.types), self.infer_types, self.name
 
         @beam.ptransform_fn
         def _read(root: Any) -> dict[str, Any]:
-            rows = root | "rows" >> rows_source
             kinds = (
-                rows[MAIN]
+                (root | "column types: rows" >> types_source)[MAIN]
                 | "column types: per row" >> beam.Map(readers.row_kinds)
                 | "column types: combine" >> beam.CombineGlobally(readers.merge_kinds)
             )
+            rows = root | "rows" >> rows_source
             fn = functools.partial(readers.convert_row, explicit=explicit, infer=infer)
             typed = rows[MAIN] | "convert" >> record_stage(
                 name, fn, kinds=beam.pvalue.AsSingleton(kinds)
