@@ -77,3 +77,18 @@ def test_image_augmentation_moves_training_images_and_leaves_inference_alone(tmp
     assert not np.allclose(np.asarray(augmented(x, training=True)), x["image"])
     np.testing.assert_array_equal(np.asarray(augmented(x, training=False)), x["image"])
     _roundtrip(model, tmp_path, x)
+
+
+def test_bow_ensemble_scores_are_the_mean_of_its_members(tmp_path) -> None:
+    import keras
+
+    from beamline_plugins.text.models import BowClassifier
+
+    inputs = {"text": {"modality": "text", "shape": [4], "vocab_size": 12, "max_length": 4}}
+    model = BowClassifier(units=[4], members=3).build(inputs, 2)
+    x = {"text": np.array([[3, 4, 5, 0], [6, 2, 0, 0]], dtype="int64")}
+    members = keras.Model(model.inputs, [model.get_layer(f"scores_{i}").output for i in range(3)])
+    each = np.stack([np.asarray(m) for m in members(x, training=False)])
+    assert not np.allclose(each[0], each[1])  # members start from their own weights
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), each.mean(axis=0), rtol=1e-6)
+    _roundtrip(model, tmp_path, x)

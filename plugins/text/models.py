@@ -35,14 +35,24 @@ def _ids_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, dict
     return name, spec, ids
 
 
-def _head(x: Any, units: list[int], dropout: float, num_classes: int, l2: float) -> Any:
+def _head(
+    x: Any, units: list[int], dropout: float, num_classes: int, l2: float, name: str = "scores"
+) -> Any:
     import keras
 
     for size in units:
         x = keras.layers.Dense(size, activation="relu", kernel_regularizer=regularizer(l2))(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)
-    return class_scores(x, num_classes, l2)
+    if name == "scores":
+        return class_scores(x, num_classes, l2)
+    return keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_regularizer=regularizer(l2),
+        dtype="float32",
+        name=name,
+    )(x)
 
 
 def _masked_mean(x: Any, mask: Any) -> Any:
@@ -78,6 +88,9 @@ class BowClassifier(Model):
     )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
     bigram_buckets: int = param(0, help="hash slots for adjacent token pairs (0: words only)", ge=0)
+    members: int = param(
+        1, help="ensemble: hidden layers and softmax this many times, probabilities averaged", ge=1
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -96,7 +109,14 @@ class BowClassifier(Model):
         x = x * ops.concatenate([ops.zeros([2]), ops.ones([slots - 2])])  # no [PAD]/[UNK] presence
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
-        out = _head(x, self.units, self.dropout, num_classes, self.l2)
+        if self.members == 1:
+            out = _head(x, self.units, self.dropout, num_classes, self.l2)
+        else:  # members differ by their initial weights and dropout masks
+            heads = [
+                _head(x, self.units, self.dropout, num_classes, self.l2, f"scores_{i}")
+                for i in range(self.members)
+            ]
+            out = keras.layers.Average(dtype="float32", name="scores")(heads)
         return keras.Model({name: ids}, out, name=self.name)
 
 
