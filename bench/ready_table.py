@@ -79,6 +79,12 @@ def latest_by_seed(name: str, runs: Path) -> dict[int, dict[str, Any]]:
     for run_json in sorted((runs / name).glob("*/run.json")):
         run = json.loads(run_json.read_text(encoding="utf-8"))
         steps = {r["step"]: r for r in run.get("records", [])}
+        if not steps:  # a run whose export a gate refused has no records: read its step folders
+            steps = {
+                s: {"seconds": _meta(run_json.parent / s).get("seconds"), "status": "ran"}
+                for s in run.get("steps", [])
+                if (run_json.parent / s / "meta.json").is_file()
+            }
         seeds = [
             _params(run_json.parent / step).get("seed")
             for step in steps
@@ -93,12 +99,15 @@ def latest_by_seed(name: str, runs: Path) -> dict[int, dict[str, Any]]:
     return found
 
 
-def _params(step_dir: Path) -> dict[str, Any]:
+def _meta(step_dir: Path) -> dict[str, Any]:
     try:
-        meta = json.loads((step_dir / "meta.json").read_text(encoding="utf-8"))
+        return json.loads((step_dir / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return meta.get("params") or {}
+
+
+def _params(step_dir: Path) -> dict[str, Any]:
+    return _meta(step_dir).get("params") or {}
 
 
 def _last_evaluation(run_dir: Path, steps: list[str]) -> dict[str, Any] | None:
@@ -155,7 +164,8 @@ def _spread(metric: str, values: list[float]) -> str:
 
 def _bound(metric: str) -> str:
     leaf = metric.rsplit(".", 1)[-1]
-    return f"{metric} <=" if leaf.startswith(UPPER_BOUNDS) else f"{metric} >="
+    upper = leaf.startswith(UPPER_BOUNDS) or metric.startswith("slice_gap.")  # a gap is a ceiling
+    return f"{metric} <=" if upper else f"{metric} >="
 
 
 def _seed_list(runs: dict[int, Any]) -> str:
