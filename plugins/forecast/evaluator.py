@@ -24,6 +24,7 @@ from typing import Any
 from beamline import Evaluator, Examples, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import write_json_atomic
 from beamline.errors import PipelineError
+from beamline_plugins.training.blessing import write_blessing
 
 
 class ForecastEvaluator(Evaluator):
@@ -76,10 +77,7 @@ class ForecastEvaluator(Evaluator):
             for name, bound in self.thresholds.items()
             if _known(name, metrics) > bound
         ]
-        blessing = {"blessed": not reasons, "reasons": reasons, "thresholds": self.thresholds}
-        write_json_atomic(ctx.output_dir / "blessing.json", blessing)
-        verdict = "blessed" if not reasons else "not blessed: " + "; ".join(reasons)
-        ctx.log(verdict)
+        verdict = write_blessing(ctx, reasons, self.thresholds)
         summary = (
             f"{self.split}: MAE {metrics['mae']:.4f}, RMSE {metrics['rmse']:.4f}, MASE "
             f"{metrics['mase']:.3f}; seasonal naive MAE {metrics['naive_mae']:.4f} ({verdict})"

@@ -12,12 +12,12 @@ Scaling with the train statistics is inside the model: the export takes raw valu
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from beamline import Evaluation, Exporter, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import write_json_atomic
-from beamline.errors import GateFailed
+from beamline_plugins.training.blessing import require_blessing
+from beamline_plugins.training.export_steps import write_saved_model
 
 from .trainer import TASK
 
@@ -36,14 +36,8 @@ class ForecastExporter(Exporter):
 
     def run(self, ctx: StepContext) -> StepResult:
         """Write the SavedModel and ``export.json``."""
-        if self.blessing:
-            verdict = json.loads(ctx.input("blessing").file("blessing.json").read_text())
-            if not verdict.get("blessed"):
-                raise GateFailed(
-                    f"step '{self.blessing}' did not bless the model: "
-                    + "; ".join(verdict.get("reasons", []))
-                )
-        import keras
+        require_blessing(ctx, self.blessing)
+
         import tensorflow as tf
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
@@ -56,10 +50,7 @@ class ForecastExporter(Exporter):
             forecast = model(preprocess(raw), training=False)
             return {"forecast": tf.cast(forecast, tf.float32)}
 
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
-        archive.write_out(str(ctx.output_dir / "saved_model"), verbose=False)
+        write_saved_model(model, ctx.output_dir / "saved_model", SIGNATURE, serve, [signature])
         lookback, values = info["inputs"]["history"]["shape"]
         ingest = ctx.input("model").meta.get("inputs", {})
         export = {

@@ -7,13 +7,12 @@ Artifact: the layout of ``keras_trainer`` (``model.keras``, ``model.json`` with 
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from beamline import Examples, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
-from beamline.artifacts import write_json_atomic
 from beamline.fingerprint import plain
-from beamline_plugins.training.artifact import input_pipeline_record, write_model
+from beamline_plugins.training.artifact import input_pipeline_record
+from beamline_plugins.training.custom_fit import fit_splits, write_fit_report
 
 from .inputs import HISTORY, WindowInput
 from .models import RnnForecaster
@@ -45,8 +44,6 @@ class ForecastTrainer(Trainer):
         """Fit the model and write the artifact (see the module docstring)."""
         import keras
 
-        from beamline_plugins.training.plots import plot_history
-
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
         spec = inputs[HISTORY]
@@ -60,31 +57,7 @@ class ForecastTrainer(Trainer):
             metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
         )
 
-        def data(split: str, training: bool) -> Any:
-            return self.input.dataset(
-                examples, split, inputs=inputs, training=training,
-                batch_size=self.batch_size, seed=self.seed,
-            )  # fmt: skip
-
-        validation = data(self.eval_split, False) if self.eval_split else None
-        epochs: list[dict[str, float]] = []
-        callbacks: list[Any] = [_Progress(ctx, self.epochs, epochs)]
-        if validation is not None and self.early_stopping:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    patience=self.early_stopping, restore_best_weights=True
-                )
-            )
-        began = time.perf_counter()
-        model.fit(
-            data(self.train_split, True),
-            validation_data=validation,
-            epochs=self.epochs,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=0,
-        )
-        seconds = time.perf_counter() - began
+        epochs, seconds = fit_splits(ctx, self, model, examples, inputs)
         info = {
             "inputs": inputs,
             "task": TASK,
@@ -95,21 +68,9 @@ class ForecastTrainer(Trainer):
             "model": plain(self.model),
             "trainer_step": ctx.step.name,
         }
-        write_model(ctx.output_dir, model, info)
-        best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
-        report = ctx.output_dir / "report"
-        report.mkdir(parents=True, exist_ok=True)
-        history = {"epochs": epochs, "best_epoch": best.get("epoch", 0), "seconds": seconds}
-        write_json_atomic(report / "history.json", history)
-        if epochs:
-            plot_history(epochs, report / "training_curve.png")
-        metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
-        metrics.update(epochs=float(len(epochs)), train_seconds=seconds)
-        summary = (
-            f"{len(epochs)} epochs in {seconds:.0f} s, best eval MAE "
-            f"{best.get('val_mae', float('nan')):.4f} (epoch {best.get('epoch', 0)})"
+        return write_fit_report(
+            ctx, model, info, epochs, seconds, metric="val_mae", metric_label="MAE"
         )
-        return StepResult(metrics=metrics, summary=summary)
 
 
 def _scaled_loss(kind: str, scale: float) -> Any:
@@ -126,19 +87,3 @@ def _scaled_loss(kind: str, scale: float) -> Any:
         return base(y_true / scale, y_pred / scale)
 
     return loss
-
-
-class _Progress:
-    """A Keras callback (built lazily) reporting epochs to the step's progress and history."""
-
-    def __new__(cls, ctx: StepContext, total: int, epochs: list[dict[str, float]]) -> Any:
-        import keras
-
-        class Progress(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                epochs.append({"epoch": epoch + 1, **logs})
-                text = " ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items()))
-                ctx.progress(epoch + 1, total, text)
-
-        return Progress()

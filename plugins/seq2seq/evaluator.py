@@ -24,6 +24,7 @@ from beamline import Evaluator, Examples, Input, StepContext, StepResult, Traine
 from beamline.artifacts import write_json_atomic
 from beamline.errors import PipelineError
 from beamline_plugins.sequences.metrics import error_counts
+from beamline_plugins.training.blessing import write_blessing
 
 from .bleu import corpus_bleu
 from .tokens import tokenize
@@ -87,10 +88,7 @@ class Seq2SeqEvaluator(Evaluator):
         )
         (report / "errors.txt").write_text(rows, encoding="utf-8")
         reasons = check(metrics, self.thresholds)
-        blessing = {"blessed": not reasons, "reasons": reasons, "thresholds": self.thresholds}
-        write_json_atomic(ctx.output_dir / "blessing.json", blessing)
-        verdict = "blessed" if not reasons else "not blessed: " + "; ".join(reasons)
-        ctx.log(verdict)
+        verdict = write_blessing(ctx, reasons, self.thresholds)
         summary = (
             f"{self.split}: token error {metrics['token_error_rate']:.4f}, sequence error "
             f"{metrics['sequence_error_rate']:.4f}, BLEU {metrics['bleu']:.3f} (beam "

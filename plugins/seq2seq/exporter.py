@@ -13,11 +13,10 @@ inside the graph: ``pipeline predict EXPORT --text WORD --json`` gives ``{"input
 
 from __future__ import annotations
 
-import json
-
 from beamline import Evaluation, Exporter, Input, StepContext, StepResult, TrainedModel, param
 from beamline.artifacts import write_json_atomic
-from beamline.errors import GateFailed
+from beamline_plugins.training.blessing import require_blessing
+from beamline_plugins.training.export_steps import write_saved_model
 
 from .trainer import TASK
 
@@ -41,14 +40,7 @@ class Seq2SeqExporter(Exporter):
 
     def run(self, ctx: StepContext) -> StepResult:
         """Write the SavedModel and ``export.json``."""
-        if self.blessing:
-            verdict = json.loads(ctx.input("blessing").file("blessing.json").read_text())
-            if not verdict.get("blessed"):
-                raise GateFailed(
-                    f"step '{self.blessing}' did not bless the model: "
-                    + "; ".join(verdict.get("reasons", []))
-                )
-        import keras
+        require_blessing(ctx, self.blessing)
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
 
@@ -59,10 +51,8 @@ class Seq2SeqExporter(Exporter):
         inputs = info["inputs"]
         translate = translator(model, inputs, pipeline, self.beam_size, self.length_penalty)
         signature, _ = pipeline.serving(inputs)
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(SIGNATURE, translate)  # its input signature: raw strings
-        archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+        # translate is a tf.function with its own input signature: raw strings
+        write_saved_model(model, ctx.output_dir / SAVED_MODEL_DIR, SIGNATURE, translate)
         export = {
             "signature": SIGNATURE,
             "task": TASK,

@@ -7,13 +7,12 @@ training curve), which ``seq2seq_evaluator`` and ``seq2seq_exporter`` read.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from beamline import Examples, Input, InputPipeline, Model, StepContext, StepResult, Trainer, param
-from beamline.artifacts import write_json_atomic
 from beamline.fingerprint import plain
-from beamline_plugins.training.artifact import input_pipeline_record, write_model
+from beamline_plugins.training.artifact import input_pipeline_record
+from beamline_plugins.training.custom_fit import fit_splits, write_fit_report
 
 from .inputs import Seq2SeqInput
 from .models import TransformerSeq2Seq
@@ -54,8 +53,6 @@ class Seq2SeqTrainer(Trainer):
         """Fit the model and write the artifact (see the module docstring)."""
         import keras
 
-        from beamline_plugins.training.plots import plot_history
-
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
         keras.utils.set_random_seed(self.seed)
@@ -71,35 +68,7 @@ class Seq2SeqTrainer(Trainer):
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
 
-        def data(split: str, training: bool) -> Any:
-            return self.input.dataset(
-                examples,
-                split,
-                inputs=inputs,
-                training=training,
-                batch_size=self.batch_size,
-                seed=self.seed,
-            )
-
-        validation = data(self.eval_split, False) if self.eval_split else None
-        epochs: list[dict[str, float]] = []
-        callbacks = [_Progress(ctx, self.epochs, epochs)]
-        if validation is not None and self.early_stopping:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    patience=self.early_stopping, restore_best_weights=True
-                )
-            )
-        began = time.perf_counter()
-        model.fit(
-            data(self.train_split, True),
-            validation_data=validation,
-            epochs=self.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the input pipeline shuffles (seeded)
-            verbose=0,
-        )
-        seconds = time.perf_counter() - began
+        epochs, seconds = fit_splits(ctx, self, model, examples, inputs)
         info = {
             "inputs": inputs,
             "task": TASK,
@@ -109,21 +78,9 @@ class Seq2SeqTrainer(Trainer):
             "model": plain(self.model),
             "trainer_step": ctx.step.name,
         }
-        write_model(ctx.output_dir, model, info)
-        best = min(epochs, key=lambda e: e.get("val_loss", e["loss"])) if epochs else {}
-        report = ctx.output_dir / "report"
-        report.mkdir(parents=True, exist_ok=True)
-        history = {"epochs": epochs, "best_epoch": best.get("epoch", 0), "seconds": seconds}
-        write_json_atomic(report / "history.json", history)
-        if epochs:
-            plot_history(epochs, report / "training_curve.png")
-        metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
-        metrics.update(epochs=float(len(epochs)), train_seconds=seconds)
-        summary = (
-            f"{len(epochs)} epochs in {seconds:.0f} s, best eval loss "
-            f"{best.get('val_loss', float('nan')):.4f} (epoch {best.get('epoch', 0)})"
+        return write_fit_report(
+            ctx, model, info, epochs, seconds, metric="val_loss", metric_label="loss"
         )
-        return StepResult(metrics=metrics, summary=summary)
 
 
 def _loss(label_smoothing: float) -> Any:
@@ -168,19 +125,3 @@ def _schedule(kind: str, peak: float, warmup: int, total: int) -> Any:
             return {}
 
     return WarmupThenDecay()
-
-
-class _Progress:
-    """A Keras callback (built lazily) reporting epochs to the step's progress and history."""
-
-    def __new__(cls, ctx: StepContext, total: int, epochs: list[dict[str, float]]) -> Any:
-        import keras
-
-        class Progress(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                epochs.append({"epoch": epoch + 1, **logs})
-                text = " ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items()))
-                ctx.progress(epoch + 1, total, text)
-
-        return Progress()
