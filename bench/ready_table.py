@@ -116,7 +116,9 @@ def _last_evaluation(run_dir: Path, steps: list[str]) -> dict[str, Any] | None:
         if (run_dir / step / "blessing.json").is_file():
             meta = json.loads((run_dir / step / "meta.json").read_text(encoding="utf-8"))
             blessing = json.loads((run_dir / step / "blessing.json").read_text(encoding="utf-8"))
-            return {"meta": meta, "blessing": blessing}
+            full = run_dir / step / "metrics.json"  # nested ones too (per_class.spam.f1)
+            metrics = json.loads(full.read_text(encoding="utf-8")) if full.is_file() else {}
+            return {"meta": meta, "blessing": blessing, "metrics": metrics}
     return None
 
 
@@ -133,7 +135,7 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
         names.insert(0, "accuracy")
     parts = []
     for metric in names:
-        values = [r["evaluation"]["meta"]["metrics"].get(metric) for r in runs.values()]
+        values = [_metric(r["evaluation"], metric) for r in runs.values()]
         values = [float(v) for v in values if v is not None]
         if values:
             parts.append(_spread(metric, values))
@@ -152,6 +154,16 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
     return (
         f"| `{name}` | {task} | {', '.join(models) or '-'} | {measured} | {target} | {wall:.0f} s |"
     )
+
+
+def _metric(evaluation: dict[str, Any], name: str) -> Any:
+    """``name`` from the evaluator's metrics, a dotted name looked up in metrics.json too."""
+    found = evaluation["meta"]["metrics"].get(name)
+    if found is None:
+        found = evaluation.get("metrics", {})
+        for part in name.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+    return found if isinstance(found, int | float) else None
 
 
 def _spread(metric: str, values: list[float]) -> str:
