@@ -20,21 +20,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
-class SpectrogramSettings:
-    """How waveforms become model features; stored with the model so serving uses the same."""
+class FrameGeometry:
+    """Window arithmetic of a short-time analysis, from ``sample_rate``, ``window_ms`` and
+    ``hop_ms`` (fields of the settings class that mixes it in)."""
 
     sample_rate: int
-    samples: int
-    kind: str = "log_mel"  # log_mel | mfcc
-    window_ms: float = 25.0
-    hop_ms: float = 10.0
-    mel_bins: int = 40
-    mfcc: int = 13
-    fmin: float = 20.0
-    fmax: float = 0.0  # 0: the Nyquist frequency
-    normalize: bool = True
-    align: str = "center"
+    window_ms: float
+    hop_ms: float
 
     @property
     def frame_length(self) -> int:
@@ -50,6 +42,23 @@ class SpectrogramSettings:
     def fft_length(self) -> int:
         """The FFT size: the smallest power of two holding a window."""
         return 1 << (self.frame_length - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class SpectrogramSettings(FrameGeometry):
+    """How waveforms become model features; stored with the model so serving uses the same."""
+
+    sample_rate: int
+    samples: int
+    kind: str = "log_mel"  # log_mel | mfcc
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    mel_bins: int = 40
+    mfcc: int = 13
+    fmin: float = 20.0
+    fmax: float = 0.0  # 0: the Nyquist frequency
+    normalize: bool = True
+    align: str = "center"
 
     @property
     def frames(self) -> int:

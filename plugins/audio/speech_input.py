@@ -19,6 +19,7 @@ from beamline import Artifact, InputPipeline, ModelInputs, param
 from beamline.errors import PipelineError
 from beamline.examples import feature_of_modality, feature_spec
 
+from .features import FrameGeometry
 from .transcript_vocabulary import load_transcript_vocabulary
 
 Augmentation = Literal["speed", "noise", "spec_mask"]
@@ -26,7 +27,7 @@ FRAMES_SUFFIX = "_frames"
 
 
 @dataclass(frozen=True)
-class SpeechSettings:
+class SpeechSettings(FrameGeometry):
     """How WAV bytes become model features; stored with the model so serving does the same."""
 
     sample_rate: int
@@ -36,21 +37,6 @@ class SpeechSettings:
     fmin: float = 20.0
     fmax: float = 0.0  # 0: the Nyquist frequency
     top_db: float = 60.0  # dynamic range kept below each clip's loudest bin (0: all)
-
-    @property
-    def frame_length(self) -> int:
-        """Samples per analysis window."""
-        return max(2, round(self.sample_rate * self.window_ms / 1000.0))
-
-    @property
-    def frame_step(self) -> int:
-        """Samples between window starts."""
-        return max(1, round(self.sample_rate * self.hop_ms / 1000.0))
-
-    @property
-    def fft_length(self) -> int:
-        """The FFT size: the smallest power of two holding a window."""
-        return 1 << (self.frame_length - 1).bit_length()
 
     def frames(self, samples: int) -> int:
         """Frames of a clip of ``samples`` (windows that fit entirely; at least one)."""
