@@ -10,6 +10,7 @@ from typing import Any
 
 from .atomic import write_json
 from .errors import PipelineError, SpecError, closest
+from .processes import pid_alive
 
 META_FILE = "meta.json"
 RUN_FILE = "run.json"
@@ -106,7 +107,7 @@ class Run:
     def status(self) -> str:
         """``running``, ``succeeded``, ``failed`` or ``interrupted``."""
         status = str(self.info.get("status", "unknown"))
-        if status == "running" and not _pid_alive(self.info.get("pid")):
+        if status == "running" and not pid_alive(self.info.get("pid")):
             return "interrupted"
         return status
 
@@ -169,15 +170,3 @@ def open_run(ref: str | Path, runs_dir: str | Path | None = None) -> Run:
         f"no run '{ref}' under {root}{closest(str(ref), names)} (use a run folder, "
         f"PIPELINE/RUN_ID, a run id or a pipeline name; 'pipeline runs' lists them)"
     )
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

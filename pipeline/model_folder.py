@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataNotFound, PipelineError
+from .processes import pid_alive
 
 SAVED_MODEL_FILE = "saved_model.pb"
 EXPORT_INFO = "export.json"
@@ -194,18 +195,6 @@ def _remove_abandoned(base: Path) -> None:
         parts = child.name.split(".")
         if not (child.name.startswith(".") and len(parts) == 4 and parts[2].isdigit()):
             continue
-        if parts[3] not in ("tmp", "removed") or _alive(int(parts[2])):
+        if parts[3] not in ("tmp", "removed") or pid_alive(int(parts[2])):
             continue
         shutil.rmtree(child, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
