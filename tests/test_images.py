@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -171,3 +172,52 @@ def test_invalid_resize_size_is_refused_at_load_naming_the_key(tmp_path: Path) -
     ):
         ingest(pipeline_file(tmp_path, step), tmp_path / "runs")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("meta.json"))
+
+
+ALL_AUGMENTATIONS = ["flip", "crop", "brightness", "rotate", "zoom", "shift", "contrast", "color"]
+
+
+def _training_images(artifact: Path, seed: int, augment: list[str]) -> tuple[Any, Any]:
+    from beamline_plugins.training.image_input import ImageInput
+
+    pipeline = ImageInput(augment=augment + ["erase"] if augment else [])
+    batches = list(pipeline.dataset(artifact, "train", training=True, batch_size=64, seed=seed))
+    ((images,),) = [list(features.values()) for features, _ in batches]
+    labels = np.concatenate([label.numpy() for _, label in batches])
+    return images.numpy(), labels
+
+
+def test_image_augmentation_is_a_function_of_the_seed_and_keeps_shapes_and_labels(
+    tmp_path: Path,
+) -> None:
+    copy_images(SIGN_DIGITS, tmp_path / "data", ["3", "6"], 6)
+    step = {
+        "component": "image_folder",
+        "root": "data",
+        "transforms": ["decode_image", {"component": "resize_image", "size": 32}],
+        "split": {"train": 1.0, "eval": 0.0, "test": 0.0},
+    }
+    _, artifact = ingest(pipeline_file(tmp_path, step), tmp_path / "runs")
+    plain, plain_labels = _training_images(artifact, 3, [])
+    first, labels = _training_images(artifact, 3, ALL_AUGMENTATIONS)
+    again, _ = _training_images(artifact, 3, ALL_AUGMENTATIONS)
+    other, _ = _training_images(artifact, 4, ALL_AUGMENTATIONS)
+    assert first.shape == plain.shape == (12, 32, 32, 3)
+    np.testing.assert_array_equal(first, again)  # the same seed draws the same augmentation
+    assert (labels == plain_labels).all()  # order is the seed's, labels untouched
+    assert 0 <= first.min() and first.max() <= 1
+    changed = np.abs(first - plain).mean(axis=(1, 2, 3))
+    assert (changed > 0.01).all() and np.abs(first - other).mean() > 0.01
+
+
+def test_image_warp_rotates_and_shifts_about_the_centre() -> None:
+    import tensorflow as tf
+
+    from beamline_plugins.training.image_input import _warp
+
+    image = np.zeros((8, 8, 1), np.float32)
+    image[1, 2] = 1.0  # one bright pixel in the upper left
+    turned = _warp(tf.constant(image), tf.constant(np.pi / 2), 1.0, tf.zeros([2])).numpy()
+    np.testing.assert_allclose(turned, np.rot90(image, k=1), atol=1e-5)
+    shifted = _warp(tf.constant(image), 0.0, 1.0, tf.constant([0.25, 0.5])).numpy()
+    assert shifted[3, 6] == pytest.approx(1.0) and shifted.sum() == pytest.approx(1.0)

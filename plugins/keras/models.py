@@ -215,6 +215,9 @@ class Cnn(Model):
     activation: Activation = param("relu", help="activation of conv and dense layers")
     dropout: float = param(0.25, help="dropout rate before each dense layer", ge=0, lt=1)
     batch_norm: bool = param(False, help="batch normalisation after each convolution")
+    global_pool: bool = param(
+        False, help="average each feature map over the image instead of flattening the last"
+    )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
     rotation: float = param(
         0.0, help="training only: random rotation up to this share of a full turn", ge=0, lt=0.5
@@ -258,7 +261,10 @@ class Cnn(Model):
             if size >= 2:
                 x = pool(2)(x)
                 size //= 2
-        x = keras.layers.Flatten()(x)
+        if self.global_pool:
+            x = keras.layers.GlobalAveragePooling2D()(x)
+        else:
+            x = keras.layers.Flatten()(x)
         for units in self.dense_units:
             if self.dropout > 0:
                 x = keras.layers.Dropout(self.dropout)(x)

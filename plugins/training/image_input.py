@@ -27,7 +27,9 @@ from beamline.examples import example_files, feature_of_modality, feature_spec
 
 from .records import cached_and_shuffled, element_seeds, labelled_parser, read_records
 
-Augmentation = Literal["flip", "crop", "brightness"]
+Augmentation = Literal[
+    "flip", "crop", "brightness", "rotate", "zoom", "shift", "contrast", "color", "erase"
+]
 
 
 def decode_image(encoded: Any, height: int, width: int, channels: int) -> Any:
@@ -85,7 +87,22 @@ class ImageInput(InputPipeline):
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     cache: bool = param(True, help="keep decoded images in memory after the first epoch")
     augment: list[Augmentation] = param(
-        [], help="training-only augmentation: flip (left-right), crop (random 90%), brightness"
+        [],
+        help="training-only augmentation: flip (left-right), crop (random 90%), brightness, "
+        "rotate, zoom, shift (one affine warp), contrast, color (saturation and hue of RGB), "
+        "erase (a random rectangle, half the images)",
+    )
+    rotate_degrees: float = param(
+        15.0, help="augment rotate: largest rotation either way, in degrees", ge=0, le=180
+    )
+    zoom_range: float = param(
+        0.1, help="augment zoom: largest zoom in or out, as a share of the side", ge=0, lt=1
+    )
+    shift_range: float = param(
+        0.1, help="augment shift: largest shift each way, as a share of the side", ge=0, lt=1
+    )
+    erase_size: float = param(
+        0.3, help="augment erase: largest side of the erased rectangle, as a share", gt=0, le=1
     )
 
     def image_feature(self, examples: Artifact) -> str:
@@ -139,13 +156,21 @@ class ImageInput(InputPipeline):
             ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
         )
         if training and self.augment:
-            augment = _augmenter(list(self.augment))
+            augment = _augmenter(list(self.augment), self._strengths())
             ds = element_seeds(ds, seed).map(
                 lambda s, e: ({k: augment(v, s) for k, v in e[0].items()}, *e[1:]),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _strengths(self) -> dict[str, float]:
+        return {
+            "rotate": self.rotate_degrees if "rotate" in self.augment else 0.0,
+            "zoom": self.zoom_range if "zoom" in self.augment else 0.0,
+            "shift": self.shift_range if "shift" in self.augment else 0.0,
+            "erase": self.erase_size,
+        }
 
     def serving(
         self, inputs: ModelInputs
@@ -163,8 +188,12 @@ class ImageInput(InputPipeline):
         return signature, preprocess
 
 
-def _augmenter(kinds: list[str]) -> Callable[[Any, Any], Any]:
-    """Random flips, crops and brightness of one image, drawn statelessly from its seed."""
+def _augmenter(kinds: list[str], strengths: dict[str, float]) -> Callable[[Any, Any], Any]:
+    """Random flips, crops, warps, colour changes and erasing of one image, each drawn
+    statelessly from the image's seed (its own fold-in per kind, so adding a kind leaves the
+    draws of the others as they were)."""
+    import math
+
     import tensorflow as tf
 
     def augment(image: Any, seed: Any) -> Any:
@@ -173,18 +202,73 @@ def _augmenter(kinds: list[str]) -> Callable[[Any, Any], Any]:
         def draw(k: int) -> Any:
             return tf.random.experimental.stateless_fold_in(seed, k)
 
+        def uniform(k: int, low: float, high: float, n: int = 1) -> Any:
+            return tf.random.stateless_uniform([n], draw(k), low, high)
+
         if "flip" in kinds:
             image = tf.image.stateless_random_flip_left_right(image, draw(0))
         if "crop" in kinds:
             size = tf.cast(tf.cast(shape[:2], tf.float32) * 0.9, tf.int32)
             crop = tf.image.stateless_random_crop(image, tf.concat([size, shape[2:]], 0), draw(1))
             image = tf.image.resize(crop, shape[:2])
+        if strengths["rotate"] or strengths["zoom"] or strengths["shift"]:
+            turn = strengths["rotate"] * math.pi / 180
+            angle = uniform(3, -turn, turn)[0]
+            scale = tf.exp(uniform(4, -strengths["zoom"], strengths["zoom"])[0])
+            shift = uniform(5, -strengths["shift"], strengths["shift"], 2)
+            image = _warp(image, angle, scale, shift)
         if "brightness" in kinds:
-            bright = tf.image.stateless_random_brightness(image, 0.1, draw(2))
-            image = tf.clip_by_value(bright, 0, 1)
+            image = tf.image.stateless_random_brightness(image, 0.1, draw(2))
+        if "contrast" in kinds:
+            image = tf.image.stateless_random_contrast(image, 0.75, 1.25, draw(6))
+        if "color" in kinds and image.shape[-1] == 3:
+            image = tf.image.stateless_random_saturation(image, 0.7, 1.3, draw(7))
+            image = tf.image.stateless_random_hue(image, 0.04, draw(8))
+        image = tf.clip_by_value(image, 0, 1)
+        if "erase" in kinds:
+            image = _erase(image, strengths["erase"], uniform(9, 0, 1, 6))
         return tf.ensure_shape(image, image.shape)
 
     return augment
+
+
+def _warp(image: Any, angle: Any, scale: Any, shift: Any) -> Any:
+    """``image`` rotated by ``angle`` (radians) and zoomed by ``scale`` about its centre, then
+    shifted by ``shift`` (shares of height and width); edges repeat the nearest pixel."""
+    import tensorflow as tf
+
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    cy, cx = (size[0] - 1) / 2, (size[1] - 1) / 2
+    # the transform maps each output pixel (x, y) to the input point it samples
+    a0, a1 = tf.cos(angle) / scale, -tf.sin(angle) / scale
+    b0, b1 = tf.sin(angle) / scale, tf.cos(angle) / scale
+    a2 = cx - a0 * cx - a1 * cy - shift[1] * size[1]
+    b2 = cy - b0 * cx - b1 * cy - shift[0] * size[0]
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[None]
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None],
+        transforms=transform,
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    )
+    return warped[0]
+
+
+def _erase(image: Any, largest: float, u: Any) -> Any:
+    """Half the time, ``image`` with one rectangle (sides up to ``largest`` of the image's)
+    filled with a random gray; ``u`` holds six uniform [0, 1) draws."""
+    import tensorflow as tf
+
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    height, width = u[0] * largest * size[0], u[1] * largest * size[1]
+    top, left = u[2] * (size[0] - height), u[3] * (size[1] - width)
+    rows = tf.range(size[0])[:, None]
+    cols = tf.range(size[1])[None, :]
+    inside = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
+    inside = inside[..., None] & (u[5] < 0.5)
+    return tf.where(inside, tf.fill(tf.shape(image), u[4]), image)
 
 
 def _first_image_shape(examples: Artifact, name: str) -> tuple[int, int, int]:
