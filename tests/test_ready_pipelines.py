@@ -101,3 +101,42 @@ def test_the_results_table_replaces_the_rows_of_its_pipelines_only(
         "| `b` | new |",
         "| `c` | added |",
     ]
+
+
+def test_each_seed_is_judged_by_its_own_gates_not_by_an_earlier_seeds_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(PIPELINES.parent))
+    from bench.ready_table import passed_own_gates, seed_overrides
+
+    sets = seed_overrides(PIPELINES / "digits.yaml", 3)
+    assert "steps.train.seed=3" in sets
+    assert "steps.evaluate.compare_to_last_blessed=false" in sets
+    champion = "accuracy 0.9840 below the last blessed model's 0.9893 (run 20261201-1)"
+    assert passed_own_gates({"blessed": False, "reasons": [champion]})
+    assert not passed_own_gates({"blessed": False, "reasons": ["accuracy 0.9 < 0.97", champion]})
+    assert not passed_own_gates({"blessed": False, "reasons": []})
+    assert passed_own_gates({"blessed": True, "reasons": []})
+
+
+def test_a_reused_step_counts_the_seconds_of_the_run_that_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.syspath_prepend(str(PIPELINES.parent))
+    from bench.ready_table import _full_seconds
+
+    pipeline = tmp_path / "digits"
+    metas = {
+        "r1/ingest": {"seconds": 12.0},
+        "r2/ingest": {"seconds": 0.001, "original_seconds": 12.0, "reused_from": "r1/ingest"},
+        # a reuse of the reuse: its original_seconds is the seconds of a link
+        "r3/ingest": {"seconds": 0.002, "original_seconds": 0.001, "reused_from": "r2/ingest"},
+        "r3/train": {"seconds": 30.0},
+    }
+    for step, meta in metas.items():
+        (pipeline / step).mkdir(parents=True)
+        (pipeline / step / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    run = {"dir": pipeline / "r3", "steps": {"ingest": {}, "train": {}}}
+    assert _full_seconds(run) == 42.0
