@@ -8,7 +8,7 @@
 
 Every error is JSON ``{"error": message}``: 400 for a bad request (naming the field and the
 form expected), 404 for an unknown model or version, 500 for a fault of the server, which
-keeps serving.
+keeps serving. JSON is written by ``rest_codec.dumps`` (orjson when installed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .batcher import Batcher
 from .loader import LoadedVersion, UnreadableInput
 from .manager import ModelManager
 from .metrics import CONTENT_TYPE, ServingMetrics
-from .rest_codec import BadRequest, decode_request, encode_response
+from .rest_codec import BadRequest, decode_request, dumps, encode_response
 
 MODEL_PATH = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>/metadata|:[A-Za-z]+)?$"
@@ -37,6 +37,7 @@ class ServeOptions:
     max_batch: int = 32
     batch_wait_ms: float = 5.0
     max_body_bytes: int = 16 * 1024 * 1024
+    tf_threads: int | None = None  # TensorFlow's op threads; None: the cores but one, 0: TF's
 
 
 def create_app(
@@ -45,7 +46,7 @@ def create_app(
     """The Starlette application serving ``manager``'s model."""
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import Response
     from starlette.routing import Route
 
     options = options or ServeOptions()
@@ -55,16 +56,17 @@ def create_app(
         on_batch=metrics.batch,
     )
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def json_response(value: Any, status: int = 200) -> Response:
+        return Response(dumps(value), status_code=status, media_type="application/json")
+
+    def error(status: int, message: str) -> Response:
+        return json_response({"error": message}, status)
 
     async def health(request: Request) -> Response:
         current = manager.current
         if current is None:
-            return JSONResponse({"status": "unavailable", "model": manager.name}, 503)
-        return JSONResponse(
-            {"status": "ok", "model": manager.name, "version": current.version}, 200
-        )
+            return json_response({"status": "unavailable", "model": manager.name}, 503)
+        return json_response({"status": "ok", "model": manager.name, "version": current.version})
 
     async def prometheus(request: Request) -> Response:
         return Response(metrics.text(), media_type=CONTENT_TYPE)
@@ -110,8 +112,8 @@ def create_app(
         if request.method != "GET":
             raise BadRequest(f"{request.url.path} takes GET", 405)
         if tail == "/metadata":
-            return JSONResponse(_metadata(_loaded(version)))
-        return JSONResponse(_status(version))
+            return json_response(_metadata(_loaded(version)))
+        return json_response(_status(version))
 
     def _version(text: str | None) -> int | None:
         if text is None:
@@ -140,9 +142,10 @@ def create_app(
         return model
 
     async def _predict(request: Request, version: int | None) -> Response:
-        body = await _body(request, options.max_body_bytes)
-        model = _loaded(version)  # taken once: this request is answered by one version
-        decoded = decode_request(body, model.inputs, model.signature_name)
+        with batcher.arriving():  # a batch starting meanwhile waits for this request
+            body = await _body(request, options.max_body_bytes)
+            model = _loaded(version)  # taken once: this request is answered by one version
+            decoded = decode_request(body, model.inputs, model.signature_name)
         try:
             outputs = await batcher.predict(model, decoded.columns, decoded.rows)
         except UnreadableInput as exc:
@@ -152,7 +155,7 @@ def create_app(
                 f"{where}: the model cannot read this value ({exc.reason}); expected "
                 f"{spec.expected}"
             ) from None
-        return JSONResponse(encode_response(outputs, decoded.row_format))
+        return json_response(encode_response(outputs, decoded.row_format))
 
     def _metadata(model: LoadedVersion) -> dict[str, Any]:
         return {

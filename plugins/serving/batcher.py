@@ -1,22 +1,29 @@
-"""Concurrent predict requests run as one batch, after a bounded wait.
+"""Concurrent predict requests run as one batch, without waiting when the server is idle.
 
-A request's examples join a pending list. The batch runner takes the oldest request and waits
-until ``max_batch`` examples are pending or ``max_wait`` seconds have passed since that request
-arrived (TF Serving's ``max_batch_size`` and ``batch_timeout_micros``), then waits for the
-inference thread to be free and takes every pending request of the same model version, up to
-``max_batch`` examples (a request larger than that runs alone). The batch runs in an inference
-thread beside the event loop (``threads`` of them, 1 by default: TensorFlow spreads one call
-over the cores itself), which keeps collecting the next batch meanwhile; each request gets its
-own rows back. When the batch fails because one
-example cannot be read, every request of it is run on its own, so only the request with the
-bad example is refused.
+A request's examples join a pending list. The batch runner waits for an inference thread to be
+free, then takes every pending request of the oldest request's model version, up to
+``max_batch`` examples (a request larger than that runs alone). Requests that arrive while a
+batch runs wait for it, so a batch grows with the load by itself, and a request that finds the
+server idle runs at once: a fixed wait (TF Serving's ``batch_timeout_micros``) would make every
+request at low concurrency pay it, and under load it only delays the answers that let the
+clients send their next requests. The wait is adaptive instead: before a batch starts, the
+runner yields to the event loop once, so that requests already received join it, and while
+other predict requests are being received (``arriving``: their bodies still coming in), it
+waits for them, up to ``max_wait`` after the oldest pending request arrived.
+
+The batch runs in an inference thread beside the event loop (``threads`` of them, 1 by
+default: TensorFlow spreads one call over its own threads); the runner keeps collecting the
+next batch meanwhile, and the thread hands each request its rows back in one call into the
+event loop per batch. When the batch fails because one example cannot be read, every request
+of it is run on its own, so only the request with the bad example is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +44,9 @@ class _Pending:
 class Batcher:
     """Batch predict calls made from one event loop; ``predict`` is what a request awaits.
 
-    ``threads`` batches may run at once (each in its own inference thread)."""
+    ``threads`` batches may run at once (each in its own inference thread). A request handler
+    that is still reading a predict body says so with ``arriving`` (a context manager), so that
+    a batch about to start waits for it (at most ``max_wait`` seconds)."""
 
     def __init__(
         self,
@@ -51,11 +60,23 @@ class Batcher:
         self.max_wait = max_wait
         self._on_batch = on_batch
         self._pending: list[_Pending] = []
-        self._wake: asyncio.Event | None = None
+        self._arriving = 0
+        self._waiter: asyncio.Future | None = None
         self._runner: asyncio.Task | None = None
-        self._slots = asyncio.Semaphore(threads)
-        self._running: set[asyncio.Task] = set()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._free = threads
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work_loop, name=f"predict-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def arriving(self) -> _Arriving:
+        """Context manager around reading a predict request: a batch starting meanwhile waits
+        for this request (up to ``max_wait``)."""
+        return _Arriving(self)
 
     async def predict(
         self, model: LoadedVersion, columns: dict[str, np.ndarray], rows: int
@@ -64,56 +85,70 @@ class Batcher:
         request's row that the model could not read)."""
         loop = asyncio.get_running_loop()
         if self._runner is None or self._runner.done():
-            self._wake = asyncio.Event()
+            self._loop = loop
             self._runner = loop.create_task(self._run(), name="batcher")
         future = loop.create_future()
         self._pending.append(_Pending(model, columns, rows, loop.time(), future))
-        assert self._wake is not None
-        self._wake.set()
+        self._wake()
         return await future
 
     def close(self) -> None:
-        """Stop the runner and the inference thread."""
+        """Stop the runner and the inference threads (a batch running finishes on its own)."""
         if self._runner is not None:
             self._runner.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for _ in self._threads:
+            self._work.put(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self, timeout: float | None = None) -> None:
+        """Until ``_wake`` (a request queued, arriving or finished, or a thread free)."""
+        assert self._loop is not None
+        self._waiter = self._loop.create_future()
+        timer = None if timeout is None else self._loop.call_later(timeout, self._wake)
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        assert self._wake is not None
         while True:
-            while not self._pending:
-                self._wake.clear()
-                await self._wake.wait()
-            first = self._pending[0]
-            deadline = first.arrived + self.max_wait
-            while self._pending_rows(first.model) < self.max_batch:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), remaining)
-                except TimeoutError:
-                    break
-            await self._slots.acquire()  # a free inference thread; meanwhile more arrive
-            batch = self._take(first.model)
-            task = loop.create_task(self._dispatch(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            while not self._pending or not self._free:
+                await self._sleep()
+            await asyncio.sleep(0)  # requests already received (their handlers queued) join
+            deadline = self._pending[0].arrived + self.max_wait
+            while (
+                self._arriving
+                and self._pending_rows(self._pending[0].model) < self.max_batch
+                and (remaining := deadline - loop.time()) > 0
+            ):
+                await self._sleep(remaining)
+            batch = self._take(self._pending[0].model)
+            self._free -= 1
+            self._work.put(batch)
 
-    async def _dispatch(self, batch: list[_Pending]) -> None:
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._predict, batch
-            )
-            self._deliver(batch, results)
-        except Exception as exc:  # the batch itself failed: every request gets the error
-            self._deliver(batch, [exc] * len(batch))
-        finally:
-            self._slots.release()
+    def _work_loop(self) -> None:
+        """An inference thread: run each batch, hand the results to the event loop at once."""
+        while (batch := self._work.get()) is not None:
+            try:
+                results = self._predict(batch)
+            except Exception as exc:  # the batch itself failed: every request gets the error
+                results = [exc] * len(batch)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, batch, results)
+            except RuntimeError:  # the event loop closed while the batch ran
+                return
 
     def _deliver(self, batch: list[_Pending], results: list[Any]) -> None:
+        self._free += 1
+        self._wake()
         for item, result in zip(batch, results, strict=True):
             if item.future.done():  # the client went away
                 continue
@@ -137,7 +172,7 @@ class Batcher:
         return batch
 
     def _predict(self, batch: list[_Pending]) -> list[Any]:
-        """Run in the inference thread: one call for the batch, or per request on failure."""
+        """Run in an inference thread: one call for the batch, or per request on failure."""
         model = batch[0].model
         if self._on_batch:
             self._on_batch(sum(item.rows for item in batch))
@@ -165,3 +200,17 @@ class Batcher:
             results.append({n: a[start : start + item.rows] for n, a in outputs.items()})
             start += item.rows
         return results
+
+
+class _Arriving:
+    """``Batcher.arriving()``: counts a request being read while the block runs."""
+
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher = batcher
+
+    def __enter__(self) -> None:
+        self._batcher._arriving += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._batcher._arriving -= 1
+        self._batcher._wake()

@@ -30,7 +30,7 @@ from beamline.errors import PipelineError
     default=5.0,
     show_default=True,
     type=click.FloatRange(0, 1000),
-    help="how long the first request of a batch waits for others",
+    help="the longest a batch waits for requests still being received (never when idle)",
 )
 @click.option(
     "--max-body-bytes",
@@ -38,6 +38,11 @@ from beamline.errors import PipelineError
     show_default=True,
     type=click.IntRange(1),
     help="larger request bodies are refused (HTTP 400)",
+)
+@click.option(
+    "--tf-threads",
+    type=click.IntRange(0),
+    help="TensorFlow's op threads (default: the cores but one, the event loop's; 0: TF's own)",
 )
 @click.option(
     "--poll-seconds",
@@ -56,6 +61,7 @@ def serve_command(
     max_batch: int,
     batch_wait_ms: float,
     max_body_bytes: int,
+    tf_threads: int | None,
     poll_seconds: float,
 ) -> None:
     """Serve an export over TensorFlow Serving's REST API, swapping in new versions.
@@ -75,7 +81,7 @@ def serve_command(
             found,
             host=host,
             port=port,
-            options=ServeOptions(max_batch, batch_wait_ms, max_body_bytes),
+            options=ServeOptions(max_batch, batch_wait_ms, max_body_bytes, tf_threads),
             poll_seconds=poll_seconds,
         )
     except PipelineError as exc:

@@ -12,7 +12,11 @@ The rules are TF Serving's (https://www.tensorflow.org/tfx/serving/api_rest):
   ``_bytes`` (or that is not UTF-8) comes back as ``{"b64": "..."}``.
 
 Every refusal is a ``BadRequest`` naming the field (``instances[3].image``) and the form
-expected. This module imports neither TensorFlow nor the web framework.
+expected. JSON is read and written with orjson when it is installed (several times faster than
+the standard library on these bodies); a body orjson refuses is read again by the standard
+library, which either reads it (``NaN``) or says why it is not JSON, so the answers are the
+same with or without it. This module imports neither TensorFlow nor the
+web framework.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+try:
+    import orjson
+except ImportError:  # the standard library does the same, slower
+    orjson = None
 
 REQUEST_KEYS = ("signature_name", "instances", "inputs")
 B64 = '{"b64": "<base64>"}'
@@ -82,15 +91,7 @@ class DecodedRequest:
 
 def decode_request(body: bytes, specs: dict[str, InputSpec], signature: str) -> DecodedRequest:
     """Check and convert a predict request body for a signature with inputs ``specs``."""
-    try:
-        request = json.loads(body)
-    except UnicodeDecodeError:
-        raise BadRequest("request body: not UTF-8 text; expected a JSON object") from None
-    except ValueError as exc:
-        raise BadRequest(
-            f"request body: not valid JSON ({exc}); expected an object such as "
-            '{"instances": [...]} or {"inputs": ...}'
-        ) from None
+    request = _parse(body)
     if not isinstance(request, dict):
         raise BadRequest(
             f"request body: a JSON {_kind(request)}; expected an object with "
@@ -116,6 +117,35 @@ def decode_request(body: bytes, specs: dict[str, InputSpec], signature: str) -> 
     if "instances" in request:
         return _rows(request["instances"], specs, signature)
     return _columns(request["inputs"], specs, signature)
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON value of a request body (``BadRequest`` saying why it is not JSON)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # the standard library reads what orjson does not, or says why
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest("request body: not UTF-8 text; expected a JSON object") from None
+    except ValueError as exc:
+        raise BadRequest(
+            f"request body: not valid JSON ({exc}); expected an object such as "
+            '{"instances": [...]} or {"inputs": ...}'
+        ) from None
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass  # an integer past 64 bits, say: the standard library writes it
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 def _rows(instances: Any, specs: dict[str, InputSpec], signature: str) -> DecodedRequest:

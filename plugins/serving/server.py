@@ -1,7 +1,12 @@
-"""``serve()``: what to serve (an export, a run, a model folder), under which name, on uvicorn."""
+"""``serve()``: what to serve (an export, a run, a model folder), under which name, on uvicorn.
+
+uvicorn runs on uvloop's event loop and parses HTTP with httptools (both C; uvicorn's
+``standard`` extras) when they are installed, else on asyncio's loop and the pure-Python h11.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 import sys
@@ -13,6 +18,7 @@ from beamline.errors import PipelineError
 from beamline.model_folder import is_model_folder, saved_model_dir
 
 from .app import ServeOptions, create_app
+from .loader import configure_threads, default_threads
 from .manager import ModelManager
 from .metrics import ServingMetrics
 
@@ -61,6 +67,22 @@ def resolve_target(ref: str | Path, name: str | None = None, runs_dir: Any = Non
     return Target(run.path / exports[-1], name or run.pipeline, watch=False)
 
 
+def event_loop_and_parser() -> dict[str, str]:
+    """uvicorn's ``loop`` and ``http``: uvloop and httptools where they import."""
+    return {
+        "loop": "uvloop" if _imports("uvloop") else "asyncio",
+        "http": "httptools" if _imports("httptools") else "h11",
+    }
+
+
+def _imports(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:  # not installed, or a build that does not load here
+        return False
+    return True
+
+
 def _only_hidden(folder: Path) -> bool:
     """Whether ``folder`` is empty but for hidden entries (a publisher's temporary folder)."""
     return all(child.name.startswith(".") for child in folder.iterdir())
@@ -104,6 +126,9 @@ def serve(
     Prints one line when ready: ``serving NAME version V at http://HOST:PORT/v1/models/NAME``."""
     import uvicorn
 
+    options = options or ServeOptions()
+    threads = options.tf_threads
+    configure_threads(default_threads() if threads is None else threads)
     metrics = ServingMetrics(target.name)
     manager = ModelManager(
         target.name,
@@ -128,6 +153,7 @@ def serve(
 
     config = uvicorn.Config(
         create_app(manager, metrics, options),
+        **event_loop_and_parser(),
         log_level="warning",
         access_log=False,
         lifespan="on",
