@@ -57,7 +57,7 @@ class ForecastTrainer(Trainer):
             metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
         )
 
-        epochs, seconds = fit_splits(ctx, self, model, examples, inputs)
+        fit = fit_splits(ctx, self, model, examples, inputs)
         info = {
             "inputs": inputs,
             "task": TASK,
@@ -68,9 +68,7 @@ class ForecastTrainer(Trainer):
             "model": plain(self.model),
             "trainer_step": ctx.step.name,
         }
-        return write_fit_report(
-            ctx, model, info, epochs, seconds, metric="val_mae", metric_label="MAE"
-        )
+        return write_fit_report(ctx, model, info, fit, metric="val_mae", metric_label="MAE")
 
 
 def _scaled_loss(kind: str, scale: float) -> Any:

@@ -68,7 +68,7 @@ class Seq2SeqTrainer(Trainer):
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
 
-        epochs, seconds = fit_splits(ctx, self, model, examples, inputs)
+        fit = fit_splits(ctx, self, model, examples, inputs)
         info = {
             "inputs": inputs,
             "task": TASK,
@@ -78,9 +78,7 @@ class Seq2SeqTrainer(Trainer):
             "model": plain(self.model),
             "trainer_step": ctx.step.name,
         }
-        return write_fit_report(
-            ctx, model, info, epochs, seconds, metric="val_loss", metric_label="loss"
-        )
+        return write_fit_report(ctx, model, info, fit, metric="val_loss", metric_label="loss")
 
 
 def _loss(label_smoothing: float) -> Any:
