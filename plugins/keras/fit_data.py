@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beamline.artifacts import Artifact
-from beamline_plugins.training.records import epoch_seed, label_info, one_pass, split_size
+from beamline_plugins.training.records import (
+    epoch_seed,
+    label_info,
+    one_pass,
+    shared_cache,
+    split_size,
+)
 
 from .fit_options import resolve_loss, task_of
 
@@ -77,15 +83,25 @@ def prepare_data(
         return strategy.experimental_distribute_dataset(ds.with_options(options))
 
     def epoch_data(epoch: int) -> Any:
+        return dataset(trainer.train_split, True, epoch_seed(trainer.seed, epoch))
+
+    def one_pass_epoch(epoch: int) -> Any:
         with one_pass():  # read once: a cache per epoch would stay in memory all fit long
-            return dataset(trainer.train_split, True, epoch_seed(trainer.seed, epoch))
+            return epoch_data(epoch)
 
     train = batches = primer = None
     remaining = list(range(done + 1, trainer.epochs + 1))
     if not continuous:
-        train = lambda epoch: distributed(epoch_data(epoch))  # noqa: E731
+        train = lambda epoch: distributed(one_pass_epoch(epoch))  # noqa: E731
     elif remaining:
-        stream = epoch_stream([epoch_data(e) for e in remaining], trainer.steps_per_execution)
+        # The epochs share one cache (records parsed once per fit, not once per epoch), which
+        # keeps epoch 1's record order, also in a resumed fit: each epoch's order stays a
+        # function of (seed, epoch).
+        with shared_cache():
+            if remaining[0] != 1:
+                epoch_data(1)
+            epochs = [epoch_data(e) for e in remaining]
+        stream = epoch_stream(epochs, trainer.steps_per_execution)
         # The input pipeline starts filling while the model is built and the checkpoint restored.
         batches = iter(distributed(stream))
         primer = Primer(batches)

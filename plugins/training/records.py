@@ -73,13 +73,37 @@ def one_pass() -> Iterator[None]:
         _ONE_PASS.reset(token)
 
 
+_SHARED: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "shared_cache", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_cache() -> Iterator[None]:
+    """Datasets built inside (the epochs of one fit: one split, each from its own seed) share
+    one cache: the first one built caches its records, the later ones read that cache instead
+    of their own input, so the records are parsed and decoded once per fit and held once. Build
+    first the dataset whose record order the cache should keep (a resumed fit: epoch 1's)."""
+    token = _SHARED.set([])
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
 def cached_and_shuffled(ds: Any, *, cache: bool, training: bool, buffer: int, seed: int) -> Any:
     """``ds`` kept in memory after its first epoch (``cache``: parsed and decoded once; not
-    inside ``one_pass``), then, for training, shuffled from ``seed`` anew every epoch (after the
-    cache, so that the order still changes and what follows, augmentation among it, still runs
-    every epoch)."""
+    inside ``one_pass``; inside ``shared_cache`` the first dataset's cache serves them all),
+    then, for training, shuffled from ``seed`` anew every epoch (after the cache, so that the
+    order still changes and what follows, augmentation among it, still runs every epoch)."""
     if cache and not _ONE_PASS.get():
-        ds = ds.cache()
+        shared = _SHARED.get()
+        if shared:
+            ds = shared[0]
+        else:
+            ds = ds.cache()
+            if shared is not None:
+                shared.append(ds)
     if training:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     return ds
