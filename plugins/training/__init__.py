@@ -12,7 +12,8 @@ Public surface, by module:
 ``records``
     Reading labelled examples with tf.data: ``read_records``, ``labelled_parser``,
     ``label_indexer``, ``label_info``, ``id_features``, ``split_size``; reproducible training
-    data: ``cached_and_shuffled``, ``epoch_seed`` (an epoch's seed), ``element_seeds``
+    data: ``cached_and_shuffled``, ``shared_cache`` (one cache for a fit's epochs),
+    ``one_pass``, ``epoch_seed`` (an epoch's seed), ``element_seeds``
     (per-element seeds for stateless augmentation).
 ``image_input``
     The ``image_input`` input pipeline (``ImageInput``) and the one image preprocessing function
