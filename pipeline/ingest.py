@@ -94,7 +94,9 @@ def record_stage(label: str, fn: Callable[..., dict[str, Any]], **side_inputs: A
     raises ``Reject(reason)``; any other exception fails the pipeline, naming the stage and the
     record. ``side_inputs`` are Beam side inputs (``beam.pvalue.AsSingleton(...)``) or plain
     values. ``fn`` must be a module-level function or a ``functools.partial`` of one. The result
-    is ``{"main": records, "rejected": rejected}``, rejected entries naming ``label`` as stage."""
+    is ``{"main": records, "rejected": rejected}``, rejected entries naming ``label`` as stage.
+    The stage keeps ``(label, fn, side_inputs)`` as ``record_function``, so that an engine
+    handling records in batches (a broker stream's polls) can apply ``fn`` without Beam."""
     import apache_beam as beam
 
     @beam.ptransform_fn
@@ -106,4 +108,6 @@ def record_stage(label: str, fn: Callable[..., dict[str, Any]], **side_inputs: A
         outs = records | label >> apply.with_outputs(REJECTED, main=MAIN)
         return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
 
-    return _stage()
+    stage = _stage()
+    stage.record_function = (label, fn, side_inputs)
+    return stage

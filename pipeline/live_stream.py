@@ -31,6 +31,23 @@ STOP = threading.Event()
 Poll = tuple[list[tuple[Any, float]], float | None]
 
 
+def window_batches(polls: Iterator[Poll], window_seconds: float) -> Iterator[Poll]:
+    """``polls`` with each poll's elements grouped by fixed event-time window (as Beam's
+    ``FixedWindows(window_seconds)`` assigns them): one element per window, the list of its
+    values, stamped with their earliest event time; the watermarks unchanged. Beam then handles
+    a poll's hundreds of records as a few elements (``beamline.stream_batches``)."""
+    size = round(window_seconds * 1_000_000)
+    for elements, watermark in polls:
+        groups: dict[int, tuple[list[Any], float]] = {}
+        for value, when in elements:
+            key = int(when * 1_000_000) // size  # the micros the TestStream stamps
+            values, earliest = groups.setdefault(key, ([], when))
+            values.append(value)
+            if when < earliest:
+                groups[key] = (values, when)
+        yield [(values, earliest) for values, earliest in groups.values()], watermark
+
+
 class PollEvents:
     """The ``reader`` a ``TestStreamServiceController`` serves: polls as TestStream events."""
 

@@ -17,6 +17,10 @@ alarms); once the stream ended, ``windows.json`` and ``features.json`` (windows 
 splits). A window is written as soon as the watermark passes its end; its records are
 acknowledged to the stream (``Stream.acknowledge``) only after its files are in place.
 
+A stream that reads in batches (``read_batches``, a broker's polls) and commits to a durable
+store takes the batched path instead when no transform needs Beam (``beamline.stream_batches``:
+one Beam element per poll and window, the same files and acknowledgements).
+
 Imported only when a stream step runs (it imports Apache Beam at the top).
 """
 
@@ -41,6 +45,7 @@ from .ingest_engine import ApplyTransforms, outputs_of
 from .ingest_result import declared_features, write_features
 from .records import MAIN, META_KEY, REJECTED, content_hash, record_source, rejected
 from .shards import SHARD_SUFFIX, encode_record, shard_count, shard_name, shard_of
+from .stream_batches import WriteBatchedWindows, record_functions, window_bounds
 from .stream_durable import finish_durable, store_rejected, store_window
 from .tfrecord import write_tfrecords
 from .window_store import WindowStore
@@ -79,11 +84,6 @@ class WindowChecks(Protocol):
 # --- element functions (module level, so workers can load them) ----------------------------------
 
 
-def _window_name(window: Any) -> tuple[float, float, str]:
-    start, end = float(window.start), float(window.end)
-    return start, end, W.window_name(start, end)
-
-
 def _one(_: Any) -> tuple[int, int]:
     return 0, 1
 
@@ -106,7 +106,7 @@ def _keep_one(item: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
 
 
 def _save_read(item: tuple[int, int], work: str, window: Any = beam.DoFn.WindowParam) -> None:
-    write_json(Path(work) / "read" / f"{_window_name(window)[2]}.json", {"count": item[1]})
+    write_json(Path(work) / "read" / f"{window_bounds(window)[2]}.json", {"count": item[1]})
 
 
 def _write_rejected(
@@ -117,7 +117,7 @@ def _write_rejected(
     store: str | None,
     window: Any = beam.DoFn.WindowParam,
 ) -> None:
-    name = _window_name(window)[2]
+    name = window_bounds(window)[2]
     entries = list(item[1])
     if store is not None:
         write_json(Path(work) / "rejected" / f"{name}.json", {"count": len(entries)})
@@ -141,7 +141,7 @@ def _write_window(
     window: Any = beam.DoFn.WindowParam,
 ) -> None:
     """Write one window: its shards, what the checks keep, its entry; then acknowledge it."""
-    start, end, name = _window_name(window)
+    start, end, name = window_bounds(window)
     items = sorted(item[1], key=lambda pair: pair[0])
     if store is not None:
         store_window(name, (start, end), items, store, work, label, checks, stream)
@@ -293,17 +293,15 @@ def run(stream: Stream, ctx: StepContext) -> StepResult:
         WindowStore(store).declare(info)
         ctx.log(f"windows are committed to the store {store}")
     options = ctx.beam_options(streaming=True)
+    chain = batched_chain(stream, ctx, store)
     try:
-        reader = stream.read(ctx)
         with beam.Pipeline(options=options) as p:
-            read = p | f"Read ({stream.name})" >> ReadStream(stream, reader, work)
-            stages = read[MAIN] | "Transforms" >> ApplyTransforms(stream.transforms, ctx, SpecError)
-            unique = stages[MAIN] | "Deduplicate" >> DeduplicateWindow(stream.deduplicate)
-            write = WriteWindows(stream, out, work, info["label"], checks, store)
-            _ = unique[MAIN] | "Windows" >> write
-            duplicates = [unique[REJECTED]] if REJECTED in unique else []
-            bad = (read[REJECTED], *stages[REJECTED], *duplicates)
-            _ = bad | "Rejected" >> WriteWindowRejected(stream, out, work, store)
+            if chain is not None and store is not None:
+                ctx.log("records are handled in batches (one per poll and window)")
+                write = WriteBatchedWindows(stream, chain, work, info["label"], checks, store)
+                _ = p | f"Read ({stream.name})" >> stream.read_batches(ctx) | "Windows" >> write
+            else:
+                _per_record(p, stream, ctx, out, work, info, checks, store)
     finally:
         stream.close(ctx)
         if lock is not None:
@@ -311,6 +309,35 @@ def run(stream: Stream, ctx: StepContext) -> StepResult:
     if store is not None:
         return finish_durable(stream, ctx, info, checks, store, work)
     return _finish(stream, ctx, info, checks, work)
+
+
+def _per_record(
+    p: Any,
+    stream: Stream,
+    ctx: StepContext,
+    out: Path,
+    work: Path,
+    info: dict[str, Any],
+    checks: Any,
+    store: Path | None,
+) -> None:
+    read = p | f"Read ({stream.name})" >> ReadStream(stream, stream.read(ctx), work)
+    stages = read[MAIN] | "Transforms" >> ApplyTransforms(stream.transforms, ctx, SpecError)
+    unique = stages[MAIN] | "Deduplicate" >> DeduplicateWindow(stream.deduplicate)
+    write = WriteWindows(stream, out, work, info["label"], checks, store)
+    _ = unique[MAIN] | "Windows" >> write
+    duplicates = [unique[REJECTED]] if REJECTED in unique else []
+    bad = (read[REJECTED], *stages[REJECTED], *duplicates)
+    _ = bad | "Rejected" >> WriteWindowRejected(stream, out, work, store)
+
+
+def batched_chain(stream: Stream, ctx: StepContext, store: Path | None) -> list[Any] | None:
+    """The transforms as plain functions when the stream takes the batched path
+    (``beamline.stream_batches``: it reads in batches, commits to a durable store, and no
+    transform needs Beam); None for the per-record path."""
+    if store is None or not hasattr(stream, "read_batches"):
+        return None
+    return record_functions(stream.transforms, ctx)
 
 
 def _entries(folder: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ redelivery after kill -9 with every message counted exactly once, and ``pipeline
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -96,6 +97,36 @@ def test_a_restart_redelivers_what_was_read_and_never_stores_a_message_twice(
     assert again.records[0].metrics["already_stored"] == 5
     store = tmp_path / "runs" / "broker" / ".streams" / "ingest"
     assert sorted(stored_texts(store)) == [f"m{i}" for i in range(5)] and len(ids) == 5
+
+
+def test_a_poll_is_decoded_transformed_deduplicated_and_stored_in_batches(
+    write_pipeline, tmp_path, server, caplog
+):
+    client = redis.Redis.from_url(server.url)
+    pngs = sorted(DIGITS.rglob("*.png"))[:3]
+    ids = [client.xadd("events", {"data": f.read_bytes(), "label": "d"}).decode() for f in pngs]
+    twin = client.xadd("events", {"data": pngs[0].read_bytes(), "label": "d"}).decode()
+    broken = client.xadd("events", {"data": b"not a png", "label": "d"}).decode()
+    text = textwrap.dedent(PIPELINE.format(url=server.url, idle=1.0)).lstrip()
+    text = text.replace("format: text\n    feature: text", "format: image\n    feature: image")
+    path = write_pipeline(text + "    transforms: [decode_image]\n")
+    with caplog.at_level(logging.INFO):
+        result = api.run(path, runs_dir=tmp_path / "runs")
+
+    assert "handled in batches" in caplog.text  # one Beam element per poll, not per message
+    assert result.records[0].counts == {"read": 5, "written": 3, "rejected": 2}
+    reasons = stored_rejects(tmp_path / "runs" / "broker" / ".streams" / "ingest")
+    assert reasons[f"events/{twin}"] == f"duplicate of events/{ids[0]} in the same window"
+    assert reasons[f"events/{broken}"].startswith("not an image")  # decode_image, in bulk
+    assert pending(client, "events") == 0
+
+
+def test_poll_elements_are_grouped_by_the_fixed_window_beam_assigns():
+    from beamline.live_stream import window_batches
+
+    polls = [([("a", 10.5), ("b", 11.0), ("c", 10.2), ("d", 12.999999)], 9.0), ([], 12.0)]
+    out = list(window_batches(iter(polls), 1.0))
+    assert out == [([(["a", "c"], 10.2), (["b"], 11.0), (["d"], 12.999999)], 9.0), ([], 12.0)]
 
 
 @pytest.mark.slow  # ~30 s idle: ten ingest processes killed with SIGKILL while messages arrive

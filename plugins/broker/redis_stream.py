@@ -3,8 +3,10 @@
 The stream is polled with ``XREADGROUP`` (this consumer's own pending entries first, so a
 restart redelivers what an earlier process read and did not acknowledge; then entries other
 consumers left pending for ``claim_idle`` seconds, taken over with ``XAUTOCLAIM``; then new ones,
-blocking up to ``poll_interval``). Each poll goes to Beam through the core's live TestStream
-(``beamline.live_stream``) with its event times, and the watermark follows: ``max_delay``
+blocking up to ``poll_interval``, and draining up to ``reads_per_poll`` full reads of a
+backlog). Each poll goes to Beam through the core's live TestStream (``beamline.live_stream``)
+as one batch per event-time window (``beamline.stream_batches``: decoded, transformed and
+committed in bulk, not message by message), and the watermark follows: ``max_delay``
 seconds behind the newest event time seen, moving on with the clock while no message arrives,
 so windows close on time. A message whose event time is already behind the watermark is
 rejected as late (with the reason), never dropped. Windows are committed to a durable store
@@ -13,7 +15,6 @@ rejected as late (with the reason), never dropped. Windows are committed to a du
 
 from __future__ import annotations
 
-import functools
 import math
 import secrets
 import time
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from beamline import PipelineError, StepContext, param
 from beamline.ingest import Reject
 from beamline.live_stream import STOP
-from beamline.records import MAIN, REJECTED
+from beamline.records import rejected
 from beamline_plugins.tfdv_tools.window_checks import CheckedStream
 
 from .messages import decode, entry_time, event_time
@@ -84,6 +85,9 @@ class RedisStream(CheckedStream):
         "<runs>/<pipeline>/.streams/<step>",
     )
     batch: int = param(500, help="messages read per call", ge=1)
+    reads_per_poll: int = param(
+        10, help="calls drained into one poll while they come back full (a backlog)", ge=1
+    )
     poll_interval: float = param(1.0, help="longest wait for new messages (seconds)", gt=0, le=10)
     max_delay: float = param(
         2.0, help="the watermark trails the newest event time by this (seconds)", ge=0
@@ -127,12 +131,13 @@ class RedisStream(CheckedStream):
         """The stop rule."""
         return Until(self.max_duration, self.max_messages, self.idle_timeout)
 
-    def read(self, ctx: StepContext) -> Any:
-        """Start polling the stream; the messages (timestamped) read into records."""
+    def read_batches(self, ctx: StepContext) -> Any:
+        """Start polling the stream; each poll's messages of one window as one batch of
+        records (``beamline.stream_batches``), stamped with an event time in that window."""
         import redis
         from apache_beam import coders
 
-        from beamline.live_stream import live_stream
+        from beamline.live_stream import live_stream, window_batches
 
         client = redis.Redis.from_url(self.url, socket_timeout=30 + self.poll_interval)
         try:
@@ -144,12 +149,16 @@ class RedisStream(CheckedStream):
             ) from None
         poller = Poller(self, client)
         ctx.log(f"reading {self.location(ctx)} as '{self.consumer}'")
-        live = live_stream(poller.polls(), coders.PickleCoder())
+        polls = window_batches(poller.polls(), self.window_seconds)
+        live = live_stream(polls, coders.PickleCoder())
         self._live = (live, poller)
-        fn = functools.partial(
-            decode_element, fmt=self.format, feature=self.feature, label=self.label
-        )
-        return _read_messages(live.transform, fn, self.name)
+        return _decoded(live.transform, self.format, self.feature, self.label, self.name)
+
+    def read(self, ctx: StepContext) -> Any:
+        """The batches of ``read_batches`` as timestamped records (the per-record path)."""
+        from beamline.stream_batches import unbatched
+
+        return unbatched(self.read_batches(ctx))
 
     def acknowledge(self, window: str, sources: list[str]) -> None:
         """``XACK`` the window's messages (called once they are stored)."""
@@ -220,13 +229,24 @@ class Poller:
         return out
 
     def fresh(self) -> list[tuple[str, Any]]:
-        """New entries, waiting up to ``poll_interval``."""
+        """New entries, waiting up to ``poll_interval`` for the first; while reads come back
+        full, up to ``reads_per_poll`` of them (a backlog goes to Beam in few large polls)."""
         s = self.s
-        wait = int(s.poll_interval * 1000)
-        reply = self.client.xreadgroup(
-            s.group, s.consumer, {s.stream: ">"}, count=s.batch, block=wait
-        )
-        return reply[0][1] if reply else []
+        out: list[tuple[str, Any]] = []
+        for read in range(s.reads_per_poll):
+            wait = {"block": int(s.poll_interval * 1000)} if read == 0 else {}
+            reply = self.client.xreadgroup(
+                s.group, s.consumer, {s.stream: ">"}, count=s.batch, **wait
+            )
+            entries = reply[0][1] if reply else []
+            out += entries
+            if len(entries) < s.batch or self.full(len(out)):
+                break
+        return out
+
+    def full(self, more: int) -> bool:
+        """Whether ``more`` messages on top of those taken reach ``max_messages``."""
+        return bool(self.s.max_messages) and self.taken + more >= self.s.max_messages
 
     def polls(self) -> Iterator[tuple[list[tuple[Any, float]], float | None]]:
         """``(elements, watermark)`` per poll until the stop rule says stop.
@@ -290,28 +310,32 @@ class Poller:
         return self.watermark
 
 
-def decode_element(element: Any, fmt: str, feature: str, label: str) -> Iterator[Any]:
-    """The record of one delivered entry, or its ``Reject`` (a reader for ``read_item``)."""
-    source, fields, problem = element
-    if problem is not None:
-        yield Reject(problem, source)
-        return
-    yield decode(source, fields, fmt, feature, label)
+def decode_batch(
+    batch: list[tuple[str, Any, str | None]], fmt: str, feature: str, label: str
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], int]:
+    """``(records, rejected entries, messages)`` of a batch of delivered entries
+    (``(source, fields, problem)``; a problem or a malformed message is rejected with why)."""
+    records, bad = [], []
+    for source, fields, problem in batch:
+        out = (
+            Reject(problem, source)
+            if problem is not None
+            else decode(source, fields, fmt, feature, label)
+        )
+        if isinstance(out, Reject):
+            bad.append(rejected(out.source or source, "read", out.reason))
+        else:
+            records.append(out)
+    return records, bad, len(batch)
 
 
-def _read_messages(arrivals: Any, fn: Any, name: str) -> Any:
+def _decoded(arrivals: Any, fmt: str, feature: str, label: str, name: str) -> Any:
     import apache_beam as beam
 
-    from beamline.ingest import read_item
-
     @beam.ptransform_fn
-    def _read(root: Any) -> dict[str, Any]:
-        outs = (
-            root
-            | f"Messages ({name})" >> arrivals
-            | "Decode" >> beam.FlatMap(read_item, fn, "read").with_outputs(REJECTED, main=MAIN)
-        )
-        return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
+    def _read(root: Any) -> Any:
+        decoded = beam.Map(decode_batch, fmt, feature, label)
+        return root | f"Messages ({name})" >> arrivals | "Decode (in bulk)" >> decoded
 
     return _read()
 
