@@ -49,6 +49,7 @@ def speech_run(tmp_path_factory: pytest.TempPathFactory) -> beamline.Run:
         "steps.train.batch_size": 8,
         "steps.train.learning_rate": 0.003,
         "steps.train.early_stopping": 0,
+        "steps.train.average_last": 3,
         "steps.evaluate.thresholds": {},
         "steps.evaluate.worst": 3,
     }
@@ -66,7 +67,8 @@ def test_ingest_rejects_the_missing_file_by_manifest_row_and_keeps_the_splits(sp
     assert reject["source"].endswith("manifest.csv:row 57")
     assert reject["reason"].startswith("listed file not found") and "lost.wav" in reject["reason"]
     vocabulary = json.loads(ingest.file("assets/transcripts/text.json").read_text())
-    assert vocabulary["tokens"] == [" ", *"0123456789"] and vocabulary["blank"] == 11
+    assert vocabulary["level"] == "word"  # the digits are the tokens: no space to emit
+    assert vocabulary["tokens"] == list("0123456789") and vocabulary["blank"] == 10
 
 
 @pytest.mark.slow
@@ -75,6 +77,14 @@ def test_a_tiny_ctc_fit_learns_and_the_evaluator_reports_error_rates(speech_run)
     untrained = history["initial"]["val_loss"]
     losses = [e["val_loss"] for e in history["epochs"]]
     assert losses[-1] < 0.5 * untrained, (untrained, losses)  # the eval CTC loss falls
+    averaged = history["averaged"]  # the last 3 epochs' weights averaged, then scored on eval
+    assert averaged["epochs"] == [4, 6] and averaged["val_loss"] < 0.5 * untrained
+    best = min(history["epochs"], key=lambda e: (e["val_wer"], e["val_loss"]))
+    chosen = averaged if averaged["kept"] else best
+    assert averaged["kept"] == (
+        [averaged["val_wer"], averaged["val_loss"]] <= [best["val_wer"], best["val_loss"]]
+    )
+    assert speech_run.artifact("train").metrics["val_wer"] == chosen["val_wer"]
     metrics = json.loads(speech_run.artifact("evaluate").file("metrics.json").read_text())
     assert metrics["count"] == 8 and metrics["wer"] == metrics["beam_wer"]
     assert 0 <= metrics["cer"] and 0 <= metrics["wer"]

@@ -7,7 +7,8 @@ Artifact (the layout of ``beamline_plugins.training.artifact``)::
                          ``transcription``, classes (the tokens; the CTC blank is one more),
                          the input pipeline and the model params
     report/history.json  per epoch: train loss, eval loss, eval WER and CER (greedy decoding);
-                         ``initial``: the eval figures of the untrained model
+                         ``initial``: the eval figures of the untrained model; ``averaged``:
+                         those of the average of the last epochs' weights (``average_last``)
     report/training_curve.png
 
 A custom loop (one ``tf.function`` step, Adam, gradient clipping) because CTC needs the label
@@ -45,6 +46,7 @@ from .ctc_model import CtcSpeech
 from .speech_input import SpeechInput
 
 BEST_WEIGHTS = "best.weights.h5"
+EPOCH_WEIGHTS = "epoch-{:04d}.weights.h5"
 Monitor = Literal["wer", "cer", "loss"]
 
 
@@ -54,8 +56,10 @@ class CtcTrainer(Trainer):
     Adam with gradient-norm clipping and a cosine (or constant) learning rate; after every epoch
     the eval split is decoded greedily and its WER, CER and CTC loss recorded. The weights of the
     best epoch by ``monitor`` (ties broken by eval loss) are the result; ``early_stopping``
-    stops after that many epochs without a better one. Resumable after a kill (see the module
-    docstring)."""
+    stops after that many epochs without a better one. With ``average_last`` the weights of the
+    last epochs are averaged too (Polyak averaging, which smooths the noise of the final steps)
+    and the average replaces the best epoch when its eval score is at least as good. Resumable
+    after a kill (see the module docstring)."""
 
     name = "ctc_trainer"
     examples: Input[Examples] = param(help="the step whose examples artifact to train on")
@@ -72,6 +76,11 @@ class CtcTrainer(Trainer):
     monitor: Monitor = param("wer", help="eval metric that picks the best epoch (lower is better)")
     early_stopping: int = param(
         10, help="epochs without a better eval metric before stopping (0: off)", ge=0
+    )
+    average_last: int = param(
+        0,
+        help="average the weights of the last N epochs; kept when no worse on eval (0, 1: off)",
+        ge=0,
     )
     train_split: str = param("train", help="split to fit on")
     eval_split: str = param("eval", help="split that picks the best epoch ('' for none)")
@@ -162,14 +171,59 @@ class CtcTrainer(Trainer):
                     model.save_weights(str(tmp))
             else:
                 state["wait"] += 1
+            self._keep_epoch_weights(model, scratch, epoch + 1)
             if self.early_stopping and self.eval_split and state["wait"] >= self.early_stopping:
                 state["stopped"] = True
             checkpoints.save(state)
             text = " ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch")
             ctx.progress(epoch + 1, self.epochs, text)
+        if self.average_last > 1 and self.eval_split and "averaged" not in state:
+            state["averaged"] = self._average(
+                model, scratch, state, batches(self.eval_split, 0, False), spec
+            )
+            checkpoints.save(state)
         if (scratch / BEST_WEIGHTS).exists():
             model.load_weights(str(scratch / BEST_WEIGHTS))
         return self._write(ctx, model, inputs, vocabulary, state, time.perf_counter() - began)
+
+    def _keep_epoch_weights(self, model: Any, scratch: Path, epoch: int) -> None:
+        """Save this epoch's weights for ``average_last``; drop those too old to be averaged."""
+        if self.average_last < 2:
+            return
+        scratch.mkdir(parents=True, exist_ok=True)
+        with atomic_path(scratch / EPOCH_WEIGHTS.format(epoch), keep_suffix=True) as tmp:
+            model.save_weights(str(tmp))
+        old = scratch / EPOCH_WEIGHTS.format(epoch - self.average_last)
+        old.unlink(missing_ok=True)
+
+    def _average(
+        self, model: Any, scratch: Path, state: dict[str, Any], batches: Any, spec: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Average the last epochs' weights; make them the best when no worse on eval."""
+        last = state["epoch"]
+        paths = [
+            scratch / EPOCH_WEIGHTS.format(n)
+            for n in range(max(1, last - self.average_last + 1), last + 1)
+        ]
+        paths = [p for p in paths if p.exists()]
+        if len(paths) < 2:
+            return {}
+        total = None
+        for path in paths:
+            model.load_weights(str(path))
+            weights = model.get_weights()
+            total = (
+                weights if total is None else [t + w for t, w in zip(total, weights, strict=True)]
+            )
+        model.set_weights([t / len(paths) for t in total])
+        entry: dict[str, Any] = {"epochs": [last - len(paths) + 1, last]}
+        entry.update(self._evaluate(model, batches, spec))
+        score = [entry.get(f"val_{self.monitor}", 0.0), entry.get("val_loss", 0.0)]
+        entry["kept"] = state["best"] is None or score <= state["best"]
+        if entry["kept"]:
+            with atomic_path(scratch / BEST_WEIGHTS, keep_suffix=True) as tmp:
+                model.save_weights(str(tmp))
+        return entry
 
     def _evaluate(self, model: Any, batches: Any, spec: dict[str, Any]) -> dict[str, float]:
         from beamline_plugins.sequences.metrics import char_error_rate, word_error_rate
@@ -208,12 +262,16 @@ class CtcTrainer(Trainer):
         write_model(ctx.output_dir, model, info)
         epochs = state["epochs"]
         best = next((e for e in epochs if e["epoch"] == state["best_epoch"]), {})
+        averaged = state.get("averaged") or {}
+        if averaged.get("kept"):
+            best = {k: v for k, v in averaged.items() if k.startswith("val_")}
         report = ctx.output_dir / "report"
         report.mkdir(parents=True, exist_ok=True)
         history = {
             "epochs": epochs,
             "initial": state.get("initial", {}),
             "best_epoch": state["best_epoch"],
+            "averaged": averaged,
             "stopped_early": bool(state.get("stopped")),
             "resumed_from_epoch": state["resumed_from_epoch"],
             "parameters": int(model.count_params()),
@@ -225,9 +283,14 @@ class CtcTrainer(Trainer):
         shutil.rmtree(scratch_dir(ctx, self, ctx.input("examples")), ignore_errors=True)
         metrics = {k: float(v) for k, v in best.items() if k != "epoch"}
         metrics.update(epochs=float(len(epochs)), parameters=float(model.count_params()))
+        chosen = (
+            f"the average of epochs {averaged['epochs'][0]}-{averaged['epochs'][1]}"
+            if averaged.get("kept")
+            else f"best epoch {state['best_epoch']}"
+        )
         summary = (
-            f"{len(epochs)} epochs, {model.count_params():,} parameters, best epoch "
-            f"{state['best_epoch']}: eval WER {best.get('val_wer', float('nan')):.4f}"
+            f"{len(epochs)} epochs, {model.count_params():,} parameters, {chosen}: "
+            f"eval WER {best.get('val_wer', float('nan')):.4f}"
         )
         return StepResult(metrics=metrics, summary=summary)
 
