@@ -121,13 +121,15 @@ class Batcher:
         while True:
             while not self._pending or not self._free:
                 await self._sleep()
-            await asyncio.sleep(0)  # requests already received (their handlers queued) join
             deadline = self._pending[0].arrived + self.max_wait
-            while (
-                self._arriving
-                and self._pending_rows(self._pending[0].model) < self.max_batch
-                and (remaining := deadline - loop.time()) > 0
-            ):
+            while True:
+                await asyncio.sleep(0)  # requests already received (their handlers queued) join
+                if (
+                    not self._arriving
+                    or self._pending_rows(self._pending[0].model) >= self.max_batch
+                    or (remaining := deadline - loop.time()) <= 0
+                ):
+                    break
                 await self._sleep(remaining)
             batch = self._take(self._pending[0].model)
             self._free -= 1
