@@ -218,6 +218,12 @@ class Cnn(Model):
     global_pool: bool = param(
         False, help="average each feature map over the image instead of flattening the last"
     )
+    batch_norm_momentum: float = param(
+        0.99,
+        help="momentum of the batch-norm moving statistics (lower: they follow sooner)",
+        gt=0,
+        lt=1,
+    )
     l2: float = param(0.0, help="L2 weight penalty", ge=0)
     rotation: float = param(
         0.0, help="training only: random rotation up to this share of a full turn", ge=0, lt=0.5
@@ -256,7 +262,7 @@ class Cnn(Model):
                 kernel_regularizer=regularizer(self.l2),
             )(x)
             if self.batch_norm:
-                x = keras.layers.BatchNormalization()(x)
+                x = keras.layers.BatchNormalization(momentum=self.batch_norm_momentum)(x)
             x = keras.layers.Activation(self.activation)(x)
             if size >= 2:
                 x = pool(2)(x)
