@@ -15,7 +15,9 @@ in its own process, interleaved, medians:
 Two rates: ``steady`` (the ratio) counts messages acknowledged between 10 % and 90 % of N,
 sampled from the broker every 50 ms (``XINFO GROUPS``), so Beam's start-up is left out; ``whole``
 divides N by the step's own seconds, start-up included. The bare loop has no start-up: both are
-N over its own clock.
+N over its own clock. ``steady_cpu_us_per_message`` is the CPU the process spent per message
+in the same steady span (the step samples its CPU clock every 20 ms), which a loaded machine
+does not change the way it changes rates.
 
 N is 20,000 (``$BENCH_BROKER_MESSAGES`` to change it; 300 in smoke mode). Subprocess tasks:
 ``python -m bench.broker bare|ingest 'JSON'``.
@@ -101,15 +103,56 @@ class AckWatch:
                 last = self._positions.get(group["last-delivered-id"], -1)
                 self.samples.append((time.perf_counter(), last + 1 - int(group["pending"])))
 
-    def steady_rate(self, count: int) -> float | None:
-        """Messages/s between 10 % and 90 % of ``count`` acknowledged (start-up left out)."""
+    def steady(self, count: int) -> tuple[tuple[float, int], tuple[float, int]] | None:
+        """``((time, acknowledged), (time, acknowledged))`` when 10 % and 90 % of ``count``
+        were acknowledged (start-up left out), or None."""
         self._stop.set()
         self._thread.join()
         low = next(((t, n) for t, n in self.samples if n >= 0.1 * count), None)
         high = next(((t, n) for t, n in self.samples if n >= 0.9 * count), None)
         if not low or not high or high[0] <= low[0]:
             return None
-        return (high[1] - low[1]) / (high[0] - low[0])
+        return low, high
+
+    def steady_rate(self, count: int) -> float | None:
+        """Messages/s between 10 % and 90 % of ``count`` acknowledged."""
+        span = self.steady(count)
+        if span is None:
+            return None
+        (t0, n0), (t1, n1) = span
+        return (n1 - n0) / (t1 - t0)
+
+
+class CpuClock:
+    """Samples this process's CPU seconds every 20 ms (``perf_counter`` is the same clock in
+    every process here, so the parent can match the samples to its acknowledgement times)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.samples.append((time.perf_counter(), time.process_time()))
+
+    def stop(self) -> list[tuple[float, float]]:
+        """The samples ``(perf_counter, process CPU seconds)``."""
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+def cpu_between(samples: list[list[float]], start: float, end: float) -> float | None:
+    """CPU seconds a process spent between two ``perf_counter`` times (from its samples)."""
+    before = [c for t, c in samples if t <= start]
+    after = [c for t, c in samples if t >= end]
+    if not before or not after:
+        return None
+    return after[0] - before[-1]
 
 
 # --- subprocess tasks ------------------------------------------------------------------------
@@ -163,11 +206,13 @@ def ingest(url: str, stream: str, count: int, out: str, statistics: bool) -> dic
     }
     file = folder / "broker_bench.yaml"
     file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    clock = CpuClock()
     cpu, started = time.process_time(), time.perf_counter()
     result = beamline.run(file, runs_dir=folder / "runs")
     wall = time.perf_counter() - started
     record = result.records[0]
     return {
+        "cpu_samples": clock.stop(),
         "work_s": wall,
         "work_cpu_s": time.process_time() - cpu,
         "step_s": record.seconds,
@@ -205,9 +250,16 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
         positions = fill(server.url, stream, count)
         watch = AckWatch(server.url, stream, positions)
         result = _task(task, url=server.url, stream=stream, count=count, **kwargs)
+        span = watch.steady(count)
         result["steady_per_s"] = watch.steady_rate(count)
+        result["steady_cpu_us"] = None
+        if span is not None and result.get("cpu_samples"):
+            (t0, n0), (t1, n1) = span
+            cpu = cpu_between(result.pop("cpu_samples"), t0, t1)
+            result["steady_cpu_us"] = None if cpu is None else cpu / (n1 - n0) * 1e6
         if task == "bare":  # no start-up to leave out: its own clock is more exact
             result["steady_per_s"] = result["messages"] / result["work_s"]
+            result["steady_cpu_us"] = result["work_cpu_s"] / result["messages"] * 1e6
         return result
 
     work = str(CACHE / "work")
@@ -248,10 +300,16 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
                 steady_messages_per_s=round(steady[name], 1),
                 whole_messages_per_s=round(whole[name], 1),
                 whole_ratio=round(whole[name] / whole[BARE], 4),
+                steady_cpu_us_per_message=_median_or_none(r["steady_cpu_us"] for r in results),
                 peak_rss_mib=round(common.median(r["peak_rss_mib"] for r in results), 1),
             )
         )
     return rows
+
+
+def _median_or_none(values: Any) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(common.median(known), 1) if known else None
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,3 +187,174 @@ def test_a_continuous_file_needs_a_stream_and_valid_settings_named_by_line(write
     )
     with pytest.raises(SpecError, match="set a trigger"):
         api.load(off)
+
+
+KILLED_LOOP = """
+name: killed_loop
+runner: direct
+continuous:
+  every_examples: {every}
+  on_drift: false
+  windows: 100
+  classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+  split: {{train: 0.7, eval: 0.1, test: 0.2}}
+steps:
+  ingest:
+    component: redis_stream
+    url: {url}
+    stream: digits
+    window_seconds: 1
+    max_delay: 0.3
+    poll_interval: 0.3
+    statistics: false
+    transforms: [decode_image]
+  train:
+    component: keras_trainer
+    examples: ingest
+    model: {{component: cnn, filters: [4], dense_units: [8], dropout: 0.0}}
+    epochs: 1
+  evaluate:
+    component: classification_evaluator
+    model: train
+    examples: ingest
+    split: test
+    thresholds: {{accuracy: 0.0}}
+  export:
+    component: saved_model_exporter
+    model: train
+    publish: models
+"""
+
+
+@pytest.mark.slow  # ~90 s idle: eleven loop processes, ten of them killed with SIGKILL
+def test_the_loop_killed_ten_times_at_random_moments_loses_and_repeats_nothing(
+    tmp_path, write_pipeline
+):
+    server = start_server(tmp_path / "redis")
+    try:
+        _killed_loop(tmp_path, write_pipeline, server)
+    finally:
+        server.stop()
+
+
+def _killed_loop(tmp_path: Path, write_pipeline, server) -> None:
+    """The loop of a tiny continuous file (no validation step, a 4-filter CNN, one epoch) is
+    killed ten times while digits arrive: each time at a random moment after its stream first
+    polled, or, half the time while a cycle is pending, soon after one of the cycle's steps
+    completed (so kills land in every step, the cycle moves on, and the next cycles run)."""
+    every = 100
+    path = write_pipeline(KILLED_LOOP.format(every=every, url=server.url))
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "beamline", "run", str(path), "--runs-dir", str(runs)]
+    store = runs / "killed_loop" / ".streams" / "ingest"
+    client = redis.Redis.from_url(server.url)
+    digits = messages_of(DIGITS, extensions=[], label_column="", labels=[], shuffle=True,
+                         seed=5, limit=2 * every + 20)[0]  # fmt: skip
+    published: dict[str, bool] = {}  # entry id -> well-formed
+    done = threading.Event()
+
+    def publisher() -> None:  # a burst (cycle 1 soon), then a trickle while the kills go on
+        for i, fields in enumerate(digits):
+            if done.is_set():
+                break
+            published[client.xadd("digits", fields).decode()] = True
+            if i % 23 == 7:  # a malformed message now and then: rejected, never lost
+                published[client.xadd("digits", {"data": "x", "time": "soon"}).decode()] = False
+            if i >= every + 10:
+                time.sleep(0.15)
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    rng = random.Random(17)
+    moments = []
+    try:
+        for _ in range(10):
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [*command, "--set", "steps.ingest.idle_timeout=300"], cwd=PROJECT_DIR,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            _wait(lambda t=started: _polled_since(client, t), 120, "the stream's first poll")
+            cycle = (_state(store / "loop.json")["pending"] or {}).get("cycle")
+            if cycle and rng.random() < 0.5:
+                step = _step_done_since(
+                    runs / "killed_loop", time.time() - (time.monotonic() - started), 60
+                )
+                time.sleep(rng.uniform(0.0, 1.0))
+                moments.append(f"cycle {cycle} after {step}")
+            else:
+                time.sleep(rng.uniform(0.0, 3.0))
+                moments.append(f"cycle {cycle}" if cycle else "stream")
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    finally:
+        done.set()
+        thread.join()
+    final = subprocess.run(
+        [*command, "--set", "steps.ingest.idle_timeout=3"], cwd=PROJECT_DIR,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+
+    # Every published message is stored exactly once, as an example or as rejected, and acked.
+    parts = WindowStore(store).parts()
+    sources = [s for p in parts for s in p.sources]
+    assert sorted(sources) == sorted(f"digits/{i}" for i in published)  # none lost or twice
+    counts = WindowStore(store).counts()
+    assert counts["written"] == sum(published.values()) > every
+    assert counts["rejected"] == len(published) - counts["written"] > 0
+    assert pending(client, "digits") == 0
+    # Cycles: numbered once each, none pending; every window consumed by a cycle or too recent.
+    state = _state(store / "loop.json")
+    cycles = [c["cycle"] for c in state["cycles"]]
+    assert cycles == list(range(1, len(cycles) + 1)) and cycles and state["pending"] is None
+    assert len(state["consumed"]) == len(set(state["consumed"]))
+    examples = [p for p in parts if p.kind == "examples"]
+    assert set(state["consumed"]) <= {p.key for p in examples}
+    assert sum(p.count for p in examples if p.key not in state["consumed"]) < every
+    # No cycle trained twice: each completed (not reused) fit has its own fingerprint.
+    fits = [json.loads(m.read_text()) for m in (runs / "killed_loop").glob("*/train/meta.json")]
+    trained = [m["fingerprint"] for m in fits if "reused_from" not in m]
+    assert (
+        len(trained)
+        == len(set(trained))
+        == sum(1 for c in state["cycles"] if c["outcome"] in ("blessed", "not blessed"))
+    )
+    # Only whole models are visible: one complete version per blessed cycle, nothing else.
+    blessed = [c["version"] for c in state["cycles"] if c["outcome"] == "blessed"]
+    folder = tmp_path / "models" / "killed_loop"
+    visible = sorted((p.name for p in folder.iterdir() if not p.name.startswith(".")), key=int)
+    assert visible == [str(v) for v in blessed] and blessed == list(range(1, len(blessed) + 1))
+    for version in visible:
+        assert (folder / version / "saved_model.pb").is_file()
+        assert (folder / version / "variables" / "variables.index").is_file()
+        assert (folder / version / "published.json").is_file()
+    print(f"killed: {moments}; cycles: {[(c['cycle'], c['outcome']) for c in state['cycles']]}")
+
+
+def _step_done_since(runs: Path, since: float, timeout: float) -> str:
+    """The first step of a cycle to run (not reused) to its end after ``since`` (epoch
+    seconds): its name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for meta in runs.glob("*/*/meta.json"):
+            if meta.stat().st_mtime <= since:
+                continue
+            text = meta.read_text()
+            if "reused_from" not in text and (
+                meta.parent.name != "ingest" or "stream_windows" in text
+            ):
+                return meta.parent.name
+        time.sleep(0.1)
+    return "nothing (timed out)"
+
+
+def _polled_since(client, started: float) -> bool:
+    """Whether the loop's stream read the broker since ``started`` (its consumer's idle time,
+    reset by every XREADGROUP, is shorter than the time since then)."""
+    try:
+        consumers = client.xinfo_consumers("digits", "beamline")
+    except redis.ResponseError:  # no group yet
+        return False
+    since = (time.monotonic() - started) * 1000
+    return any(c["name"] == b"ingest" and c["idle"] < since for c in consumers)
