@@ -72,7 +72,7 @@ class ReadSource(beam.PTransform):
         for what, branch in (("records", read_main), ("rejected", read_rejected)):
             (
                 branch
-                | f"Count {what}: ones" >> beam.Map(stages.one)
+                | f"Count {what}: per bundle" >> beam.ParDo(stages.CountBundle())
                 | f"Count {what}: sum" >> beam.CombineGlobally(sum)
                 | f"Count {what}: save"
                 >> beam.Map(stages.save_json, str(self.work / f"read-{what}"))
@@ -81,9 +81,12 @@ class ReadSource(beam.PTransform):
 
 
 class ApplyTransforms(beam.PTransform):
-    """Each transform's stage in order, as ``Transform i (name)``.
+    """Each transform's stage in order, as ``Transform i (name)``; consecutive record stages
+    (``beamline.ingest.record_stage`` without side inputs) run as one Beam stage,
+    ``Transforms i-j (names)``, which applies their functions in turn (a record then crosses
+    Beam's per-element machinery once, not once per transform; rejects still name their stage).
 
-    Output: ``{"main": records out of the last stage, "rejected": (one PCollection per stage)}``.
+    Output: ``{"main": records out of the last stage, "rejected": (PCollections of rejects)}``.
     A stage whose output is not tagged ``main`` and ``rejected`` raises ``error``."""
 
     def __init__(
@@ -102,14 +105,40 @@ class ApplyTransforms(beam.PTransform):
                 REJECTED: (),
             }
         rejected = []
-        for i, transform in enumerate(self.transforms, 1):
-            records, bad = outputs_of(
-                records | f"Transform {i} ({transform.name})" >> transform.stage(self.ctx),
-                f"transform '{transform.name}': stage()",
-                self.error,
-            )
+        for first, group in self._runs():
+            if len(group) > 1:
+                names = ", ".join(t.name for t, _ in group)
+                label = f"Transforms {first}-{first + len(group) - 1} ({names})"
+                functions = [stage.record_function[:2] for _, stage in group]
+                outs = records | label >> beam.FlatMap(stages.apply_chain, functions).with_outputs(
+                    REJECTED, main=MAIN
+                )
+                records, bad = outs[MAIN], outs[REJECTED]
+            else:
+                transform, stage = group[0]
+                records, bad = outputs_of(
+                    records | f"Transform {first} ({transform.name})" >> stage,
+                    f"transform '{transform.name}': stage()",
+                    self.error,
+                )
             rejected.append(bad)
         return {MAIN: records, REJECTED: tuple(rejected)}
+
+    def _runs(self) -> list[tuple[int, list[tuple[Transform, Any]]]]:
+        """The transforms with their stages, cut into runs of chainable record stages (each
+        other stage alone): ``(number of the run's first transform, [(transform, stage)])``."""
+        runs: list[tuple[int, list[tuple[Transform, Any]]]] = []
+        chaining = False
+        for i, transform in enumerate(self.transforms, 1):
+            stage = transform.stage(self.ctx)
+            function = getattr(stage, "record_function", None)
+            chainable = function is not None and not function[2]
+            if chainable and chaining:
+                runs[-1][1].append((transform, stage))
+            else:
+                runs.append((i, [(transform, stage)]))
+            chaining = chainable
+        return runs
 
 
 class SpillRecords(beam.PTransform):

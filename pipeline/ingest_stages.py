@@ -36,7 +36,16 @@ from . import spill
 from .atomic import atomic_write, write_json
 from .errors import PipelineError
 from .feature_stats import FeatureStats, dtype_of, merge_kinds, record_kinds
-from .records import META_KEY, REJECTED, content_hash, natural_key, record_source, rejected
+from .records import (
+    META_KEY,
+    REJECTED,
+    SOURCE_KEY,
+    Reject,
+    content_hash,
+    natural_key,
+    record_source,
+    rejected,
+)
 from .shards import SHARD_SUFFIX, encode_record, shard_name, shard_of, shard_plan
 from .splits import predefined_split, split_key, split_of
 
@@ -103,6 +112,42 @@ class SpillRecords(beam.DoFn):
             report = {"ranges": ranges, "kinds": self.kinds, "sizes": self.sizes}
             everywhere = window.GlobalWindow()
             yield WindowedValue(report, everywhere.max_timestamp(), [everywhere])
+
+
+def apply_chain(record: dict[str, Any], functions: list[tuple[str, Any]]) -> Iterator[Any]:
+    """Apply consecutive record-stage functions ``(label, fn)`` to one record in turn (as
+    ``beamline.ingest.record_stage`` applies one): a ``Reject`` goes to ``rejected`` naming its
+    stage's label and ends the record; any other exception fails, naming stage and record."""
+    for label, fn in functions:
+        source = record_source(record)
+        try:
+            out = fn(record)
+        except Reject as exc:
+            yield pvalue.TaggedOutput(REJECTED, rejected(exc.source or source, label, exc.reason))
+            return
+        except Exception as exc:
+            raise RuntimeError(f"stage '{label}' failed on {source}: {exc}") from exc
+        record = out if SOURCE_KEY in out else {**out, SOURCE_KEY: source}
+    yield record
+
+
+class CountBundle(beam.DoFn):
+    """Count elements per bundle; emit each bundle's count (a sum of them is the total: one
+    small value per bundle instead of a 1 per element through a combine)."""
+
+    def start_bundle(self) -> None:
+        """Start at 0."""
+        self.count = 0
+
+    def process(self, element: Any) -> None:
+        """Count one element."""
+        self.count += 1
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        """Emit the bundle's count (none for an empty bundle)."""
+        if self.count:
+            everywhere = window.GlobalWindow()
+            yield WindowedValue(self.count, everywhere.max_timestamp(), [everywhere])
 
 
 def merge_reports(reports: Any) -> dict[str, Any]:

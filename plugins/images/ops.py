@@ -8,6 +8,7 @@ functions so that loading the plugin stays cheap.
 from __future__ import annotations
 
 import io
+import struct
 from typing import TYPE_CHECKING, Any
 
 from beamline.ingest import META_KEY, Reject, with_meta
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 EIGHT_BIT_MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK",
                    "YCbCr", "LAB", "HSV"}  # fmt: skip
 _RESAMPLE = {"nearest": 0, "box": 4, "bilinear": 2, "hamming": 5, "bicubic": 3, "lanczos": 1}
+#: An intermediate image (between two image stages of one step): this marker, the mode, width
+#: and height, then the raw 8-bit pixels. Writing and reading it is one copy of the pixels; no
+#: image file format (a PPM still went through Pillow's format detection and header parsing).
+_RAW_MARKER = b"\x00beamline raw image\x00"
+_RAW_HEAD = struct.Struct("<4sII")
 
 
 def _data(record: dict[str, Any], feature: str) -> bytes:
@@ -36,6 +42,8 @@ def open_image(data: bytes) -> Image.Image:
     """Decode image bytes completely; raise ``Reject`` when they are not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    if data.startswith(_RAW_MARKER):
+        return _raw_image(data)
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -83,10 +91,22 @@ def encode(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
 
 
 def encode_intermediate(image: Image.Image) -> bytes:
-    """Encode an 8-bit gray or RGB image as uncompressed PPM/PGM (lossless, nearly free)."""
-    out = io.BytesIO()
-    image.save(out, format="PPM")
-    return out.getvalue()
+    """Encode an 8-bit gray or RGB image as raw pixels behind a small header (lossless, one
+    copy of the pixels); ``open_image`` reads it back."""
+    head = _RAW_HEAD.pack(image.mode.encode("ascii"), image.width, image.height)
+    return b"".join((_RAW_MARKER, head, image.tobytes()))
+
+
+def _raw_image(data: bytes) -> Image.Image:
+    from PIL import Image
+
+    start = len(_RAW_MARKER) + _RAW_HEAD.size
+    try:
+        mode, width, height = _RAW_HEAD.unpack_from(data, len(_RAW_MARKER))
+        mode = mode.rstrip(b"\x00").decode("ascii")
+        return Image.frombytes(mode, (width, height), memoryview(data)[start:])
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        raise Reject(f"corrupt intermediate image data: {exc}") from None
 
 
 def _channels(image: Image.Image) -> int:
@@ -101,8 +121,8 @@ def _store(
     quality: int,
     intermediate: bool = False,
 ) -> dict[str, Any]:
-    # An intermediate image (the next stage decodes and re-encodes it) is kept as uncompressed
-    # PPM: lossless, about 100x cheaper to write and read than PNG; the last stage writes ``fmt``.
+    # An intermediate image (the next stage decodes and re-encodes it) is kept as raw pixels:
+    # lossless, far cheaper to write and read than PNG; the last stage writes ``fmt``.
     data = encode_intermediate(image) if intermediate else encode(image, fmt, quality)
     out = {**record, feature: data}
     details: dict[str, Any] = {
