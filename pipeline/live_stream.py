@@ -18,7 +18,7 @@ element still advances the watermark).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,23 +29,51 @@ MAX_POLL_INTERVAL = 10.0
 STOP = threading.Event()
 
 Poll = tuple[list[tuple[Any, float]], float | None]
+#: Most bytes of values in one batch of ``window_batches``, and of encoded elements in one
+#: TestStream event: Beam's event channel is a gRPC stream whose messages may not pass 4 MiB.
+BATCH_BYTES = 1 << 20
+EVENT_BYTES = 3 << 20
 
 
-def window_batches(polls: Iterator[Poll], window_seconds: float) -> Iterator[Poll]:
+def window_batches(
+    polls: Iterator[Poll],
+    window_seconds: float,
+    size: Callable[[Any], int] = lambda value: 0,
+    max_bytes: int = BATCH_BYTES,
+) -> Iterator[Poll]:
     """``polls`` with each poll's elements grouped by fixed event-time window (as Beam's
     ``FixedWindows(window_seconds)`` assigns them): one element per window, the list of its
     values, stamped with their earliest event time; the watermarks unchanged. Beam then handles
-    a poll's hundreds of records as a few elements (``beamline.stream_batches``)."""
-    size = round(window_seconds * 1_000_000)
+    a poll's hundreds of records as a few elements (``beamline.stream_batches``). A window's
+    values are cut into several lists where their ``size`` adds up to more than ``max_bytes``."""
+    width = round(window_seconds * 1_000_000)
     for elements, watermark in polls:
-        groups: dict[int, tuple[list[Any], float]] = {}
+        groups: dict[int, list[tuple[list[Any], float, int]]] = {}
         for value, when in elements:
-            key = int(when * 1_000_000) // size  # the micros the TestStream stamps
-            values, earliest = groups.setdefault(key, ([], when))
+            key = int(when * 1_000_000) // width  # the micros the TestStream stamps
+            chunks = groups.setdefault(key, [])
+            nbytes = size(value)
+            if not chunks or (chunks[-1][2] + nbytes > max_bytes and chunks[-1][0]):
+                chunks.append(([], when, 0))
+            values, earliest, total = chunks[-1]
             values.append(value)
-            if when < earliest:
-                groups[key] = (values, when)
-        yield [(values, earliest) for values, earliest in groups.values()], watermark
+            chunks[-1] = (values, min(earliest, when), total + nbytes)
+        batches = [
+            (values, earliest) for chunks in groups.values() for values, earliest, _ in chunks
+        ]
+        yield batches, watermark
+
+
+def _events(stamped: list[Any], payload: Any) -> Iterator[Any]:
+    """``AddElements`` events of at most ``EVENT_BYTES`` each (gRPC refuses larger messages)."""
+    start, total = 0, 0
+    for i, element in enumerate(stamped):
+        nbytes = len(element.encoded_element)
+        if i > start and total + nbytes > EVENT_BYTES:
+            yield payload.Event(element_event=payload.Event.AddElements(elements=stamped[start:i]))
+            start, total = i, 0
+        total += nbytes
+    yield payload.Event(element_event=payload.Event.AddElements(elements=stamped[start:]))
 
 
 class PollEvents:
@@ -73,9 +101,7 @@ class PollEvents:
                             )
                             for value, when in elements
                         ]
-                        yield payload.Event(
-                            element_event=payload.Event.AddElements(elements=stamped)
-                        )
+                        yield from _events(stamped, payload)
                     if watermark is None:  # nothing to advance yet
                         continue
                     micros = int(watermark * 1_000_000)

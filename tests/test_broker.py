@@ -121,12 +121,24 @@ def test_a_poll_is_decoded_transformed_deduplicated_and_stored_in_batches(
     assert pending(client, "events") == 0
 
 
+def test_a_poll_larger_than_grpc_messages_reaches_beam_in_pieces(write_pipeline, tmp_path, server):
+    client = redis.Redis.from_url(server.url)
+    for i in range(40):  # 6 MB in one poll: Beam's event stream refuses messages over 4 MiB
+        client.xadd("events", {"data": f"{i:03d}" + "x" * 150_000})
+    result = api.run(_pipeline(write_pipeline, server), runs_dir=tmp_path / "runs")
+    assert result.records[0].counts == {"read": 40, "written": 40, "rejected": 0}
+    assert pending(client, "events") == 0
+
+
 def test_poll_elements_are_grouped_by_the_fixed_window_beam_assigns():
     from beamline.live_stream import window_batches
 
     polls = [([("a", 10.5), ("b", 11.0), ("c", 10.2), ("d", 12.999999)], 9.0), ([], 12.0)]
     out = list(window_batches(iter(polls), 1.0))
     assert out == [([(["a", "c"], 10.2), (["b"], 11.0), (["d"], 12.999999)], 9.0), ([], 12.0)]
+    # A window's values are cut where their bytes pass max_bytes (Beam's events stay small).
+    cut = list(window_batches(iter(polls[:1]), 1.0, size=lambda v: 600, max_bytes=1000))
+    assert cut[0][0] == [(["a"], 10.5), (["c"], 10.2), (["b"], 11.0), (["d"], 12.999999)]
 
 
 @pytest.mark.slow  # ~30 s idle: ten ingest processes killed with SIGKILL while messages arrive

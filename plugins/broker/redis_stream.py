@@ -32,6 +32,8 @@ from beamline_plugins.tfdv_tools.window_checks import CheckedStream
 from .messages import decode, entry_time, event_time
 
 MODALITIES = {"image": "image", "audio": "audio", "text": "text"}
+#: A poll stops draining full reads once it holds this many bytes (memory, Beam's events).
+POLL_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class RedisStream(CheckedStream):
             ) from None
         poller = Poller(self, client)
         ctx.log(f"reading {self.location(ctx)} as '{self.consumer}'")
-        polls = window_batches(poller.polls(), self.window_seconds)
+        polls = window_batches(poller.polls(), self.window_seconds, size=_size)
         live = live_stream(polls, coders.PickleCoder())
         self._live = (live, poller)
         return _decoded(live.transform, self.format, self.feature, self.label, self.name)
@@ -230,9 +232,11 @@ class Poller:
 
     def fresh(self) -> list[tuple[str, Any]]:
         """New entries, waiting up to ``poll_interval`` for the first; while reads come back
-        full, up to ``reads_per_poll`` of them (a backlog goes to Beam in few large polls)."""
+        full, up to ``reads_per_poll`` of them or ``POLL_BYTES`` (a backlog goes to Beam in few
+        large polls)."""
         s = self.s
         out: list[tuple[str, Any]] = []
+        nbytes = 0
         for read in range(s.reads_per_poll):
             wait = {"block": int(s.poll_interval * 1000)} if read == 0 else {}
             reply = self.client.xreadgroup(
@@ -240,7 +244,8 @@ class Poller:
             )
             entries = reply[0][1] if reply else []
             out += entries
-            if len(entries) < s.batch or self.full(len(out)):
+            nbytes += sum(_size((None, f, None)) for _, f in entries)
+            if len(entries) < s.batch or self.full(len(out)) or nbytes >= POLL_BYTES:
                 break
         return out
 
@@ -338,6 +343,12 @@ def _decoded(arrivals: Any, fmt: str, feature: str, label: str, name: str) -> An
         return root | f"Messages ({name})" >> arrivals | "Decode (in bulk)" >> decoded
 
     return _read()
+
+
+def _size(value: tuple[str, Any, str | None]) -> int:
+    """About how many bytes a delivered entry carries (its fields' names and values)."""
+    fields = value[1] or {}
+    return sum(len(k) + len(v) for k, v in fields.items())
 
 
 def _text(value: Any) -> str:
