@@ -1,11 +1,12 @@
 """The streaming engine's writes into a durable window store (``beamline.window_store``).
 
 Used instead of the step folder when a stream's ``store(ctx)`` names a folder (a broker
-stream): each closing window becomes a *part* of the store (records whose source the window
-already holds are skipped, so a redelivered message is never stored twice), its manifest is the
-commit point, and the stream acknowledges every delivered source afterwards (stored now or
-before). When the stream ends, the step's artifact is the whole store, linked: every window
-any run stored, counted once (read = written + rejected over the store).
+stream, a durable folder watch): each closing window becomes a *part* of the store (records
+whose source the window already holds, or any window for a stream with
+``sources_across_windows``, are skipped, so a redelivered message is never stored twice), its
+manifest is the commit point, and the stream acknowledges every delivered source afterwards
+(stored now or before). When the stream ends, the step's artifact is the whole store, linked:
+every window any run stored, counted once (read = written + rejected over the store).
 
 Imported only when a stream step runs (it imports Apache Beam's window types through the
 engine).
@@ -47,7 +48,7 @@ def store_window(
     """Commit one closed window's new records as a part of ``store``; then acknowledge every
     delivered source of the window (new or stored by an earlier run)."""
     target = WindowStore(store)
-    stored = target.stored_sources(name)
+    stored = target.stored_sources(None if _across(stream) else name)
     fresh = [(d, r) for d, r in items if record_source(r) not in stored]
     records = [r for _, r in fresh]
     alarms: list[dict[str, Any]] = []
@@ -68,8 +69,14 @@ def store_window(
 
 def store_rejected(name: str, entries: list[dict[str, str]], store: str, stream: Stream) -> None:
     """Commit a window's rejected records (those not stored before); then acknowledge all."""
-    WindowStore(store).write_rejected(name, entries)
+    WindowStore(store).write_rejected(name, entries, anywhere=_across(stream))
     stream.acknowledge(name, [e["source"] for e in entries])
+
+
+def _across(stream: Stream) -> bool:
+    """Whether a source stored in any window counts as stored (``sources_across_windows``: a
+    stream whose redelivered records may fall into another window, as a re-listed file does)."""
+    return bool(getattr(stream, "sources_across_windows", False))
 
 
 def finish_durable(

@@ -16,7 +16,9 @@ manifest, and only then is the part acknowledged to the broker. On opening, data
 a manifest (a kill between the two renames) are removed, and ``stored_sources(window)`` lists
 every source already committed in a window, so a message redelivered after a restart is
 acknowledged again but never stored twice: each message is counted exactly once, as examples
-or as rejected. One process writes a store at a time (an exclusive ``flock`` on ``.lock``).
+or as rejected. (A stream whose records come back in another window after a restart, a folder
+watch stamping files with their arrival, checks every window: ``sources_across_windows``.)
+One process writes a store at a time (an exclusive ``flock`` on ``.lock``).
 
 Nothing here imports Beam or TensorFlow.
 """
@@ -107,8 +109,9 @@ class WindowStore:
                 removed.append(path)
         return removed
 
-    def stored_sources(self, window: str) -> set[str]:
-        """Every source already committed in ``window`` (examples and rejected)."""
+    def stored_sources(self, window: str | None) -> set[str]:
+        """Every source already committed in ``window`` (examples and rejected); in any window
+        when ``window`` is None."""
         return {s for p in self.parts(window) for s in p.sources}
 
     def examples_path(self, window: str, part: str) -> Path:
@@ -119,9 +122,12 @@ class WindowStore:
         """Where a part's rejected records go."""
         return self.root / REJECTED / f"{window}-{part}.jsonl"
 
-    def write_rejected(self, window: str, entries: list[dict[str, str]]) -> Part | None:
-        """Commit a window's rejected records (already-stored sources are skipped)."""
-        stored = self.stored_sources(window)
+    def write_rejected(
+        self, window: str, entries: list[dict[str, str]], anywhere: bool = False
+    ) -> Part | None:
+        """Commit a window's rejected records (sources already stored in the window, or in any
+        window when ``anywhere``, are skipped)."""
+        stored = self.stored_sources(None if anywhere else window)
         entries = [e for e in entries if e["source"] not in stored]
         if not entries:
             return None

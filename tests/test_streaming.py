@@ -317,3 +317,78 @@ def test_the_ready_stream_alarms_when_a_window_of_3s_follows_a_window_of_5s(
     assert [(a["window"], a["feature"]) for a in drifted] == [(W1, "label")]
     assert "is 1 (" in drifted[0]["reason"]  # L-infinity 1.0: no class in common
     assert f"threshold {drift['label']}" in drifted[0]["reason"]
+
+
+@pytest.mark.slow  # ~25 s idle: three watch processes killed with SIGKILL, then a last one
+def test_a_durable_watch_killed_three_times_stores_each_file_exactly_once(write_pipeline, tmp_path):
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from data_paths import PROJECT_DIR
+
+    from beamline.window_store import WindowStore
+
+    path = write_pipeline(
+        """
+        name: durable
+        steps:
+          ingest:
+            component: watch_folder
+            root: inbox
+            extensions: [.png]
+            durable: true
+            poll_interval: 0.2
+            settle_seconds: 0.1
+            window_seconds: 1
+            max_duration: 120
+            statistics: false
+            transforms: [decode_image]
+        """
+    )
+    inbox = tmp_path / "inbox"
+    sources = [p for label in ("1", "2", "7") for p in _digits(label, 12)]
+    arrived: list[str] = []
+    (inbox / "x").mkdir(parents=True)
+    (inbox / "x" / "broken.png").write_bytes(b"not an image")  # rejected, once
+    arrived.append(str(inbox / "x" / "broken.png"))
+
+    def copy_some(count: int) -> None:
+        for source in sources[len(arrived) - 1 :][:count]:
+            (inbox / source.parent.name).mkdir(exist_ok=True)
+            tmp = inbox / source.parent.name / f".{source.name}.tmp"
+            shutil.copy(source, tmp)
+            tmp.rename(inbox / source.parent.name / source.name)  # atomic arrival
+            arrived.append(str(inbox / source.parent.name / source.name))
+            time.sleep(0.05)
+
+    command = [sys.executable, "-m", "beamline", "run", str(path), "--runs-dir", tmp_path / "runs"]
+    store = WindowStore(tmp_path / "runs" / "durable" / ".streams" / "ingest")
+    rng = random.Random(4)
+    for _ in range(3):
+        stored = len(store.parts()) if store.root.is_dir() else 0
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        copy_some(10)
+        deadline = time.monotonic() + 90
+        while (len(store.parts()) if store.root.is_dir() else 0) == stored:
+            assert time.monotonic() < deadline, "the watch stored nothing"
+            time.sleep(0.05)  # kill once this process commits: mid-window, mid-write...
+        time.sleep(rng.uniform(0.0, 1.0))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    copy_some(len(sources))
+    final = subprocess.run(
+        [*command, "--set", "steps.ingest.idle_timeout=2"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]
+
+    stored_sources = [s for part in store.parts() for s in part.sources]
+    assert sorted(stored_sources) == sorted(arrived)  # every file once: none lost, none twice
+    assert store.counts() == {"read": 37, "written": 36, "rejected": 1}
+    meta = next((tmp_path / "runs" / "durable").glob("*/ingest/meta.json"))
+    assert json.loads(meta.read_text())["counts"] == store.counts()

@@ -86,9 +86,17 @@ class WatchFolder(_FileStream):
     (seconds), ``max_files`` or ``idle_timeout`` (seconds without a new file); set at least one.
     A file is taken once its modification time is ``settle_seconds`` old; hidden files and
     *.tmp/*.part are skipped, so write under such a name and rename. Runs on the direct and
-    local runners (Beam's BundleBasedDirectRunner with --streaming); never reused from cache."""
+    local runners (Beam's BundleBasedDirectRunner with --streaming); never reused from cache.
+
+    With ``durable: true`` the windows are committed to a durable store kept across runs
+    (``store_dir``; default ``<runs>/<pipeline>/.streams/<step>``), as ``redis_stream`` does: a
+    restart skips every file the store holds (as an example or as rejected) and takes the
+    others, so after any number of kills each file is counted once; the step's artifact is the
+    whole store. (A file is known by its path, the default reader's ``__source__``; a custom
+    reader's records are never stored twice as long as their sources stay the same.)"""
 
     name = "watch_folder"
+    sources_across_windows = True  # a file read again after a restart arrives in a new window
 
     root: str = param(help="folder to watch (relative to the pipeline file; created if missing)")
     extensions: list[str] = param([], help="file extensions taken (any case); [] = every file")
@@ -101,6 +109,14 @@ class WatchFolder(_FileStream):
     max_files: int = param(0, help="stop after this many files (0: no limit)", ge=0)
     idle_timeout: float = param(
         0.0, help="stop after this many seconds with no new file (0: off)", ge=0
+    )
+    durable: bool = param(
+        False, help="commit windows to a store kept across runs; a restart skips stored files"
+    )
+    store_dir: str = param(
+        "",
+        help="folder of the durable store (relative to the pipeline file); default "
+        "<runs>/<pipeline>/.streams/<step>",
     )
 
     def check(self) -> None:
@@ -118,8 +134,18 @@ class WatchFolder(_FileStream):
         """A fresh value each run: a live folder is never the same data twice."""
         return f"live:{secrets.token_hex(8)}"
 
+    def store(self, ctx: StepContext) -> Path | None:
+        """The durable window store when ``durable`` (``store_dir``, else beside the runs)."""
+        if not self.durable:
+            return None
+        if self.store_dir:
+            return ctx.resolve(self.store_dir)
+        return ctx.run.path.parent / ".streams" / ctx.step.name
+
     def _arrivals(self, ctx: StepContext) -> Any:
         """Start watching the folder: a TestStream served with each poll's new files."""
+        from beamline.window_store import WindowStore
+
         from .watch import watch_stream
 
         root = self._root(ctx)
@@ -131,6 +157,11 @@ class WatchFolder(_FileStream):
             settle_seconds=self.settle_seconds,
             include_existing=self.include_existing,
         )
+        store = self.store(ctx)
+        if store is not None:  # stored by an earlier run: as if taken already
+            stored = WindowStore(store).stored_sources(None)
+            watch.seen.update(stored)
+            ctx.log(f"{len(stored)} files are in the store already: skipped")
         ctx.log(f"watching {root} (stops when: {_describe(self.stop_rule())})")
         stream = watch_stream(watch, self.poll_interval)
         self._live = (watch, stream)
