@@ -145,3 +145,38 @@ def test_audio_models_build_for_the_spectrogram_settings(model, input_kwargs, sh
 def _settings(kwargs: dict) -> dict:
     renamed = {"features": "kind"}
     return {renamed.get(k, k): v for k, v in kwargs.items()}
+
+
+def test_audio_ensemble_scores_are_the_mean_of_its_members() -> None:
+    import keras
+
+    from beamline_plugins.audio.models import AudioCnn
+
+    inputs = {"audio": {"shape": [20, 8, 1], "dtype": "float32", "modality": "audio"}}
+    net = AudioCnn(filters=[4], dense_units=[8], members=3).build(inputs, 10)
+    x = {"audio": np.random.default_rng(0).random((2, 20, 8, 1), dtype=np.float32)}
+    heads = keras.Model(net.inputs, [net.get_layer(f"scores_{i}").output for i in range(3)])
+    each = np.stack([np.asarray(h) for h in heads(x, training=False)])
+    assert not np.allclose(each[0], each[1])  # members start from their own weights
+    np.testing.assert_allclose(np.asarray(net(x, training=False)), each.mean(axis=0), rtol=1e-6)
+
+
+def test_speed_perturbation_keeps_the_clip_length_and_moves_its_pitch() -> None:
+    import tensorflow as tf
+
+    from beamline_plugins.audio.features import SpectrogramSettings
+    from beamline_plugins.audio.inputs import AudioInput, _augmenter
+
+    settings = SpectrogramSettings(sample_rate=8000, samples=8000)
+    augment = _augmenter(AudioInput(augment=["speed"], speed=0.2), settings)
+    tone = tf.sin(2 * np.pi * 1000 * tf.range(8000, dtype=tf.float32) / 8000)
+
+    def peak_hz(wave) -> float:
+        return float(np.argmax(np.abs(np.fft.rfft(np.asarray(wave)[2000:6000])))) * 2
+
+    seeds = [tf.constant([0, k], tf.int64) for k in range(6)]
+    waves = [augment(tone, seed) for seed in seeds]
+    assert all(w.shape == (8000,) for w in waves)
+    np.testing.assert_array_equal(augment(tone, seeds[0]), waves[0])  # a function of the seed
+    peaks = [peak_hz(w) for w in waves]
+    assert all(800 <= p <= 1200 for p in peaks) and len(set(peaks)) > 1, peaks

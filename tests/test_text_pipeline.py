@@ -279,3 +279,28 @@ def test_language_model_trains_mirrored_over_two_logical_cpus(tmp_path: Path) ->
     assert len(losses) == 2 and losses[1] < losses[0]
     metrics = json.loads(run.artifact("evaluate").file("metrics.json").read_text())
     assert metrics["perplexity"] < metrics["unigram_perplexity"]
+
+
+def test_char_ngrams_give_words_with_a_common_stem_shared_slots(tmp_path: Path) -> None:
+    import keras
+    import numpy as np
+
+    from beamline_plugins.text.models import BowClassifier
+
+    vocabulary = ["[PAD]", "[UNK]", "good", "goods", "bad"]
+    spec = {"modality": "text", "shape": [3], "max_length": 3, "level": "word"}
+    inputs = {"text": {**spec, "vocab_size": 5, "vocabulary": vocabulary}}
+    model = BowClassifier(units=[4], char_ngrams=[3], char_buckets=1000).build(inputs, 2)
+    encoding = next(x for x in model.layers if isinstance(x, keras.layers.CategoryEncoding))
+    ids = np.array([[2, 0, 0], [3, 1, 0], [4, 0, 0], [0, 1, 0]], dtype="int64")
+    vectors = np.asarray(keras.Model(model.inputs, encoding.output)({"text": ids}))
+    grams = vectors[:, 5:]  # the word slots come first
+    # <go goo ood od> and <go goo ood ods ds>: three shared; <ba bad ad>: none (no collision)
+    assert grams.sum(axis=1).tolist() == [4, 5, 3, 0]  # padding and [UNK] have no n-grams
+    assert (grams[0] * grams[1]).sum() == 3 and (grams[0] * grams[2]).sum() == 0
+    path = tmp_path / "model.keras"
+    model.save(path)  # the n-gram table travels in the weights: no custom objects
+    loaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(loaded({"text": ids}), model({"text": ids}), rtol=1e-6)
+    with pytest.raises(beamline.PipelineError, match="char_ngrams needs a word vocabulary"):
+        BowClassifier(char_ngrams=[3]).build({"text": {**inputs["text"], "level": "char"}}, 2)

@@ -20,7 +20,7 @@ from beamline.examples import feature_of_modality, feature_spec
 
 from .features import SpectrogramSettings
 
-Augmentation = Literal["shift", "noise"]
+Augmentation = Literal["speed", "shift", "noise"]
 
 
 class AudioInput(InputPipeline):
@@ -30,8 +30,10 @@ class AudioInput(InputPipeline):
     the clip length of features.json (``fix_length``), and computes a log-mel spectrogram (Hann
     windows of ``window_ms`` every ``hop_ms``, ``mel_bins`` mel bands), optionally MFCCs, each
     standardised per example. Waveforms are cached after decoding; training data is shuffled
-    (seeded) and optionally augmented by a random time shift and additive Gaussian noise before
-    the spectrogram. The exported model runs the same TensorFlow function on raw WAV bytes."""
+    (seeded) and optionally augmented before the spectrogram: speed perturbation (tempo and pitch
+    together, up to ``speed`` faster or slower, then centred back to the clip length), a random
+    time shift and additive Gaussian noise. The exported model runs the same TensorFlow
+    function on raw WAV bytes."""
 
     name = "audio_input"
     feature: str = param("", help="audio feature to read; default: the feature of modality audio")
@@ -50,7 +52,12 @@ class AudioInput(InputPipeline):
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     cache: bool = param(True, help="keep decoded waveforms in memory after the first epoch")
     augment: list[Augmentation] = param(
-        [], help="training-only augmentation: shift (random time shift), noise (additive)"
+        [],
+        help="training-only augmentation: speed (perturbation), shift (random time shift), "
+        "noise (additive)",
+    )
+    speed: float = param(
+        0.1, help="largest relative speed change (speed: 0.1 = 0.9-1.1x)", ge=0, lt=1
     )
     shift_ms: float = param(100.0, help="largest random time shift (milliseconds, either way)")
     noise: float = param(0.005, help="largest standard deviation of the additive noise")
@@ -191,12 +198,22 @@ def _augmenter(pipeline: AudioInput, s: SpectrogramSettings) -> Callable[[Any, A
     every run, whatever order a parallel map's threads run in)."""
     import tensorflow as tf
 
+    from .speech_input import change_speed
+
     max_shift = round(s.sample_rate * pipeline.shift_ms / 1000.0)
     kinds = set(pipeline.augment)
 
     def augment(wave: Any, seed: Any) -> Any:
         def draw(k: int) -> Any:
             return tf.random.experimental.stateless_fold_in(seed, k)
+
+        if "speed" in kinds and pipeline.speed > 0:
+            low, high = 1.0 - pipeline.speed, 1.0 + pipeline.speed
+            changed = change_speed(wave, tf.random.stateless_uniform([], draw(3), low, high))
+            n = tf.shape(changed)[0]
+            excess, missing = tf.maximum(n - s.samples, 0), tf.maximum(s.samples - n, 0)
+            changed = changed[excess // 2 : excess // 2 + s.samples]
+            wave = tf.pad(changed, [[missing // 2, missing - missing // 2]])
 
         if "shift" in kinds and max_shift > 0:
             shift = tf.random.stateless_uniform(

@@ -31,7 +31,9 @@ class AudioCnn(Model):
     over time with the frequency bins as channels. Each entry of ``filters`` is one block: a
     same-padded convolution, batch normalisation on request, ReLU and pooling by 2. After the
     blocks, ``head: flatten`` keeps where in time things happened; ``global`` averages over it.
-    ``freq_dropout`` and ``time_dropout`` mask random mel bins or frames while training."""
+    ``freq_dropout`` and ``time_dropout`` mask random mel bins or frames while training.
+    ``members > 1`` builds that many towers (blocks, dense layers, softmax) over the one input
+    and averages their probabilities: an ensemble inside one model file."""
 
     name = "audio_cnn"
 
@@ -49,6 +51,9 @@ class AudioCnn(Model):
     time_dropout: float = param(
         0.0, help="training only: share of frames zeroed across all bins", ge=0, lt=1
     )
+    members: int = param(
+        1, help="ensemble: convolution towers and softmax this many times, averaged", ge=1
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -56,7 +61,6 @@ class AudioCnn(Model):
 
         name, shape = _audio_input(inputs, self.name)
         frames, bins, _ = shape
-        reg = regularizer(self.l2)
         spec = keras.Input(shape=tuple(shape), name=name)
         x = spec
         # SpecAugment-like masking (Park et al. 2019) by dropout of whole bins or frames
@@ -64,6 +68,21 @@ class AudioCnn(Model):
             x = keras.layers.Dropout(self.freq_dropout, noise_shape=(None, 1, bins, 1))(x)
         if self.time_dropout > 0:
             x = keras.layers.Dropout(self.time_dropout, noise_shape=(None, frames, 1, 1))(x)
+        if self.members == 1:
+            scores = self._tower(x, frames, bins, num_classes, "scores")
+        else:  # members differ by their initial weights and dropout masks
+            towers = [
+                self._tower(x, frames, bins, num_classes, f"scores_{i}")
+                for i in range(self.members)
+            ]
+            scores = keras.layers.Average(dtype="float32", name="scores")(towers)
+        return keras.Model({name: spec}, scores, name=self.name)
+
+    def _tower(self, x: Any, frames: int, bins: int, num_classes: int, name: str) -> Any:
+        """Convolution blocks, dense layers and a softmax named ``name`` over ``x``."""
+        import keras
+
+        reg = regularizer(self.l2)
         if self.mode == "conv1d":
             x = keras.layers.Reshape((frames, bins))(x)
             conv, pool, pool_global = (
@@ -100,5 +119,4 @@ class AudioCnn(Model):
             x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
-        scores = class_scores(x, num_classes, self.l2)
-        return keras.Model({name: spec}, scores, name=self.name)
+        return class_scores(x, num_classes, self.l2, name)

@@ -44,15 +44,7 @@ def _head(
         x = keras.layers.Dense(size, activation="relu", kernel_regularizer=regularizer(l2))(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)
-    if name == "scores":
-        return class_scores(x, num_classes, l2)
-    return keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_regularizer=regularizer(l2),
-        dtype="float32",
-        name=name,
-    )(x)
+    return class_scores(x, num_classes, l2, name)
 
 
 def _masked_mean(x: Any, mask: Any) -> Any:
@@ -72,12 +64,54 @@ def _bigram_ids(ids: Any, size: int, buckets: int) -> Any:
     return ops.where(ops.logical_and(first > 0, second > 0), pair, ops.zeros_like(pair))
 
 
+def char_ngram_table(
+    vocabulary: list[str], orders: list[int], buckets: int, offset: int, reserved: int = 2
+) -> Any:
+    """``[len(vocabulary), k]`` float32: for each token id, the slots (``offset + crc32 % buckets``)
+    of the character n-grams of ``<token>`` (``<``, ``>`` mark the word's ends), 0-padded; the
+    reserved ids ([PAD], [UNK]) have none. Slot numbers stay below 2**24, exact in float32."""
+    import zlib
+
+    import numpy as np
+
+    rows = []
+    for i, token in enumerate(vocabulary):
+        marked, slots = f"<{token}>", set()
+        for n in orders if i >= reserved else ():
+            for start in range(len(marked) - n + 1):
+                gram = marked[start : start + n].encode("utf-8")
+                slots.add(offset + zlib.crc32(gram) % buckets)
+        rows.append(sorted(slots))
+    table = np.zeros((len(vocabulary), max(1, *map(len, rows))), dtype="float32")
+    for i, slots in enumerate(rows):
+        table[i, : len(slots)] = slots
+    return table
+
+
+def _char_ngram_ids(ids: Any, table: Any) -> Any:
+    """The n-gram slots of every token of ``ids`` ``[batch, length * k]``, through a frozen
+    embedding that holds ``table`` (saved with the model, so ``model.keras`` needs no custom
+    object and serving needs no extra input)."""
+    import keras
+    from keras import ops
+
+    lookup = keras.layers.Embedding(
+        table.shape[0], table.shape[1], trainable=False, name="char_ngram_slots"
+    )
+    slots = lookup(ids)
+    lookup.set_weights([table])
+    return keras.layers.Reshape((-1,))(ops.cast(slots, "int64"))
+
+
 class BowClassifier(Model):
     """A bag-of-words network: multi-hot (or count) vector of the tokens, dense layers, softmax.
 
     Word order is ignored, except that ``bigram_buckets > 0`` adds the text's adjacent token
-    pairs, hashed into that many extra slots of the vector (so "not good" is not "good"). On
-    small data sets this strong baseline is hard to beat."""
+    pairs, hashed into that many extra slots of the vector (so "not good" is not "good").
+    ``char_ngrams`` (e.g. ``[2, 3, 4, 5]``) adds the character n-grams of each word of the
+    vocabulary, hashed into ``char_buckets`` slots, so words that share a stem ("disappoint",
+    "disappointing") share features, as in fastText (Bojanowski et al. 2017). On small data sets
+    this strong baseline is hard to beat."""
 
     name = "bow_classifier"
 
@@ -91,6 +125,10 @@ class BowClassifier(Model):
     members: int = param(
         1, help="ensemble: hidden layers and softmax this many times, probabilities averaged", ge=1
     )
+    char_ngrams: list[int] = param(
+        [], help="character n-gram lengths of each word to add (word vocabularies only)", ge=1
+    )
+    char_buckets: int = param(20000, help="hash slots for the character n-grams", ge=1)
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -103,6 +141,17 @@ class BowClassifier(Model):
         if self.bigram_buckets:
             tokens = ops.concatenate([ids, _bigram_ids(ids, size, self.bigram_buckets)], axis=1)
             slots = size + self.bigram_buckets
+        if self.char_ngrams:
+            if spec.get("level", "word") != "word" or "vocabulary" not in spec:
+                raise PipelineError(
+                    f"{self.name}: char_ngrams needs a word vocabulary (text_vocabulary level: "
+                    f"word), got level '{spec.get('level')}'; remove char_ngrams or use words"
+                )
+            table = char_ngram_table(
+                list(spec["vocabulary"]), self.char_ngrams, self.char_buckets, slots
+            )
+            tokens = ops.concatenate([tokens, _char_ngram_ids(ids, table)], axis=1)
+            slots += self.char_buckets
         x = keras.layers.CategoryEncoding(num_tokens=slots, output_mode=self.mode)(tokens)
         if self.mode == "count":
             x = ops.log1p(x)

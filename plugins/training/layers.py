@@ -14,9 +14,10 @@ def regularizer(l2: float) -> Any:
     return keras.regularizers.L2(l2) if l2 > 0 else None
 
 
-def class_scores(x: Any, num_classes: int, l2: float) -> Any:
+def class_scores(x: Any, num_classes: int, l2: float, name: str = "scores") -> Any:
     """The classifier's output: a float32 softmax over ``num_classes`` named ``scores`` (the
-    name the trainer, the evaluator and the exported model look for)."""
+    name the trainer, the evaluator and the exported model look for; an ensemble's members
+    take other names and are averaged into ``scores``)."""
     import keras
 
     return keras.layers.Dense(
@@ -24,5 +25,5 @@ def class_scores(x: Any, num_classes: int, l2: float) -> Any:
         activation="softmax",
         kernel_regularizer=regularizer(l2),
         dtype="float32",
-        name="scores",
+        name=name,
     )(x)
