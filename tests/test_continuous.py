@@ -226,7 +226,7 @@ steps:
 """
 
 
-@pytest.mark.slow  # ~90 s idle: eleven loop processes, ten of them killed with SIGKILL
+@pytest.mark.slow  # 247 s at load 17: eleven loop processes, ten killed with SIGKILL
 def test_the_loop_killed_ten_times_at_random_moments_loses_and_repeats_nothing(
     tmp_path, write_pipeline
 ):

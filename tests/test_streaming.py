@@ -319,7 +319,7 @@ def test_the_ready_stream_alarms_when_a_window_of_3s_follows_a_window_of_5s(
     assert f"threshold {drift['label']}" in drifted[0]["reason"]
 
 
-@pytest.mark.slow  # ~25 s idle: three watch processes killed with SIGKILL, then a last one
+@pytest.mark.slow  # 75 s at load 19: three watch processes killed with SIGKILL, then one more
 def test_a_durable_watch_killed_three_times_stores_each_file_exactly_once(write_pipeline, tmp_path):
     import os
     import random
