@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -185,6 +186,12 @@ class RedisStream(CheckedStream):
         stream.stop()
         if stream.reader.error is not None:
             raise PipelineError(f"{self.name}: reading the stream failed: {stream.reader.error}")
+        if poller.stop_reason is None and sys.exc_info()[0] is None:  # not while failing
+            raise PipelineError(
+                f"{self.name}: Beam stopped taking the stream's polls before the stream ended "
+                f"({poller.taken} messages delivered; what was not stored stays pending and is "
+                "delivered again on the next run)"
+            )
         ctx.log(f"stream ended: {poller.stop_reason}; {poller.taken} messages delivered")
 
 
