@@ -10,7 +10,8 @@ The model is the digits CNN (one run of ``pipelines/digits.yaml``, published int
 - ``serve``: ``pipeline serve`` on the model folder, with a local client keeping
   ``connections`` HTTP/1.1 keep-alive connections busy, each sending TF Serving predict requests
   (``{"instances": [{"b64": ...}]}``) back to back; batching on (up to 32 examples, no wait
-  when idle: the defaults) and off (``--max-batch 1``).
+  when idle, in an inference thread: the defaults), batching on the event loop
+  (``--inference-threads 0``) and off (``--max-batch 1``).
 
 The client is a small asyncio loop over raw sockets with the request bytes built once, so it
 costs little CPU beside the server on 2 cores. Throughput is examples per second; latency is per
@@ -237,10 +238,13 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
                 "inprocess", model=version, rows=rows, seconds=seconds, threads=1
             ),
             "serve, batching": lambda: served(),
+            "serve, batching on the event loop": lambda: served("--inference-threads", "0"),
             "serve, no batching": lambda: served("--max-batch", "1"),
         }
         if smoke:  # the code paths, at the least cost: one server start
-            del variants["serve, no batching"], variants["in-process loop, 1 TF thread"]
+            for extra in ("serve, no batching", "serve, batching on the event loop"):
+                del variants[extra]
+            del variants["in-process loop, 1 TF thread"]
         samples = common.interleaved(variants, repeats)
         base = max(  # the faster in-process loop is the reference
             common.median(s["examples_per_s"] for s in samples[v])

@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from beamline_plugins.serving.batcher import Batcher
 from beamline_plugins.serving.loader import UnreadableInput
@@ -142,3 +143,19 @@ def test_an_unreadable_example_fails_only_its_own_request_in_a_batch():
         batcher.close()
     assert first["y"].tolist() == [2.0] and good["y"].tolist() == [10.0]
     assert isinstance(bad, UnreadableInput) and bad.row == 0
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_requests_queued_together_run_as_one_batch_in_a_thread_or_on_the_event_loop(threads):
+    model = DoublingModel()
+    batcher = Batcher(max_batch=4, max_wait=0.0, threads=threads)
+
+    async def together() -> list[dict]:
+        return await asyncio.gather(*(batcher.predict(model, _x(v), 1) for v in range(6)))
+
+    try:
+        outs = _run(together())
+    finally:
+        batcher.close()
+    assert [o["y"].tolist() for o in outs] == [[2.0 * v] for v in range(6)]
+    assert model.batches == [4, 2]  # max_batch examples, then the rest

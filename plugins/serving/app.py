@@ -38,6 +38,7 @@ class ServeOptions:
     batch_wait_ms: float = 5.0
     max_body_bytes: int = 16 * 1024 * 1024
     tf_threads: int | None = None  # TensorFlow's op threads; None: the cores but one, 0: TF's
+    inference_threads: int = 1  # threads running batches; 0: on the event loop
 
 
 def create_app(
@@ -53,6 +54,7 @@ def create_app(
     batcher = Batcher(
         max_batch=options.max_batch,
         max_wait=options.batch_wait_ms / 1000,
+        threads=options.inference_threads,
         on_batch=metrics.batch,
     )
 

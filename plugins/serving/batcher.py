@@ -14,8 +14,12 @@ waits for them, up to ``max_wait`` after the oldest pending request arrived.
 The batch runs in an inference thread beside the event loop (``threads`` of them, 1 by
 default: TensorFlow spreads one call over its own threads); the runner keeps collecting the
 next batch meanwhile, and the thread hands each request its rows back in one call into the
-event loop per batch. When the batch fails because one example cannot be read, every request
-of it is run on its own, so only the request with the bad example is refused.
+event loop per batch. With ``threads=0`` the batch runs on the event loop itself: no hand-off
+and no wake-up of another thread per batch (about 0.6 instead of 2.6 voluntary context
+switches per request of 8 examples), but no request is read while a batch runs.
+
+When the batch fails because one example cannot be read, every request of it is run on its
+own, so only the request with the bad example is refused.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class _Pending:
 class Batcher:
     """Batch predict calls made from one event loop; ``predict`` is what a request awaits.
 
-    ``threads`` batches may run at once (each in its own inference thread). A request handler
+    ``threads`` batches may run at once (each in its own inference thread; 0: one at a time,
+    on the event loop). A request handler
     that is still reading a predict body says so with ``arriving`` (a context manager), so that
     a batch about to start waits for it (at most ``max_wait`` seconds)."""
 
@@ -64,7 +69,7 @@ class Batcher:
         self._waiter: asyncio.Future | None = None
         self._runner: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._free = threads
+        self._free = max(threads, 1)
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work_loop, name=f"predict-{i}", daemon=True)
@@ -132,25 +137,32 @@ class Batcher:
                     break
                 await self._sleep(remaining)
             batch = self._take(self._pending[0].model)
+            if not self._threads:  # on the event loop itself: no hand-off, no wake-up
+                self._deliver(batch, self._run_batch(batch), free=False)
+                continue
             self._free -= 1
             self._work.put(batch)
 
     def _work_loop(self) -> None:
         """An inference thread: run each batch, hand the results to the event loop at once."""
         while (batch := self._work.get()) is not None:
-            try:
-                results = self._predict(batch)
-            except Exception as exc:  # the batch itself failed: every request gets the error
-                results = [exc] * len(batch)
+            results = self._run_batch(batch)
             assert self._loop is not None
             try:
                 self._loop.call_soon_threadsafe(self._deliver, batch, results)
             except RuntimeError:  # the event loop closed while the batch ran
                 return
 
-    def _deliver(self, batch: list[_Pending], results: list[Any]) -> None:
-        self._free += 1
-        self._wake()
+    def _run_batch(self, batch: list[_Pending]) -> list[Any]:
+        try:
+            return self._predict(batch)
+        except Exception as exc:  # the batch itself failed: every request gets the error
+            return [exc] * len(batch)
+
+    def _deliver(self, batch: list[_Pending], results: list[Any], free: bool = True) -> None:
+        if free:
+            self._free += 1
+            self._wake()
         for item, result in zip(batch, results, strict=True):
             if item.future.done():  # the client went away
                 continue

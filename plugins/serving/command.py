@@ -45,6 +45,13 @@ from beamline.errors import PipelineError
     help="TensorFlow's op threads (default: the cores but one, the event loop's; 0: TF's own)",
 )
 @click.option(
+    "--inference-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="threads running batches beside the event loop (0: on the event loop itself)",
+)
+@click.option(
     "--poll-seconds",
     default=1.0,
     show_default=True,
@@ -62,6 +69,7 @@ def serve_command(
     batch_wait_ms: float,
     max_body_bytes: int,
     tf_threads: int | None,
+    inference_threads: int,
     poll_seconds: float,
 ) -> None:
     """Serve an export over TensorFlow Serving's REST API, swapping in new versions.
@@ -81,7 +89,9 @@ def serve_command(
             found,
             host=host,
             port=port,
-            options=ServeOptions(max_batch, batch_wait_ms, max_body_bytes, tf_threads),
+            options=ServeOptions(
+                max_batch, batch_wait_ms, max_body_bytes, tf_threads, inference_threads
+            ),
             poll_seconds=poll_seconds,
         )
     except PipelineError as exc:
