@@ -60,29 +60,35 @@ class SavedModelExporter(Exporter):
         import tensorflow as tf
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
-        from beamline_plugins.training.stable_save import stable_export_archive
-
-        artifact, info, pipeline = trained_model(ctx, "model")
-        model = load_keras_model(artifact)
-        signature, preprocess = pipeline.serving(info["inputs"])
-        task = info.get("task", "classification")
-        classes = tf.constant(info["classes"] or [""])
-
-        def serve(raw: dict[str, Any]) -> dict[str, Any]:
-            scores = tf.cast(model(preprocess(raw), training=False), tf.float32)
-            return {"scores": scores, "label": tf.gather(classes, tf.argmax(scores, axis=-1))}
-
-        def serve_regression(raw: dict[str, Any]) -> dict[str, Any]:
-            outputs = tf.cast(model(preprocess(raw), training=False), tf.float32)
-            return {"prediction": tf.reshape(outputs, [-1])}
-
-        archive = stable_export_archive(model)  # same weights, same bytes
-        archive.add_endpoint(
-            SIGNATURE,
-            serve_regression if task == "regression" else serve,
-            input_signature=[signature],
+        from beamline_plugins.training.stable_save import (
+            canonical_function_names,
+            fresh_names,
+            stable_export_archive,
         )
-        archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+
+        with fresh_names():  # the names a fresh process gives: same weights, same bytes
+            artifact, info, pipeline = trained_model(ctx, "model")
+            model = load_keras_model(artifact)
+            signature, preprocess = pipeline.serving(info["inputs"])
+            task = info.get("task", "classification")
+            classes = tf.constant(info["classes"] or [""])
+
+            def serve(raw: dict[str, Any]) -> dict[str, Any]:
+                scores = tf.cast(model(preprocess(raw), training=False), tf.float32)
+                return {"scores": scores, "label": tf.gather(classes, tf.argmax(scores, axis=-1))}
+
+            def serve_regression(raw: dict[str, Any]) -> dict[str, Any]:
+                outputs = tf.cast(model(preprocess(raw), training=False), tf.float32)
+                return {"prediction": tf.reshape(outputs, [-1])}
+
+            archive = stable_export_archive(model)  # same weights, same bytes
+            archive.add_endpoint(
+                SIGNATURE,
+                serve_regression if task == "regression" else serve,
+                input_signature=[signature],
+            )
+            archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+        canonical_function_names(ctx.output_dir / SAVED_MODEL_DIR)  # not the process' counter
         export = {
             "signature": SIGNATURE,
             "task": task,

@@ -9,14 +9,25 @@ Two things make Keras' files differ when nothing in them does:
   object ids, so the SavedModel's object graph (``saved_model.pb``) and its variables'
   checkpoint order them differently on every export; ``stable_export_archive`` orders them as
   the tracked models list their variables, and zeroes the dropout layers' random-generator
-  states, which loading a model draws anew and serving never uses.
+  states, which loading a model draws anew and serving never uses;
+* Keras names some objects of a loaded model with a per-process counter (the dropout layers'
+  seed generators: ``seed_generator_3`` in a process that built two models before), and the
+  name reaches the SavedModel's graph and checkpoint: ``fresh_names`` counts from zero, as a
+  fresh process does, so an export made in the process that trained equals a re-export;
+* TensorFlow names the traced functions of a SavedModel with a per-process counter
+  (``__inference_signature_wrapper_serve_2306``); ``canonical_function_names`` renumbers them in
+  ``saved_model.pb`` (1, 2, ... in the order they were made) and rewrites ``fingerprint.pb``.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
+import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +54,23 @@ def normalise_keras_file(path: str | Path) -> None:
             fixed.external_attr = entry.external_attr
             target.writestr(fixed, data)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def fresh_names() -> Iterator[None]:
+    """Inside, Keras' automatic names are counted from zero, as in a fresh process (the
+    counters of the process are put back after): load the model to export inside."""
+    # Keras keeps the counters in its global state only (keras.utils.clear_session resets
+    # them with everything else); this swaps them alone.
+    from keras.src.backend.common import global_state
+
+    key = "object_name_uids"
+    saved = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(key, saved)
 
 
 def stable_export_archive(*models: Any) -> Any:
@@ -72,3 +100,114 @@ def stable_export_archive(*models: Any) -> Any:
 
     archive._filter_and_track_resources = filter_and_track_in_order
     return archive
+
+
+SAVED_MODEL_PB = "saved_model.pb"
+_NUMBERED = re.compile(r"^(.*)_(\d+)$")
+
+
+def canonical_function_names(export_dir: str | Path) -> None:
+    """Rename the functions of the SavedModel in ``export_dir`` from TensorFlow's per-process
+    counter to ``<name>_<n>``, n counting its functions in the order they were traced,
+    everywhere they are named (and number captured inputs the same way); sort the function
+    library by the new names; write ``saved_model.pb`` whole, then its ``fingerprint.pb``
+    anew."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    path = Path(export_dir) / SAVED_MODEL_PB
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString(path.read_bytes())
+    found: list[tuple[int, str, str]] = []
+    for meta_graph in saved.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            match = _NUMBERED.match(function.signature.name)
+            if match:
+                found.append((int(match.group(2)), match.group(1), match.group(0)))
+    # one number per function, in the order they were traced (TensorFlow's fingerprint orders
+    # the functions by that number: two with one number would hash in a random order)
+    mapping = {old: f"{base}_{rank}" for rank, (_, base, old) in enumerate(sorted(found), 1)}
+    # captured inputs are named with the same counter (``_user_specified_name: "2288"``)
+    captured = [v for v in _attrs_named(saved, "_user_specified_name") if v.s.isdigit()]
+    ranks = {n: str(i) for i, n in enumerate(sorted({int(v.s) for v in captured}), start=1)}
+    for value in captured:
+        value.s = ranks[int(value.s)].encode()
+    if mapping:
+        pattern = re.compile(
+            "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True)) + r"(?!\d)"
+        )
+        _rename_in(saved, lambda text: pattern.sub(lambda m: mapping[m.group(0)], text))
+        for meta_graph in saved.meta_graphs:
+            library = meta_graph.graph_def.library
+            functions = sorted(library.function, key=lambda f: f.signature.name)
+            del library.function[:]
+            library.function.extend(functions)
+            gradients = sorted(library.gradient, key=lambda g: (g.function_name, g.gradient_func))
+            del library.gradient[:]
+            library.gradient.extend(gradients)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(saved.SerializeToString(deterministic=True))
+    os.replace(tmp, path)
+    fingerprinting_utils.write_fingerprint(str(export_dir))
+
+
+def _rename_in(message: Any, rename: Any) -> None:
+    """Apply ``rename`` to every string (and UTF-8 bytes) field, map key and value of
+    ``message``, recursively."""
+    for field, value in message.ListFields():
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            items = [(_renamed(k, rename), v) for k, v in value.items()]
+            if entry.fields_by_name["value"].message_type is not None:
+                copies = []
+                for key, item in items:
+                    _rename_in(item, rename)
+                    copy = type(item)()
+                    copy.CopyFrom(item)
+                    copies.append((key, copy))
+                value.clear()
+                for key, copy in copies:
+                    value[key].CopyFrom(copy)
+            else:
+                value.clear()
+                value.update({k: _renamed(v, rename) for k, v in items})
+        elif entry is not None:
+            for item in value if _repeated(field) else [value]:
+                _rename_in(item, rename)
+        elif field.type in (field.TYPE_STRING, field.TYPE_BYTES):
+            if _repeated(field):
+                value[:] = [_renamed(v, rename) for v in value]
+            else:
+                setattr(message, field.name, _renamed(value, rename))
+
+
+def _attrs_named(message: Any, key: str) -> Any:
+    """Every value under ``key`` in the ``attr`` maps (of ``AttrValue``) within ``message``."""
+    for field, value in message.ListFields():
+        entry = field.message_type
+        if entry is None:
+            continue
+        if entry.GetOptions().map_entry:
+            if field.name == "attr" and key in value:
+                yield value[key]
+            if entry.fields_by_name["value"].message_type is not None:
+                for item in value.values():
+                    yield from _attrs_named(item, key)
+        else:
+            for item in value if _repeated(field) else [value]:
+                yield from _attrs_named(item, key)
+
+
+def _repeated(field: Any) -> bool:
+    return field.label == field.LABEL_REPEATED
+
+
+def _renamed(value: Any, rename: Any) -> Any:
+    if isinstance(value, str):
+        return rename(value)
+    if isinstance(value, bytes):
+        try:
+            return rename(value.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
