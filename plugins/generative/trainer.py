@@ -15,8 +15,9 @@ Each epoch's batches are drawn from (seed, epoch) alone. Resume works as in ``ke
 (``beamline_plugins.training.checkpoints``: the same scratch folder and ``EpochCheckpoints``):
 every completed epoch saves a ``tf.train.Checkpoint`` of both models, both optimizers and the
 noise generator's state, plus ``state.json`` (history) and that epoch's sample grid; a run
-killed mid-epoch continues after the last completed epoch, and the folder is removed once the
-step completes. Batches are read from ``image_input`` (the images only; labels only for a
+killed mid-epoch continues after the last completed epoch and ends with exactly the weights of
+an uninterrupted run (``tests/test_keras_resume.py``), and the folder is removed once the step
+completes. Batches are read from ``image_input`` (the images only; labels only for a
 conditional GAN), or, for examples without a label, straight from the image feature with the
 same ``decode_image``.
 """

@@ -57,9 +57,11 @@ class LmTrainer(Trainer):
     The loss is the mean cross-entropy of the non-padding target tokens; with
     ``early_stopping`` the weights of the epoch with the lowest eval loss are kept. Training is
     checkpointed after every epoch (model, optimizer, early-stopping state) in the run folder's
-    ``.scratch/``: a killed run resumes after its last completed epoch. Keras ``fit`` runs under
-    ``strategy`` (mirrored over GPUs, or over ``cpu_devices`` logical CPUs; a TPU); Keras 3.15's
-    ``fit`` fails under TF 2.16's multi-worker strategy, so that one is not offered here."""
+    ``.scratch/``: a killed run resumes after its last completed epoch and ends with exactly the
+    weights of an uninterrupted run (each epoch's windows drawn from ``epoch_seed``, the dropout
+    generator states kept in ``state.json``; ``tests/test_keras_resume.py``). Keras ``fit`` runs
+    under ``strategy`` (mirrored over GPUs, or over ``cpu_devices`` logical CPUs; a TPU); Keras
+    3.15's ``fit`` fails under TF 2.16's multi-worker strategy, so that one is not offered here."""
 
     name = "lm_trainer"
     examples: Input[Examples] = param(help="the step whose examples artifact to train on")
