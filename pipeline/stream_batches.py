@@ -54,17 +54,22 @@ Batch = tuple[list[dict[str, Any]], list[dict[str, str]], int]
 RecordFunction = tuple[str, Callable[..., dict[str, Any]], dict[str, Any]]
 
 
-def record_functions(transforms: Sequence[Transform], ctx: StepContext) -> list[Any] | None:
+def record_functions(
+    transforms: Sequence[Transform], ctx: StepContext
+) -> list[RecordFunction] | None:
     """Each transform as a plain ``RecordFunction``, or None when one of them needs Beam (a
     stage not built by ``record_stage``, or with a Beam side input)."""
     chain = []
     for transform in transforms:
         found = getattr(transform.stage(ctx), "record_function", None)
-        if found is None or any(isinstance(v, pvalue.PValue | pvalue.AsSideInput)
-                                for v in found[2].values()):  # fmt: skip
+        if found is None or any(_is_beam(value) for value in found[2].values()):
             return None
         chain.append(found)
     return chain
+
+
+def _is_beam(value: Any) -> bool:
+    return isinstance(value, pvalue.PValue | pvalue.AsSideInput)
 
 
 def apply_in_bulk(batch: Batch, chain: list[RecordFunction]) -> Batch:
@@ -119,8 +124,8 @@ def window_bounds(window: Any) -> tuple[float, float, str]:
     return start, end, W.window_name(start, end)
 
 
-def _key_zero(value: Any) -> tuple[int, Any]:
-    return 0, value
+def _transformed(batch: Batch, chain: list[RecordFunction]) -> tuple[int, Batch]:
+    return 0, apply_in_bulk(batch, chain)  # one key: a window's batches meet in one group
 
 
 def _write_window(
@@ -180,8 +185,7 @@ class WriteBatchedWindows(beam.PTransform):
         return (
             batches
             | "Window" >> beam.WindowInto(fixed)
-            | "Transforms (in bulk)" >> beam.Map(apply_in_bulk, self.chain)
-            | "Key" >> beam.Map(_key_zero)
+            | "Transforms (in bulk)" >> beam.Map(_transformed, self.chain)
             | "Group" >> beam.GroupByKey()
             | "Write, acknowledge" >> write
         )
