@@ -12,12 +12,11 @@ hold.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import DataNotFound, PipelineError
 from .records import SOURCE_KEY, Reject
@@ -274,18 +273,34 @@ def csv_rows(
     With ``check_header``, a malformed header row, or one for which ``check_header`` returns a
     reason, rejects the whole file; without it, a malformed first row is rejected as ``row 1``
     and the next row is the header."""
+    # Read as a stream (decoded as ``decoded_text`` decodes): a whole file's text, and the
+    # reader's copy of it, would grow memory with the file.
     try:
-        text = decoded_text(path)
+        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         yield Reject(f"unreadable file: {exc.strerror or exc}", path)
         return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    with handle:
+        yield from _csv_items(path, handle, delimiter, check_header, line_numbers)
+
+
+def _csv_items(
+    path: str,
+    handle: TextIO,
+    delimiter: str,
+    check_header: HeaderCheck | None,
+    line_numbers: bool,
+) -> Iterator[tuple[str, list[str], list[str], int] | Reject]:
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     number = 0
     while True:
         try:
             row = next(reader)
         except StopIteration:
+            return
+        except OSError as exc:
+            yield Reject(f"unreadable file: {exc.strerror or exc}", path)
             return
         except csv.Error as exc:
             if header is None and check_header is not None:
