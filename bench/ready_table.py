@@ -8,10 +8,11 @@ Each (pipeline, seed) runs as a user would (``python -m beamline run FILE``, its
 ``--set steps.<step>.seed=<seed>`` for every step that has a ``seed`` parameter, into
 ``bench/results/ready-runs/`` (git-ignored; seeds after the first reuse the ingest). A row then
 reads the latest run of each seed: the metrics its last evaluator step's thresholds name (and
-accuracy) as mean ± sample standard deviation over the seeds with their range, how many seeds
-passed their gates, the target (the thresholds), and the wall time of the seeds' full runs (the
-median of the sums of the steps' seconds, a reused step counted at the seconds of the run that
-made it, followed through reuses of reuses).
+accuracy, or a language model's perplexity and its unigram baseline's) as mean ± sample
+standard deviation over the seeds with their range (one value when every seed has it), how
+many seeds passed their gates, the target (the thresholds), and the wall time of the seeds' full
+runs (the median of the sums of the steps' seconds, a reused step counted at the seconds of the
+run that made it, followed through reuses of reuses).
 
 "Passed" judges each seed by its own thresholds alone, as a user's first run in a clean runs
 folder would: the seeds share one runs folder (to reuse the ingest), where an evaluator's
@@ -47,6 +48,7 @@ HEADER = (
 )
 SKIP = re.compile(r"^#\s*ready-test:\s*skip", re.MULTILINE)
 COMPARE = "compare_to_last_blessed"
+HEADLINE = ("accuracy", "perplexity", "unigram_perplexity")
 UPPER_BOUNDS = ("perplexity", "cross_entropy", "bits_per_token", "mae", "rmse", "wer", "cer")
 
 
@@ -156,8 +158,9 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
     meta = first["evaluation"]["meta"]
     thresholds = dict(meta["params"].get("thresholds") or {})
     names = list(thresholds) or ["accuracy"]
-    if "accuracy" in meta.get("metrics", {}) and "accuracy" not in names:
-        names.insert(0, "accuracy")
+    for headline in reversed(HEADLINE):  # the metric a reader looks for first, gated or not
+        if headline in meta.get("metrics", {}) and headline not in names:
+            names.insert(0, headline)
     parts = []
     for metric in names:
         values = [_metric(r["evaluation"], metric) for r in runs.values()]
@@ -202,7 +205,7 @@ def _metric(evaluation: dict[str, Any], name: str) -> Any:
 
 def _spread(metric: str, values: list[float]) -> str:
     mean = statistics.fmean(values)
-    if len(values) == 1:
+    if len(values) == 1 or min(values) == max(values):
         return f"{metric} {mean:.3f}"
     sd = statistics.stdev(values)
     return f"{metric} {mean:.3f} ± {sd:.3f} ({min(values):.3f}-{max(values):.3f})"
