@@ -10,10 +10,10 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from beamline import examples
-from beamline.files import csv_rows, decoded_text
+from beamline.files import csv_rows
 from beamline.ingest import SOURCE_KEY, Reject
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -125,11 +125,25 @@ def convert_row(
 def read_jsonl(path: str, keep: list[str] | None, label: str) -> Iterator[dict[str, Any] | Reject]:
     """Yield each JSON object of a JSON Lines file as a record (or a ``Reject``)."""
     try:
-        text = decoded_text(path)
+        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         yield Reject(f"unreadable file: {exc.strerror or exc}", path)
         return
-    for number, line in enumerate(text.splitlines(), 1):
+    with handle:
+        yield from _jsonl_records(path, _lines(handle), keep, label)
+
+
+def _lines(handle: TextIO) -> Iterator[str]:
+    # Read as a stream (a whole file's text would grow memory with the file), cut where
+    # str.splitlines cuts: each physical line split again on the rarer line boundaries.
+    for physical in handle:
+        yield from physical.splitlines()
+
+
+def _jsonl_records(
+    path: str, lines: Iterator[str], keep: list[str] | None, label: str
+) -> Iterator[dict[str, Any] | Reject]:
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{path}:row {number}"
