@@ -56,3 +56,36 @@ def test_a_transform_whose_stage_is_not_tagged_names_the_transform() -> None:
     with pytest.raises(PipelineError, match="transform 'untagged': stage\\(\\) must return"):
         with beam.Pipeline(options=DIRECT) as p:
             _ = p | beam.Create([{"x": 1}]) | ApplyTransforms([Untagged()], ctx=None)
+
+
+def _no_big(record: dict) -> dict:
+    if record["x"] > 3:
+        raise Reject("x is big")
+    return {"x": record["x"] + 1}  # drops __source__: the chain carries it on
+
+
+class NoBig(Transform):
+    """Add 1 to x; reject x > 3 (a test transform)."""
+
+    name = "no_big"
+
+    def stage(self, ctx):
+        return record_stage("no_big", _no_big)
+
+
+def test_consecutive_record_stages_run_chained_and_rejects_name_their_own_stage(
+    tmp_path: Path,
+) -> None:
+    records = [{"__source__": f"row {n}", "x": x} for n, x in enumerate((2, 0, 5, 40), 1)]
+    with beam.Pipeline(options=DIRECT) as p:
+        chained = ApplyTransforms([NoZero(), NoBig()], ctx=None)
+        out = p | beam.Create(records) | "Transforms" >> chained
+        _ = out["main"] | beam.Map(lambda r: (tmp_path / r["__source__"]).write_text(str(r["x"])))
+        _ = out["rejected"] | "Rejected" >> WriteRejected(tmp_path / "rejected", tmp_path / "n")
+    assert len(chained._runs()) == 1  # one Beam stage for both record stages
+    assert (tmp_path / "row 3").read_text() == "3.0"  # 10 / 5 + 1, its source carried on
+    assert (tmp_path / "row 4").read_text() == "1.25"
+    lines = (tmp_path / "rejected" / "part-00000-of-00001.jsonl").read_text().splitlines()
+    stages = {json.loads(line)["source"]: json.loads(line)["stage"] for line in lines}
+    assert stages == {"row 1": "no_big", "row 2": "no_zero"}
+    assert json.loads((tmp_path / "n").read_text()) == {"count": 2}
