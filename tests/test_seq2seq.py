@@ -217,8 +217,8 @@ def test_the_ready_g2p_pipeline_hashes_the_word_and_gates_above_its_worst_seed()
     spec = yaml.safe_load((PIPELINES / "g2p.yaml").read_text())["steps"]
     assert spec["ingest"]["split"]["key"] == "source"
     assert spec["evaluate"]["split"] == "test"
-    # seeds 0-2 reach 7.95-8.10% phoneme error and 33.3-33.9% word error (README)
-    assert spec["evaluate"]["thresholds"] == {"token_error_rate": 0.09, "sequence_error_rate": 0.37}
+    # seeds 0-2 reach 7.38-7.44% phoneme error and 31.27-31.28% word error (README)
+    assert spec["evaluate"]["thresholds"] == {"token_error_rate": 0.08, "sequence_error_rate": 0.34}
 
 
 def test_evaluator_scores_token_sequences_and_bounds_error_rates_from_above() -> None:
