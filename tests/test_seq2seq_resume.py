@@ -22,7 +22,7 @@ from keras_support import python_env
 
 import beamline
 
-EPOCHS = 4
+EPOCHS = 3
 NUMBER_WORDS = f"""name: resumed
 steps:
   ingest:
