@@ -49,7 +49,16 @@ HEADER = (
 SKIP = re.compile(r"^#\s*ready-test:\s*skip", re.MULTILINE)
 COMPARE = "compare_to_last_blessed"
 HEADLINE = ("accuracy", "perplexity", "unigram_perplexity")
-UPPER_BOUNDS = ("perplexity", "cross_entropy", "bits_per_token", "mae", "rmse", "wer", "cer")
+UPPER_BOUNDS = (
+    "perplexity",
+    "cross_entropy",
+    "bits_per_token",
+    "mae",
+    "mase",
+    "rmse",
+    "wer",
+    "cer",
+)
 
 
 def ready_files() -> dict[str, Path]:
