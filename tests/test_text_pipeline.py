@@ -196,56 +196,6 @@ def test_predict_cli_takes_text_strings_and_text_files(sms_run: beamline.Run, tm
 
 
 @pytest.mark.slow
-def test_a_killed_language_model_fit_resumes_after_its_last_epoch(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import time
-
-    from keras_support import python_env
-
-    epochs = 6
-    overrides = {
-        "steps.validate.schema": str(tmp_path / "text_generation.schema.pbtxt"),
-        "steps.train.model": {"component": "language_model", "embedding_dim": 16, "units": [48]},
-        "steps.train.epochs": epochs,
-        "steps.train.early_stopping": 0,
-        "steps.evaluate.samples": 1,
-        "steps.evaluate.sample_length": 20,
-        "steps.evaluate.thresholds": {},
-    }
-    runs = tmp_path / "runs"
-    file = PIPELINES / "text_generation.yaml"
-    script = f"import beamline\nbeamline.run({str(file)!r}, {overrides!r}, runs_dir={str(runs)!r})"
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=python_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    scratch = runs / "text_generation" / ".scratch"
-    try:
-        deadline = time.monotonic() + 300
-        while not list(scratch.glob("train-*/state.json")):
-            assert child.poll() is None, "training ended before it could be killed"
-            assert time.monotonic() < deadline, "no epoch completed within 300 s"
-            time.sleep(0.05)
-    finally:
-        child.kill()
-        child.wait()
-    (state_file,) = scratch.glob("train-*/state.json")
-    done = json.loads(state_file.read_text())["epoch"]
-    assert 1 <= done < epochs, f"killed after epoch {done}: too late to test resuming"
-
-    result = beamline.run(file, overrides, runs_dir=runs)
-    statuses = {r.step: r.status for r in result.records}
-    assert statuses["ingest"] == "reused" and statuses["train"] == "ran"
-    history = json.loads(result.run.artifact("train").file("report", "history.json").read_text())
-    assert history["resumed_from_epoch"] == done
-    assert [e["epoch"] for e in history["epochs"]] == list(range(1, epochs + 1))
-    assert not state_file.parent.exists()  # the scratch checkpoint is removed once done
-
-
-@pytest.mark.slow
 def test_language_model_trains_mirrored_over_two_logical_cpus(tmp_path: Path) -> None:
     import subprocess
     import sys
