@@ -22,7 +22,8 @@ runs made without it, a refusal whose only reasons are that comparison counts as
 
 The rows replace those of the same pipelines between ``<!-- ready-table:start -->`` and
 ``<!-- ready-table:end -->`` in README.md; rows of other pipelines stay as they are. Files that
-declare ``# ready-test: skip`` (long-lived loops) are left out.
+declare ``# ready-test: skip`` are left out, except a long-lived loop (a ``continuous:`` section),
+whose seeds ``bench/continuous_seeds.py`` runs and reads (two cycles each).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import continuous_seeds
+
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = ROOT / "pipelines"
 RUNS = ROOT / "bench" / "results" / "ready-runs"
@@ -47,6 +50,7 @@ HEADER = (
     "| --- | --- | --- | --- | --- | --- |"
 )
 SKIP = re.compile(r"^#\s*ready-test:\s*skip", re.MULTILINE)
+LOOP = re.compile(r"^continuous:", re.MULTILINE)
 COMPARE = "compare_to_last_blessed"
 HEADLINE = ("accuracy", "perplexity", "unigram_perplexity")
 UPPER_BOUNDS = (
@@ -58,14 +62,20 @@ UPPER_BOUNDS = (
     "rmse",
     "wer",
     "cer",
+    "token_error",
+    "sequence_error",
+    "greedy_token_error",
+    "greedy_sequence_error",
 )
 
 
-def ready_files() -> dict[str, Path]:
-    """Pipeline name -> file of every pipeline not declared long-lived."""
+def ready_files(loops: bool = False) -> dict[str, Path]:
+    """Pipeline name -> file of every pipeline not declared skipped (with ``loops``: and of every
+    continuous loop, skipped or not)."""
     found = {}
     for file in sorted(PIPELINES.glob("*.yaml")):
-        if not SKIP.search(file.read_text(encoding="utf-8")):
+        text = file.read_text(encoding="utf-8")
+        if not SKIP.search(text) or (loops and LOOP.search(text)):
             found[file.stem] = file
     return found
 
@@ -165,7 +175,8 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
     spec, _ = beamline.load(file)
     first = runs[min(runs)]
     meta = first["evaluation"]["meta"]
-    thresholds = dict(meta["params"].get("thresholds") or {})
+    gates = file_thresholds(spec, meta["step"])
+    thresholds = dict(meta["params"].get("thresholds") or gates)
     names = list(thresholds) or ["accuracy"]
     for headline in reversed(HEADLINE):  # the metric a reader looks for first, gated or not
         if headline in meta.get("metrics", {}) and headline not in names:
@@ -176,7 +187,7 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
         values = [float(v) for v in values if v is not None]
         if values:
             parts.append(_spread(metric, values))
-    passed = sum(passed_own_gates(r["evaluation"]["blessing"]) for r in runs.values())
+    passed = sum(_passed(r["evaluation"], gates) for r in runs.values())
     count = meta.get("metrics", {}).get("count")
     measured = "; ".join(parts) + f" over seeds {_seed_list(runs)} ({passed}/{len(runs)} passed"
     measured += f", {int(count)} test examples)" if count else ")"
@@ -191,6 +202,25 @@ def row(name: str, file: Path, runs: dict[int, dict[str, Any]]) -> str:
     return (
         f"| `{name}` | {task} | {', '.join(models) or '-'} | {measured} | {target} | {wall:.0f} s |"
     )
+
+
+def file_thresholds(spec: Any, step: str) -> dict[str, float]:
+    """The thresholds step ``step`` of the pipeline file declares now."""
+    found = [s for s in spec.steps if s.name == step]
+    return dict(getattr(found[0].component, "thresholds", None) or {}) if found else {}
+
+
+def _passed(evaluation: dict[str, Any], gates: dict[str, float]) -> bool:
+    """``passed_own_gates``; a seed whose evaluator ran with no thresholds at all (gate off, as
+    in a run made to measure) is judged by its metrics against the file's thresholds."""
+    if evaluation["meta"]["params"].get("thresholds") or not gates:
+        return passed_own_gates(evaluation["blessing"])
+    for metric, bound in gates.items():
+        value = _metric(evaluation, metric)
+        upper = _bound(metric).endswith("<=")
+        if value is None or (value > bound if upper else value < bound):
+            return False
+    return True
 
 
 def passed_own_gates(blessing: dict[str, Any]) -> bool:
@@ -217,7 +247,9 @@ def _spread(metric: str, values: list[float]) -> str:
     if len(values) == 1 or min(values) == max(values):
         return f"{metric} {mean:.3f}"
     sd = statistics.stdev(values)
-    return f"{metric} {mean:.3f} ± {sd:.3f} ({min(values):.3f}-{max(values):.3f})"
+    digits = 3 if sd >= 0.0005 else 4  # a spread that rounds to 0.000 reads as none
+    low, high = min(values), max(values)
+    return f"{metric} {mean:.{digits}f} ± {sd:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def _bound(metric: str) -> str:
@@ -279,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run (or read) the seeds of the ready pipelines and write their README rows."""
     parser = argparse.ArgumentParser(prog="python -m bench.ready_table", description=__doc__)
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per pipeline")
+    parser.add_argument(
+        "--seed", type=int, action="append", help="run only this seed (repeatable; not with --read)"
+    )
     parser.add_argument("--pipeline", action="append", help="only this pipeline (repeatable)")
     parser.add_argument("--runs-dir", type=Path, default=RUNS, help="where the runs go")
     parser.add_argument("--read", action="store_true", help="run nothing: read the runs there")
@@ -286,24 +321,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the rows, write nothing")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
     args = parser.parse_args(argv)
-    files = ready_files()
+    files = ready_files(loops=True)
     names = args.pipeline or list(files)
     unknown = [n for n in names if n not in files]
     if unknown:
         raise SystemExit(f"not a ready pipeline: {', '.join(unknown)} (have {', '.join(files)})")
     rows = {}
+    chosen = args.seed or list(range(args.seeds))
     for name in names:
+        loop = bool(LOOP.search(files[name].read_text(encoding="utf-8")))
         if not args.read:
-            for seed in range(args.seeds):
-                code, seconds = run_seed(files[name], seed, args.runs_dir, args.timeout)
+            for seed in chosen:
+                run = continuous_seeds.run_seed if loop else run_seed
+                code, seconds = run(files[name], seed, args.runs_dir, args.timeout)
                 print(f"{name} seed {seed}: exit {code} in {seconds:.0f} s", flush=True)
-        runs = latest_by_seed(name, args.runs_dir)
+        if loop:
+            runs = continuous_seeds.read_seeds(name, args.runs_dir)
+        else:
+            runs = latest_by_seed(name, args.runs_dir)
         if not args.read:
-            runs = {s: r for s, r in runs.items() if s < args.seeds}
+            runs = {s: r for s, r in runs.items() if s < args.seeds or s in chosen}
         if not runs:
             print(f"{name}: no evaluated run in {args.runs_dir}", file=sys.stderr)
             continue
-        rows[name] = row(name, files[name], runs)
+        rows[name] = (continuous_seeds.row if loop else row)(name, files[name], runs)
         print(rows[name], flush=True)
     if rows and not args.dry_run:
         write_readme(rows, args.readme)
