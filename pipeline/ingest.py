@@ -50,7 +50,9 @@ def create_source(label: str, items: list[Any], fn: Callable[[Any], Iterable[Any
 
     ``fn(item)`` yields records (dicts with ``__source__``) and ``Reject`` for unreadable ones;
     it must be a module-level function (or a ``functools.partial`` of one) so workers can load
-    it. The result is ``{"main": records, "rejected": rejected}``."""
+    it. The result is ``{"main": records, "rejected": rejected}``. The source keeps
+    ``(label, items, fn)`` as ``source_items``, so that the ingest engine's in-process path
+    (``beamline.ingest_in_process``) can read the items without Beam."""
     import apache_beam as beam
 
     @beam.ptransform_fn
@@ -64,7 +66,9 @@ def create_source(label: str, items: list[Any], fn: Callable[[Any], Iterable[Any
         )
         return {MAIN: outs[MAIN], REJECTED: outs[REJECTED]}
 
-    return _source()
+    source = _source()
+    source.source_items = (label, items, fn)
+    return source
 
 
 def _apply(record: dict[str, Any], fn: Callable[..., Any], stage: str) -> Iterator[Any]:

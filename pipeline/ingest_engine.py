@@ -31,6 +31,7 @@ from . import ingest_stages as stages
 from .components import StepResult
 from .errors import PipelineError, SpecError
 from .feature_stats import merge_stats
+from .ingest_in_process import in_process_chain, run_in_process
 from .ingest_result import declared_features, finish_ingest
 from .records import MAIN, REJECTED
 from .splits import SPLIT_NAMES, split_shares
@@ -297,7 +298,38 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         ctx.log(f"warning: {warning}")
         ctx.logger.warning("%s: %s", ctx.step.name, warning)
     analyzed = any(analyzes(t) for t in source.transforms)
+    chain = in_process_chain(source, ctx, reader)
+    if chain is not None:  # the direct runner, nothing that needs Beam: plain loops
+        run_in_process(
+            source,
+            reader,
+            chain,
+            work,
+            out / ex.EXAMPLES_DIR,
+            out / ex.REJECTED_DIR,
+            names,
+            shares,
+            info["label"],
+        )
+    else:
+        _run_pipeline(source, ctx, reader, work, shares, names, info, analyzed)
+    result = finish_ingest(source, ctx, info, names, work)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
 
+
+def _run_pipeline(
+    source: Source,
+    ctx: StepContext,
+    reader: Any,
+    work: Path,
+    shares: list[tuple[str, float]],
+    names: list[str],
+    info: dict[str, Any],
+    analyzed: bool,
+) -> None:
+    """The ingest as one Beam pipeline on the step's runner."""
+    out = Path(ctx.output_dir)
     with beam.Pipeline(options=ctx.beam_options()) as p:
         read = p | f"Read ({source.name})" >> ReadSource(source.name, reader, work)
         records = read[MAIN] | "Transforms" >> ApplyTransforms(source.transforms, ctx)
@@ -320,10 +352,6 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
         _ = encoded[MAIN] | "Shards" >> WriteShards(out / ex.EXAMPLES_DIR, work / "shards", plan)
         rejected = (read[REJECTED], *records[REJECTED], spilled[REJECTED], encoded[REJECTED])
         _ = rejected | "Rejected" >> WriteRejected(out / ex.REJECTED_DIR, work / "rejected")
-
-    result = finish_ingest(source, ctx, info, names, work)
-    shutil.rmtree(work, ignore_errors=True)
-    return result
 
 
 def run(source: Source, ctx: StepContext) -> StepResult:

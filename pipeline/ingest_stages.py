@@ -67,6 +67,50 @@ def bucket_of(digest: str) -> int:
     return (int(digest[:8], 16) * BUCKETS) >> 32
 
 
+class Spiller:
+    """Hash, split and spill records to run files, and gather the report of what it spilled
+    (plain Python: the ``SpillRecords`` DoFn runs one per bundle, the in-process path one per
+    step)."""
+
+    def __init__(self, folder: str, split: Split, shares: list[tuple[str, float]]) -> None:
+        self.split = split
+        self.shares = shares
+        self.writer = spill.RunWriter(folder, BUFFER_BYTES)
+        self.kinds: dict[str, set[str]] = {}
+        self.sizes: dict[str, list[int]] = {}
+
+    def add(self, record: dict[str, Any]) -> dict[str, str] | None:
+        """Spill one record; return the rejected-record entry when its split key is missing."""
+        if self.split.from_feature:
+            named = predefined_split(record, self.split.from_feature)
+            if isinstance(named, str):
+                return rejected(record_source(record), "split", named)
+            split, record = named
+            digest = content_hash(record)
+        else:
+            digest = content_hash(record)
+            key = split_key(record, digest, self.split)
+            if isinstance(key, str):
+                return rejected(record_source(record), "split", key)
+            split = split_of(key, self.shares, self.split.salt)
+        record_kinds(record, self.kinds, f"{record_source(record)}: ")
+        blob = pickle.dumps((digest, split, record), protocol=pickle.HIGHEST_PROTOCOL)
+        size = self.sizes.get(split)
+        if size is None:
+            size = self.sizes[split] = [0, 0]
+        size[0] += 1
+        size[1] += len(blob)
+        self.writer.add(bucket_of(digest), blob)
+        return None
+
+    def report(self) -> dict[str, Any] | None:
+        """Write the last run file; the report of everything spilled (None when nothing was)."""
+        ranges = self.writer.take_ranges()
+        if ranges or self.kinds:
+            return {"ranges": ranges, "kinds": self.kinds, "sizes": self.sizes}
+        return None
+
+
 class SpillRecords(beam.DoFn):
     """Hash, split and spill records to run files; emit one report per bundle."""
 
@@ -77,39 +121,18 @@ class SpillRecords(beam.DoFn):
 
     def start_bundle(self) -> None:
         """Start an empty buffer and empty summaries."""
-        self.writer = spill.RunWriter(self.folder, BUFFER_BYTES)
-        self.kinds: dict[str, set[str]] = {}
-        self.sizes: dict[str, list[int]] = {}
+        self.spiller = Spiller(self.folder, self.split, self.shares)
 
     def process(self, record: dict[str, Any]) -> Iterator[Any]:
         """Spill one record, or reject it when its split key is missing."""
-        if self.split.from_feature:
-            named = predefined_split(record, self.split.from_feature)
-            if isinstance(named, str):
-                yield pvalue.TaggedOutput(REJECTED, rejected(record_source(record), "split", named))
-                return
-            split, record = named
-            digest = content_hash(record)
-        else:
-            digest = content_hash(record)
-            key = split_key(record, digest, self.split)
-            if isinstance(key, str):
-                where = record_source(record)
-                yield pvalue.TaggedOutput(REJECTED, rejected(where, "split", key))
-                return
-            split = split_of(key, self.shares, self.split.salt)
-        record_kinds(record, self.kinds, f"{record_source(record)}: ")
-        blob = pickle.dumps((digest, split, record), protocol=pickle.HIGHEST_PROTOCOL)
-        size = self.sizes.setdefault(split, [0, 0])
-        size[0] += 1
-        size[1] += len(blob)
-        self.writer.add(bucket_of(digest), blob)
+        bad = self.spiller.add(record)
+        if bad is not None:
+            yield pvalue.TaggedOutput(REJECTED, bad)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         """Write the last run file and emit this bundle's report."""
-        ranges = self.writer.take_ranges()
-        if ranges or self.kinds:
-            report = {"ranges": ranges, "kinds": self.kinds, "sizes": self.sizes}
+        report = self.spiller.report()
+        if report is not None:
             everywhere = window.GlobalWindow()
             yield WindowedValue(report, everywhere.max_timestamp(), [everywhere])
 
