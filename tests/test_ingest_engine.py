@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from data_paths import SIGN_DIGITS
+from ingest_support import copy_images, ingest, pipeline_file, shard_contents
 
-from beamline import PipelineError, Transform
+from beamline import PipelineError, Transform, ingest_in_process
 from beamline.ingest import Reject, record_stage
 from beamline.ingest_engine import ApplyTransforms, WriteRejected
 
@@ -89,3 +92,37 @@ def test_consecutive_record_stages_run_chained_and_rejects_name_their_own_stage(
     stages = {json.loads(line)["source"]: json.loads(line)["stage"] for line in lines}
     assert stages == {"row 1": "no_big", "row 2": "no_zero"}
     assert json.loads((tmp_path / "n").read_text()) == {"count": 2}
+
+
+def test_the_in_process_path_writes_exactly_what_the_beam_pipeline_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = copy_images(SIGN_DIGITS, tmp_path / "data", ["3", "4"], 6)
+    photo = sorted((data / "3").iterdir())[0]
+    shutil.copy(photo, data / "3" / "copy.jpg")  # a duplicate: same image, same label
+    (data / "3" / "cut.jpg").write_bytes(photo.read_bytes()[:300])
+    (data / "4" / "zero.png").write_bytes(b"")
+    step = {
+        "component": "image_folder",
+        "root": "data",
+        "transforms": ["decode_image", {"component": "resize_image", "size": 16}],
+        "shards": 2,
+    }
+    written = {}
+    for in_process in (True, False):
+        monkeypatch.setattr(ingest_in_process, "ENABLED", in_process)
+        name = "plain" if in_process else "beam"
+        record, artifact = ingest(pipeline_file(tmp_path, step, name=name), tmp_path / name)
+        written[name] = shard_contents(artifact)
+    assert record.counts == {"read": 15, "written": 12, "rejected": 3, **_splits(record)}
+    assert written["plain"] == written["beam"]
+    reasons = sorted(json.loads(line)["stage"] for line in _rejected_lines(written["plain"]))
+    assert reasons == ["decode_image", "decode_image", "deduplicate"]
+
+
+def _splits(record) -> dict:
+    return {k: v for k, v in record.counts.items() if k.startswith("written_")}
+
+
+def _rejected_lines(files: dict[str, bytes]) -> list[str]:
+    return files["rejected/part-00000-of-00001.jsonl"].decode("utf-8").splitlines()

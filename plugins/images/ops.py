@@ -27,8 +27,25 @@ _RAW_MARKER = b"\x00beamline raw image\x00"
 _RAW_HEAD = struct.Struct("<4sII")
 
 
-def _data(record: dict[str, Any], feature: str) -> bytes:
+class HeldImage:
+    """A decoded image handed from one image stage to the next of the same chain of transforms
+    (they run one after the other on each record): no copy of the pixels, no encoding. Should
+    it ever be pickled (a record crossing processes), it becomes the raw intermediate bytes,
+    which ``open_image`` reads the same."""
+
+    __slots__ = ("image",)
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image = image
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return bytes, (encode_intermediate(self.image),)
+
+
+def _data(record: dict[str, Any], feature: str) -> bytes | HeldImage:
     data = record.get(feature)
+    if isinstance(data, HeldImage):
+        return data
     if data is None:
         raise Reject(f"no '{feature}' feature in the record")
     if not isinstance(data, bytes):
@@ -38,10 +55,12 @@ def _data(record: dict[str, Any], feature: str) -> bytes:
     return data
 
 
-def open_image(data: bytes) -> Image.Image:
+def open_image(data: bytes | HeldImage) -> Image.Image:
     """Decode image bytes completely; raise ``Reject`` when they are not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(data, HeldImage):
+        return data.image
     if data.startswith(_RAW_MARKER):
         return _raw_image(data)
     try:
@@ -121,9 +140,9 @@ def _store(
     quality: int,
     intermediate: bool = False,
 ) -> dict[str, Any]:
-    # An intermediate image (the next stage decodes and re-encodes it) is kept as raw pixels:
-    # lossless, far cheaper to write and read than PNG; the last stage writes ``fmt``.
-    data = encode_intermediate(image) if intermediate else encode(image, fmt, quality)
+    # An intermediate image (the next stage decodes and re-encodes it) is handed on decoded:
+    # lossless, no encoding at all; the last stage writes ``fmt``.
+    data: bytes | HeldImage = HeldImage(image) if intermediate else encode(image, fmt, quality)
     out = {**record, feature: data}
     details: dict[str, Any] = {
         "format": fmt,
@@ -154,7 +173,8 @@ def decode_record(
 ) -> dict[str, Any]:
     """Check that ``feature`` decodes, convert it to gray or RGB and re-encode it as ``fmt``.
 
-    ``intermediate``: the next stage re-encodes the image, so write cheap lossless PPM."""
+    ``intermediate``: the next stage re-encodes the image, so hand it on decoded
+    (``HeldImage``)."""
     image = standard_mode(open_image(_data(record, feature)))
     return _store(record, feature, image, fmt, quality, intermediate)
 
