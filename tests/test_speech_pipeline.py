@@ -1,11 +1,18 @@
 """spoken_numbers.yaml on a slice of its corpus: ingest with a bad row, a tiny CTC fit that
-learns, WER/CER with the worst clips, beam search against greedy, the export and predict."""
+learns, WER/CER with the worst clips, beam search against greedy, the export and predict; the
+fit killed (SIGKILL) and resumed ends with the uninterrupted weights, and the export of the same
+weights is the same bytes."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +23,23 @@ from beamline.examples import rejected_records
 
 CORPUS = DATA / "spoken_numbers"
 PER_SPLIT = {"train": 40, "eval": 8, "test": 8}
+#: A tiny model and a short fit with dropout (the model's), shuffling and no augmentation.
+OVERRIDES = {
+    "steps.train.model.conv_filters": [32],
+    "steps.train.model.conv_strides": [4],
+    "steps.train.model.encoder": "transformer",
+    "steps.train.model.transformer_layers": 1,
+    "steps.train.model.heads": 2,
+    "steps.train.model.ff_units": 64,
+    "steps.train.input.augment": [],
+    "steps.train.epochs": 6,
+    "steps.train.batch_size": 8,
+    "steps.train.learning_rate": 0.003,
+    "steps.train.early_stopping": 0,
+    "steps.train.average_last": 3,
+    "steps.evaluate.thresholds": {},
+    "steps.evaluate.worst": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +61,7 @@ def speech_run(tmp_path_factory: pytest.TempPathFactory) -> beamline.Run:
         writer = csv.DictWriter(handle, fieldnames=list(kept[0]))
         writer.writeheader()
         writer.writerows(kept)
-    overrides = {
-        "steps.train.model.conv_filters": [32],
-        "steps.train.model.conv_strides": [4],
-        "steps.train.model.encoder": "transformer",
-        "steps.train.model.transformer_layers": 1,
-        "steps.train.model.heads": 2,
-        "steps.train.model.ff_units": 64,
-        "steps.train.input.augment": [],
-        "steps.train.epochs": 6,
-        "steps.train.batch_size": 8,
-        "steps.train.learning_rate": 0.003,
-        "steps.train.early_stopping": 0,
-        "steps.train.average_last": 3,
-        "steps.evaluate.thresholds": {},
-        "steps.evaluate.worst": 3,
-    }
-    result = beamline.run(root / "spoken_numbers.yaml", overrides, runs_dir=root / "runs")
+    result = beamline.run(root / "spoken_numbers.yaml", OVERRIDES, runs_dir=root / "runs")
     assert [r.status for r in result.records] == ["ran"] * 4
     return result.run
 
@@ -144,3 +152,78 @@ def test_predict_on_wav_files_gives_the_evaluator_transcripts(speech_run) -> Non
     ]
     plain = CliRunner().invoke(cli, ["predict", export, files[0]])
     assert plain.output == f"{files[0]}: {evaluated[0]['beam']}\n"
+
+
+def _root(run: beamline.Run) -> Path:
+    return run.path.parents[2]  # <root>/runs/spoken_numbers/<run id>
+
+
+def _scratch_epoch(root: Path) -> int:
+    for state in (root / "runs" / "spoken_numbers" / ".scratch").glob("train-*/state.json"):
+        try:
+            return int(json.loads(state.read_text())["epoch"])
+        except (OSError, ValueError):
+            return 0
+    return 0
+
+
+@pytest.mark.slow
+def test_a_fit_killed_after_two_epochs_resumes_to_the_uninterrupted_weights(speech_run) -> None:
+    import keras
+    from keras_support import python_env
+
+    from beamline_plugins.audio.ctc_model import ctc_layers
+
+    root = _root(speech_run)
+    sets = [a for k, v in OVERRIDES.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    command = [sys.executable, "-m", "beamline", "run", str(root / "spoken_numbers.yaml")]
+    command += ["--runs-dir", str(root / "runs"), "--only", "train", "--force-step", "train"]
+    child = subprocess.Popen(
+        [*command, *sets], env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _scratch_epoch(root) < 2:
+            assert child.poll() is None, "the fit ended before epoch 2 was checkpointed"
+            assert time.monotonic() < deadline, "epoch 2 not checkpointed within 120 s"
+            time.sleep(0.02)
+        assert child.poll() is None, "the fit ended before it was killed"
+    finally:
+        child.kill()  # SIGKILL, inside epoch 3 (or its checkpoint)
+        child.wait()
+    resumed = beamline.run(
+        root / "spoken_numbers.yaml", OVERRIDES, runs_dir=root / "runs", only="train", force=True
+    ).run.artifact("train")
+    history = json.loads(resumed.file("report/history.json").read_text())
+    assert history["resumed_from_epoch"] >= 2
+    straight = speech_run.artifact("train")
+    expected = json.loads(straight.file("report/history.json").read_text())
+    assert [e["val_wer"] for e in history["epochs"]] == [e["val_wer"] for e in expected["epochs"]]
+    ctc_layers()
+    mine, theirs = (
+        keras.saving.load_model(str(a.file("model.keras")), compile=False).weights
+        for a in (resumed, straight)
+    )
+    assert len(mine) == len(theirs) > 0
+    for resumed_tensor, straight_tensor in zip(mine, theirs, strict=True):
+        np.testing.assert_array_equal(resumed_tensor.numpy(), straight_tensor.numpy())
+    # and the model file is the same bytes (layer names as a fresh process gives them)
+    assert _digests(resumed.path)["model.keras"] == _digests(straight.path)["model.keras"]
+
+
+@pytest.mark.slow
+def test_exporting_the_same_weights_again_writes_the_same_bytes(speech_run) -> None:
+    root = _root(speech_run)
+    again = beamline.run(
+        root / "spoken_numbers.yaml", OVERRIDES, runs_dir=root / "runs", only="export", force=True
+    ).run.artifact("export")
+    first, second = (
+        _digests(a.path / "saved_model") for a in (speech_run.artifact("export"), again)
+    )
+    assert "variables/variables.data-00000-of-00001" in first and "saved_model.pb" in first
+    assert first == second
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

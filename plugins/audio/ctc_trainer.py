@@ -92,6 +92,7 @@ class CtcTrainer(Trainer):
         import tensorflow as tf
 
         from beamline_plugins.training.records import split_size
+        from beamline_plugins.training.stable_save import fresh_names
 
         from .ctc import ctc_loss
 
@@ -100,7 +101,8 @@ class CtcTrainer(Trainer):
         spec = next(s for s in inputs.values() if s.get("modality") == "audio")
         vocabulary = list(spec["vocabulary"])
         keras.utils.set_random_seed(self.seed)
-        model = self.model.build(inputs, len(vocabulary) + 1)
+        with fresh_names():  # layer names as a fresh process gives them: the same model file
+            model = self.model.build(inputs, len(vocabulary) + 1)
         size = split_size(examples, self.train_split)
         if not size:
             raise PipelineError(

@@ -10,6 +10,10 @@ Artifact::
 Inside the signature: the training preprocessing (``speech_input``: decode, log-mel frames),
 the model, CTC decoding (greedy or beam search) and the ids joined into text.
 ``pipeline predict EXPORT clip.wav --json`` prints ``{"input", "text"}`` per file.
+
+The files are byte-identical for identical weights (``beamline_plugins.training.stable_save``:
+variables in the model's order, Keras' and TensorFlow's per-process names counted as in a fresh
+process), so the export's digest identifies the model.
 """
 
 from __future__ import annotations
@@ -53,29 +57,33 @@ class TranscriptExporter(Exporter):
                     f"step '{self.blessing}' did not bless the model: "
                     + "; ".join(verdict.get("reasons", []))
                 )
-        import keras
-
         from beamline_plugins.training.artifact import trained_model
+        from beamline_plugins.training.stable_save import (
+            canonical_function_names,
+            fresh_names,
+            stable_export_archive,
+        )
 
         from .ctc import decode, to_text
         from .transcript_evaluator import load_ctc_model
 
-        artifact, info, pipeline = trained_model(ctx, "model")
-        model = load_ctc_model(artifact)
-        inputs = info["inputs"]
-        name = next(n for n, s in inputs.items() if s.get("modality") == "audio")
-        spec = inputs[name]
-        signature, preprocess = pipeline.serving(inputs)
+        with fresh_names():  # the names a fresh process gives: same weights, same bytes
+            artifact, info, pipeline = trained_model(ctx, "model")
+            model = load_ctc_model(artifact)
+            inputs = info["inputs"]
+            name = next(n for n, s in inputs.items() if s.get("modality") == "audio")
+            spec = inputs[name]
+            signature, preprocess = pipeline.serving(inputs)
 
-        def serve(raw: dict[str, Any]) -> dict[str, Any]:
-            out = model(preprocess(raw), training=False)
-            ids = decode(out["logits"], out["frames"], self.decoder, self.beam_width)
-            return {"text": to_text(ids, spec["vocabulary"], spec["level"])}
+            def serve(raw: dict[str, Any]) -> dict[str, Any]:
+                out = model(preprocess(raw), training=False)
+                ids = decode(out["logits"], out["frames"], self.decoder, self.beam_width)
+                return {"text": to_text(ids, spec["vocabulary"], spec["level"])}
 
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
-        archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+            archive = stable_export_archive(model)  # variables in the model's order
+            archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
+            archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
+        canonical_function_names(ctx.output_dir / SAVED_MODEL_DIR)  # not the process' counter
         export = {
             "signature": SIGNATURE,
             "task": "transcription",
