@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import CACHE, measured, row
+from .common import CACHE, ROOT, measured, row, tree_rss_mib
 from .taxi_data import SAMPLE, split_rows, taxi_table
 from .tfx_compare import TFX_PYTHON
-from .tfx_taxi import PIPELINE, theirs, train_steps
+from .tfx_taxi import PIPELINE, TFX_JOB, train_steps
 
 CASE = "taxi_scale"
 SIZES = (100_000, 1_000_000)
@@ -72,16 +72,98 @@ def ours_by_step(data: Path, work: Path, runner: str) -> dict[str, Any]:
     return out
 
 
-def measure(side: str, runner: str, rows: int) -> dict[str, Any]:
-    """Measure one side at one size on one runner and keep the result in ``RESULTS``."""
+def _same_cpu_priority(pid: int) -> None:
+    """Give the new session of ``pid`` this process's autogroup priority.
+
+    With the kernel's autogroups (``/proc/sys/kernel/sched_autogroup_enabled``) each session's
+    processes share one CPU weight and nice values count only inside it; a child in its own
+    session (so that a time limit can stop its whole process group) would otherwise start at
+    the default weight whatever its parent runs at."""
+    try:
+        nice = Path("/proc/self/autogroup").read_text().split()[-1]
+        Path(f"/proc/{pid}/autogroup").write_text(nice)
+    except (OSError, IndexError):
+        pass  # no autogroups here: nice values are global
+
+
+def tfx_capped(data: Path, work: Path, steps: int, runner: str, limit: float) -> dict[str, Any]:
+    """The TFX taxi job, stopped (its whole process group) after ``limit`` seconds.
+
+    Returns wall, CPU and peak RSS of the whole run, ``finished``, and per component (from the
+    job's ``progress.json``, written as it goes) wall, CPU and peak RSS, with the component
+    that was running when the limit struck marked ``running``."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    shutil.rmtree(work, ignore_errors=True)
+    command = [str(TFX_PYTHON), str(TFX_JOB), str(data), str(work), str(steps), "taxi", "0",
+               runner]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss_mib(process.pid))
+            done.wait(0.05)
+
+    _same_cpu_priority(process.pid)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    finished = True
+    try:
+        out, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        finished = False
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+    finally:
+        done.set()
+        sampler.join()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if finished and process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{err[-4000:]}")
+    facts: dict[str, Any] = {}
+    for line in reversed(out.splitlines()):
+        if line.startswith("{"):
+            facts = json.loads(line)
+            break
+    progress = work / "progress.json"
+    if not finished and progress.is_file():
+        facts["components"] = json.loads(progress.read_text())["components"]
+    facts.update(
+        finished=finished,
+        limit_s=limit,
+        total_wall_s=wall,
+        total_cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        peak_rss_mib=peak[0],
+    )
+    return facts
+
+
+def measure(side: str, runner: str, rows: int, tag: str = "") -> dict[str, Any]:
+    """Measure one side at one size on one runner and keep the result in ``RESULTS`` (a
+    ``tag`` names another file and work folder: a run beside the benchmark, for memory)."""
     data = taxi_table(rows)
-    work = CACHE / "work" / f"taxi-scale-{side}"
+    work = CACHE / "work" / f"taxi-scale-{side}{tag}"
     if side == "ours":
         facts: dict[str, Any] = {"steps": ours_by_step(data, work, runner)}
     else:
         try:
             limit = TFX_LIMIT_S if rows >= SIZES[-1] else 7200  # the 30-minute limit is at 1M
-            facts = theirs(data, work, train_steps(data, 1), 0, runner, timeout=limit)
+            facts = tfx_capped(data, work, train_steps(data, 1), runner, limit)
         except Exception as exc:  # noqa: BLE001 - a timeout or a failure is a result here
             facts = {"failed": f"{type(exc).__name__}: {str(exc)[-300:]}"}
         shutil.rmtree(work, ignore_errors=True)
@@ -91,7 +173,7 @@ def measure(side: str, runner: str, rows: int) -> dict[str, Any]:
         "test": split_rows(data, "test"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{side}-{runner}-{rows}.json").write_text(json.dumps(facts, indent=1))
+    (RESULTS / f"{side}-{runner}-{rows}{tag}.json").write_text(json.dumps(facts, indent=1))
     return facts
 
 
@@ -180,8 +262,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, choices=SIZES, required=True)
     parser.add_argument("--side", choices=("ours", "tfx"), required=True)
     parser.add_argument("--runner", choices=RUNNERS, default="direct")
+    parser.add_argument("--tag", default="", help="suffix of the result file and work folder")
     args = parser.parse_args()
-    print(json.dumps(measure(args.side, args.runner, args.rows), indent=1))
+    print(json.dumps(measure(args.side, args.runner, args.rows, args.tag), indent=1))
 
 
 if __name__ == "__main__":

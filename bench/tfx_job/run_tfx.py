@@ -8,6 +8,11 @@ Trainer's Keras; BEAM_RUNNER: ``direct`` (default: FnApiRunner in process) or ``
 multi-process mode, 2 workers). CsvExampleGen (the folder's train/, eval/, test/ splits) ->
 StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer (TRAIN_STEPS steps) ->
 Evaluator (accuracy on test). Prints one JSON line with the test accuracy and the seconds.
+
+Each component's wall time, CPU time (this process and its Beam workers) and peak resident
+memory (the process tree, sampled every 0.2 s) are measured around its launch and written to
+``WORK_DIR/progress.json`` as they go (the running component included, every few seconds), so
+that a run stopped at a time limit still says how far it got.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -138,6 +145,108 @@ def component_seconds(work: Path) -> dict[str, float]:
     return out
 
 
+class Progress:
+    """Wall, CPU and peak RSS per component, kept in ``progress.json`` while the run goes."""
+
+    def __init__(self, path: Path, interval: float = 0.2, write_every: float = 2.0) -> None:
+        import psutil
+
+        self.path, self.interval, self.write_every = path, interval, write_every
+        self.process = psutil.Process()
+        self.started = time.perf_counter()
+        self.components: dict[str, dict[str, Any]] = {}
+        self.current: str | None = None
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _tree(self) -> tuple[float, float]:
+        """Resident MiB and CPU seconds of this process and its live descendants."""
+        rss, cpu = 0.0, 0.0
+        for proc in [self.process, *self.process.children(recursive=True)]:
+            try:
+                rss += proc.memory_info().rss
+                times = proc.cpu_times()
+                cpu += times.user + times.system + times.children_user + times.children_system
+            except Exception:  # noqa: BLE001 - a worker ended between listing and reading
+                continue
+        return rss / 2**20, cpu
+
+    def start(self, name: str) -> None:
+        """Begin measuring component ``name``."""
+        rss, cpu = self._tree()
+        with self.lock:
+            self.current = name
+            self.components[name] = {"state": "running", "wall_s": 0.0, "cpu_s": 0.0,
+                                     "peak_rss_mib": rss, "_t0": time.perf_counter(),
+                                     "_cpu0": cpu}  # fmt: skip
+        self._write()
+
+    def finish(self, name: str) -> None:
+        """End measuring component ``name``."""
+        self._update()
+        with self.lock:
+            self.components[name]["state"] = "finished"
+            self.current = None
+        self._write()
+
+    def _update(self) -> None:
+        rss, cpu = self._tree()
+        with self.lock:
+            if self.current is None:
+                return
+            entry = self.components[self.current]
+            entry["wall_s"] = time.perf_counter() - entry["_t0"]
+            entry["cpu_s"] = cpu - entry["_cpu0"]
+            entry["peak_rss_mib"] = max(entry["peak_rss_mib"], rss)
+
+    def _write(self) -> None:
+        with self.lock:
+            facts = {
+                "elapsed_s": time.perf_counter() - self.started,
+                "running": self.current,
+                "components": {
+                    name: {k: v for k, v in entry.items() if not k.startswith("_")}
+                    for name, entry in self.components.items()
+                },
+            }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(facts, indent=1))
+        tmp.replace(self.path)
+
+    def _sample(self) -> None:
+        last = time.perf_counter()
+        while not self.done.wait(self.interval):
+            self._update()
+            if time.perf_counter() - last >= self.write_every:
+                self._write()
+                last = time.perf_counter()
+
+    def watch(self) -> None:
+        """Measure every component the LocalDagRunner launches from now on."""
+        from tfx.orchestration.portable import launcher
+
+        original = launcher.Launcher.launch
+        progress = self
+
+        def launch(launcher_self: Any) -> Any:
+            name = launcher_self._pipeline_node.node_info.id  # noqa: SLF001
+            progress.start(name)
+            try:
+                return original(launcher_self)
+            finally:
+                progress.finish(name)
+
+        launcher.Launcher.launch = launch
+        self.thread.start()
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """The finished figures per component."""
+        self.done.set()
+        self._write()
+        return json.loads(self.path.read_text())["components"]
+
+
 def main() -> None:
     """Run the pipeline and print its facts as JSON."""
     csv_dir, work, steps = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
@@ -145,10 +254,17 @@ def main() -> None:
     seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     runner = sys.argv[6] if len(sys.argv) > 6 else "direct"
     work.mkdir(parents=True, exist_ok=True)
+    progress = Progress(work / "progress.json")
+    progress.watch()
     started = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(build(csv_dir, work, steps, job, seed, runner))
     seconds = time.perf_counter() - started
-    facts = {"work_s": seconds, "accuracy": accuracy(work), "steps": component_seconds(work)}
+    facts = {
+        "work_s": seconds,
+        "accuracy": accuracy(work),
+        "steps": component_seconds(work),
+        "components": progress.summary(),
+    }
     print(json.dumps(facts), flush=True)
 
 

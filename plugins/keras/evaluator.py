@@ -16,9 +16,10 @@ Artifact::
 
 from __future__ import annotations
 
+import itertools
 import json
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from beamline import (
     Evaluator,
@@ -36,6 +37,9 @@ from beamline.examples import decode_example, feature_spec
 from beamline_plugins.training.records import label_info
 
 from .slices import slice_feature
+
+if TYPE_CHECKING:
+    from .eval_stream import RunningMetrics
 
 BLESSING_FILE = "blessing.json"
 METRICS_FILE = "metrics.json"
@@ -129,28 +133,31 @@ class ClassificationEvaluator(Evaluator):
                 f"the examples of step '{examples.step}' have classes {classes}, but the model "
                 f"was trained on {info['classes']}"
             )
-        from .eval_report import calibration, plot_calibration
+        from .eval_report import plot_calibration, write_evaluation_report
         from .slices import check_slices
 
         check_slices(self.slices, feature_spec(examples).get("features", {}), examples.step)
         model = load_keras_model(artifact)
-        y, p, ids = predict_split(model, pipeline, examples, self.split, info, self.batch_size)
-        metrics = classification_metrics(y, p, classes)
+        running, slices, gallery = self._evaluate(ctx, model, pipeline, info, examples)
+        metrics = running.metrics(classes)
         metrics["split"] = self.split
-        reliability = calibration(y, p)
+        reliability = running.calibration()
         metrics["expected_calibration_error"] = reliability["ece"]
         write_json_atomic(ctx.output_dir / METRICS_FILE, metrics)
         plot_calibration(
             reliability, ctx.output_dir / "report" / "calibration.png", f"{self.split} reliability"
         )
-        _write_predictions(ctx.output_dir / PREDICTIONS_FILE, y, p, classes, ids)
         plot_confusion(
             metrics["confusion_matrix"],
             classes,
             ctx.output_dir / "report" / "confusion_matrix.png",
             f"{self.split}: accuracy {metrics['accuracy']:.3f}",
         )
-        slices = self._slices_and_gallery(ctx, model, pipeline, info, examples, metrics, y, p)
+        if self.slices:
+            write_json_atomic(ctx.output_dir / SLICES_FILE, slices)
+        if self.attributions and gallery:
+            self._attribute(ctx, model, pipeline, info, gallery[: self.attributions])
+        write_evaluation_report(ctx.output_dir / "report", metrics, slices, gallery, info["inputs"])
         blessing = self._bless(ctx, metrics, slices)
         write_json_atomic(ctx.output_dir / BLESSING_FILE, blessing)
         verdict = (
@@ -167,47 +174,58 @@ class ClassificationEvaluator(Evaluator):
         flat["blessed"] = 1.0 if blessing["blessed"] else 0.0
         return StepResult(metrics=flat, summary=summary)
 
-    def _slices_and_gallery(
-        self,
-        ctx: StepContext,
-        model: Any,
-        pipeline: Any,
-        info: dict[str, Any],
-        examples: Artifact,
-        metrics: dict[str, Any],
-        y: Any,
-        p: Any,
-    ) -> dict[str, Any]:
-        """Metrics by slice (``slices.json``) and the report fragment with the gallery of the
-        most confident mistakes; returns the slices."""
-        from .eval_report import write_evaluation_report
+    def _evaluate(
+        self, ctx: StepContext, model: Any, pipeline: Any, info: dict[str, Any], examples: Artifact
+    ) -> tuple[RunningMetrics, dict[str, Any], list[dict[str, Any]]]:
+        """One pass over the split, a batch at a time (nothing holds the split): the running
+        metrics, ``predictions.jsonl``, and, read beside it in file order, the slices and the
+        gallery of the most confident mistakes. When the input pipeline regroups the split
+        (``bucket_boundaries``), a second pass scores the file order through the serving
+        preprocessing (what the export runs) for the slices and the gallery."""
+        import numpy as np
+
+        from .eval_stream import RunningMetrics
 
         classes = info["classes"]
         inputs = list(info["inputs"])
         wanted = list(dict.fromkeys([*(slice_feature(s)[0] for s in self.slices), *inputs]))
-        columns, file_labels = split_columns(examples, self.split, wanted, classes)
-        if len(file_labels) == len(y) and (file_labels == y).all():
-            y_file, p_file = y, p
-        else:  # the input pipeline reordered the split (bucketing): predict in file order
-            y_file = file_labels
-            p_file = file_order_scores(model, pipeline, info, columns, self.batch_size)
-        slices = self._slices(y_file, p_file, classes, columns)
-        if self.slices:
-            write_json_atomic(ctx.output_dir / SLICES_FILE, slices)
-        gallery = [
-            {
-                "index": i,
-                "label": classes[int(y_file[i])],
-                "predicted": classes[int(p_file[i].argmax())],
-                "confidence": float(p_file[i].max()),
-                "raw": {name: (columns[name][i] or [None])[0] for name in inputs},
-            }
-            for i in confident_mistakes(y_file, p_file, self.gallery)
-        ]
-        if self.attributions and gallery:
-            self._attribute(ctx, model, pipeline, info, gallery[: self.attributions])
-        write_evaluation_report(ctx.output_dir / "report", metrics, slices, gallery, info["inputs"])
-        return slices
+        running = RunningMetrics(len(classes))
+        by_file = self._by_file_order(classes, inputs)
+        rows = file_order_rows(examples, self.split, wanted, classes)
+        aligned, index = True, 0
+        with (ctx.output_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as handle:
+            batches = predicted_batches(model, pipeline, examples, self.split, info,
+                                        self.batch_size)  # fmt: skip
+            for labels, scores, ids in batches:
+                running.add(labels, scores)
+                _write_prediction_lines(handle, index, labels, scores, classes, ids)
+                if aligned:
+                    batch = _take(rows, len(labels))
+                    file_labels = [label for label, _ in batch]
+                    aligned = len(batch) == len(labels) and file_labels == labels.tolist()
+                    if aligned:
+                        by_file.add(index, labels, scores, [values for _, values in batch])
+                index += len(labels)
+        if not index:
+            raise PipelineError(f"split '{self.split}' of step '{examples.step}' has no examples")
+        if aligned and next(rows, None) is not None:
+            aligned = False  # the input pipeline yielded fewer examples than the split holds
+        if not aligned:  # the input pipeline reordered the split (bucketing): score file order
+            by_file = self._by_file_order(classes, inputs)
+            signature, preprocess = pipeline.serving(info["inputs"])
+            rows = file_order_rows(examples, self.split, wanted, classes)
+            index = 0
+            while batch := _take(rows, self.batch_size):
+                values = [v for _, v in batch]
+                scores = serving_scores(model, signature, preprocess, values)
+                labels = np.asarray([label for label, _ in batch], dtype=np.int64)
+                by_file.add(index, labels, scores, values)
+                index += len(batch)
+        return running, by_file.slices(self.min_slice_size), by_file.gallery()
+
+    def _by_file_order(self, classes: list[str], inputs: list[str]) -> _ByFileOrder:
+        return _ByFileOrder(self.slices, classes, inputs, self.length_edges,
+                            self.numeric_buckets, self.gallery)  # fmt: skip
 
     def _attribute(
         self, ctx: StepContext, model: Any, pipeline: Any, info: dict, items: list[dict]
@@ -236,18 +254,6 @@ class ClassificationEvaluator(Evaluator):
                 return
             title = f"#{item['index']}: why {item['predicted']}"
             item["attribution"] = fragment(explained, title)
-
-    def _slices(
-        self, y: Any, p: Any, classes: list[str], columns: dict[str, list[list[Any]]]
-    ) -> dict[str, Any]:
-        from .slices import slice_metrics, slice_values
-
-        out = {}
-        for spec in self.slices:
-            raw = columns[slice_feature(spec)[0]]
-            values = slice_values(spec, raw, list(self.length_edges), self.numeric_buckets)
-            out[spec] = slice_metrics(y, p, values, classes, self.min_slice_size)
-        return out
 
     def _bless(
         self, ctx: StepContext, metrics: dict[str, Any], slices: dict[str, Any]
@@ -372,42 +378,57 @@ def classification_metrics(labels: Any, scores: Any, classes: list[str]) -> dict
     }
 
 
-def _write_predictions(
-    path: Path, labels: Any, scores: Any, classes: list[str], ids: list[dict[str, Any]]
+def _write_prediction_lines(
+    handle: Any, start: int, labels: Any, scores: Any, classes: list[str], ids: list[dict]
 ) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for i, (label, row) in enumerate(zip(labels, scores, strict=True)):
-            entry = {
-                "index": i,
-                "ids": ids[i] if i < len(ids) else {},
-                "label": classes[int(label)],
-                "predicted": classes[int(row.argmax())],
-                "scores": [round(float(s), 7) for s in row],
-            }
-            handle.write(json.dumps(entry) + "\n")
+    """``predictions.jsonl`` lines of a batch whose first example is number ``start``."""
+    for i, (label, row) in enumerate(zip(labels, scores, strict=True)):
+        entry = {
+            "index": start + i,
+            "ids": ids[i] if i < len(ids) else {},
+            "label": classes[int(label)],
+            "predicted": classes[int(row.argmax())],
+            "scores": [round(float(s), 7) for s in row],
+        }
+        handle.write(json.dumps(entry) + "\n")
 
 
-def predict_split(
+def predicted_batches(
     model: Any, pipeline: Any, examples: Artifact, split: str, info: dict[str, Any], batch: int
-) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """``(labels, outputs, ids)`` of a model over one split, read by its input pipeline.
+) -> Iterator[tuple[Any, Any, list[dict[str, Any]]]]:
+    """``(labels, outputs, ids)`` per batch of a model over one split, read once by its input
+    pipeline (no cache: the split is not held).
 
     ``outputs`` are the model's outputs as float64 rows (class scores, or one value); ``ids``
     one dict per example of the id features the pipeline yields (paths, raw text)."""
     import numpy as np
 
-    ds = pipeline.dataset(
-        examples, split, inputs=info["inputs"], training=False, batch_size=batch, with_ids=True
-    )
-    labels, outputs, ids = [], [], []
+    from beamline_plugins.training.records import one_pass
+
+    with one_pass():
+        ds = pipeline.dataset(
+            examples, split, inputs=info["inputs"], training=False, batch_size=batch, with_ids=True
+        )
     for entry in ds:
         features, label = entry[0], entry[1]
         id_values = entry[2] if len(entry) > 2 else {}
-        outputs.append(np.asarray(model(features, training=False), dtype=np.float64))
-        labels.append(label.numpy())
+        outputs = np.asarray(model(features, training=False), dtype=np.float64)
         named = {k: [_text(x) for x in v.numpy()] for k, v in id_values.items()}
         rows = zip(*named.values(), strict=True) if named else ((),) * len(label)
-        ids.extend(dict(zip(named, row, strict=True)) for row in rows)
+        yield label.numpy(), outputs, [dict(zip(named, row, strict=True)) for row in rows]
+
+
+def predict_split(
+    model: Any, pipeline: Any, examples: Artifact, split: str, info: dict[str, Any], batch: int
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """``(labels, outputs, ids)`` of a model over one whole split (see ``predicted_batches``)."""
+    import numpy as np
+
+    labels, outputs, ids = [], [], []
+    for label, output, named in predicted_batches(model, pipeline, examples, split, info, batch):
+        labels.append(label)
+        outputs.append(output)
+        ids.extend(named)
     if not labels:
         raise PipelineError(f"split '{split}' of step '{examples.step}' has no examples")
     return np.concatenate(labels), np.concatenate(outputs), ids
@@ -427,48 +448,84 @@ def confident_mistakes(labels: Any, scores: Any, limit: int) -> list[int]:
     return [int(i) for i in wrong[np.argsort(-confidence, kind="stable")][:limit]]
 
 
-def split_columns(
-    examples: Artifact, split: str, features: list[str], classes: list[str]
-) -> tuple[dict[str, list[list[Any]]], Any]:
-    """The values of ``features`` for every example of ``split`` in file order (the order the
-    input pipelines read when they do not regroup), and the label indices in that order."""
-    import numpy as np
+class _ByFileOrder:
+    """The slices and the gallery, fed batches in the split's file order."""
 
+    def __init__(
+        self,
+        specs: list[str],
+        classes: list[str],
+        inputs: list[str],
+        length_edges: list[int],
+        numeric_buckets: int,
+        gallery: int,
+    ) -> None:
+        from .eval_stream import RunningSlices, WorstExamples
+
+        self.specs, self.classes, self.inputs = specs, classes, inputs
+        self.running = {
+            spec: RunningSlices(spec, len(classes), list(length_edges), numeric_buckets)
+            for spec in specs
+        }
+        self.worst = WorstExamples(gallery)
+
+    def add(self, start: int, labels: Any, scores: Any, values: list[dict[str, list]]) -> None:
+        """A batch: labels, scores and each example's feature values (name: list)."""
+        for spec, running in self.running.items():
+            name = slice_feature(spec)[0]
+            running.add([(v.get(name) or [None])[0] for v in values], labels, scores)
+
+        def item(i: int) -> dict[str, Any]:
+            return {
+                "label": self.classes[int(labels[i])],
+                "predicted": self.classes[int(scores[i].argmax())],
+                "confidence": float(scores[i].max()),
+                "raw": {name: (values[i].get(name) or [None])[0] for name in self.inputs},
+            }
+
+        self.worst.add(start, labels, scores, item)
+
+    def slices(self, min_size: int) -> dict[str, Any]:
+        """Metrics by slice (``slices.json``)."""
+        return {spec: running.result(min_size) for spec, running in self.running.items()}
+
+    def gallery(self) -> list[dict[str, Any]]:
+        """The most confident mistakes, the most confident first."""
+        return self.worst.items()
+
+
+def file_order_rows(
+    examples: Artifact, split: str, features: list[str], classes: list[str]
+) -> Iterator[tuple[int, dict[str, list[Any]]]]:
+    """``(label index, {feature: values})`` per example of ``split`` in file order (the order
+    the input pipelines read when they do not regroup), one at a time."""
     from beamline_plugins.training.records import read_records
 
     label_name, _ = label_info(examples)
-    columns: dict[str, list[list[Any]]] = {name: [] for name in features}
-    labels = []
     for serialized in read_records(examples, split, None).as_numpy_iterator():
         decoded = {name: values for name, (_, values) in decode_example(serialized).items()}
         label = (decoded.get(label_name) or [None])[0]
-        labels.append(label if isinstance(label, int) else classes.index(label.decode("utf-8")))
-        for name in features:
-            columns[name].append(list(decoded.get(name, [])))
-    return columns, np.asarray(labels, dtype=np.int64)
+        index = label if isinstance(label, int) else classes.index(label.decode("utf-8"))
+        yield index, {name: list(decoded.get(name, [])) for name in features}
 
 
-def file_order_scores(
-    model: Any, pipeline: Any, info: dict[str, Any], columns: dict[str, list], batch: int
+def _take(rows: Iterator[Any], count: int) -> list[Any]:
+    return list(itertools.islice(rows, count))
+
+
+def serving_scores(
+    model: Any, signature: dict[str, Any], preprocess: Any, values: list[dict[str, list]]
 ) -> Any:
-    """The model's scores for the raw features of ``columns``, in their order, through the
-    serving preprocessing (what the export runs)."""
+    """The model's scores for a batch of raw examples (feature: values) through the serving
+    preprocessing (what the export runs)."""
     import numpy as np
     import tensorflow as tf
 
-    signature, preprocess = pipeline.serving(info["inputs"])
-    count = len(next(iter(columns.values()))) if columns else 0
-    out = []
-    for start in range(0, count, batch):
-        raw = {
-            name: tf.constant(
-                [
-                    (v or [b"" if spec.dtype == tf.string else 0])[0]
-                    for v in columns[name][start : start + batch]
-                ],
-                dtype=spec.dtype,
-            )
-            for name, spec in signature.items()
-        }
-        out.append(np.asarray(model(preprocess(raw), training=False), dtype=np.float64))
-    return np.concatenate(out)
+    raw = {
+        name: tf.constant(
+            [(v.get(name) or [b"" if spec.dtype == tf.string else 0])[0] for v in values],
+            dtype=spec.dtype,
+        )
+        for name, spec in signature.items()
+    }
+    return np.asarray(model(preprocess(raw), training=False), dtype=np.float64)

@@ -72,6 +72,12 @@ def slice_metrics(
         entry = _metrics(y, p, len(classes))
         entry["judged"] = bool(entry["count"] >= min_size)
         per_value[value] = entry
+    return summarise_slices(per_value, min_size)
+
+
+def summarise_slices(per_value: dict[str, dict[str, Any]], min_size: int) -> dict[str, Any]:
+    """The slice result of metrics per value (each with ``judged``): ``gap``/``min``/``worst``
+    per metric over the judged values, and the values too small to judge."""
     judged = {v: m for v, m in per_value.items() if m["judged"]}
     gap: dict[str, float] = {}
     low: dict[str, float] = {}
