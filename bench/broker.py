@@ -124,8 +124,9 @@ class AckWatch:
 
 
 class CpuClock:
-    """Samples this process's CPU seconds every 20 ms (``perf_counter`` is the same clock in
-    every process here, so the parent can match the samples to its acknowledgement times)."""
+    """Samples this process's CPU seconds, its child processes' included, every 20 ms
+    (``perf_counter`` is the same clock in every process here, so the parent can match the
+    samples to its acknowledgement times)."""
 
     def __init__(self) -> None:
         import threading
@@ -137,13 +138,28 @@ class CpuClock:
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.samples.append((time.perf_counter(), time.process_time()))
+            self.samples.append((time.perf_counter(), time.process_time() + children_cpu()))
 
     def stop(self) -> list[tuple[float, float]]:
         """The samples ``(perf_counter, process CPU seconds)``."""
         self._stop.set()
         self._thread.join()
         return self.samples
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's live child processes (the step's reader process), from
+    ``/proc`` (Linux; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for tasks in Path("/proc/self/task").glob("*/children"):
+        for pid in tasks.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def cpu_between(samples: list[list[float]], start: float, end: float) -> float | None:

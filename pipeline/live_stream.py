@@ -35,6 +35,14 @@ BATCH_BYTES = 1 << 20
 EVENT_BYTES = 3 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A value already encoded with the stream's coder (a poll read in another process): the
+    TestStream's event carries ``data`` as it is."""
+
+    data: bytes
+
+
 def window_batches(
     polls: Iterator[Poll],
     window_seconds: float,
@@ -96,7 +104,11 @@ class PollEvents:
                     if elements:
                         stamped = [
                             payload.TimestampedElement(
-                                encoded_element=self._coder.encode(value),
+                                encoded_element=(
+                                    value.data
+                                    if isinstance(value, Encoded)
+                                    else self._coder.encode(value)
+                                ),
                                 timestamp=int(when * 1_000_000),
                             )
                             for value, when in elements

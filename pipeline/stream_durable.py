@@ -24,8 +24,9 @@ from . import examples as ex
 from . import windows as W
 from .atomic import write_json
 from .components import StepResult
+from .examples import encode_example
 from .ingest_result import write_features
-from .records import record_source
+from .records import is_hidden, record_source
 from .shards import encode_record
 from .tfrecord import write_tfrecords
 from .window_store import EXAMPLES, WindowStore, link_file, part_id
@@ -55,7 +56,7 @@ def store_window(
     if fresh:
         summary = W.summarize(records, label)
         dtypes = {n: {"dtype": W.dtype_of(e["kinds"])} for n, e in summary["features"].items()}
-        encoded = [encode_record(r, {"features": dtypes}) for r in records]
+        encoded = encode_window(records, dtypes)
         sources = [record_source(r) for r in records]
         part = part_id(sources)
         write_tfrecords(target.examples_path(name, part), encoded)
@@ -65,6 +66,25 @@ def store_window(
     entry = {"count": len(fresh), "skipped": len(items) - len(fresh), "alarms": len(alarms)}
     write_json(Path(work) / "windows" / f"{name}.json", entry)
     stream.acknowledge(name, [record_source(r) for _, r in items])
+
+
+def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str]]) -> list[bytes]:
+    """``encode_record`` of each record (the same bytes), without its per-value conversions for
+    records whose every feature is one bytes or text value of a bytes feature (a broker's)."""
+    schema = {"features": dtypes}
+    out = []
+    for record in records:
+        features: dict[str, tuple[str, list[Any]]] | None = {}
+        for name, value in record.items():
+            if value is None or is_hidden(name):
+                continue
+            dtype = dtypes[name]["dtype"]
+            if dtype != "bytes" or type(value) not in (bytes, str):
+                features = None
+                break
+            features[name] = (dtype, [value])
+        out.append(encode_record(record, schema) if features is None else encode_example(features))
+    return out
 
 
 def store_rejected(name: str, entries: list[dict[str, str]], store: str, stream: Stream) -> None:

@@ -87,11 +87,22 @@ def write_tfrecords(path: str | Path, records: Iterable[bytes], *, compress: boo
             if compress
             else raw
         )
+        pending: list[bytes] = []  # written a chunk at a time: one write call per record
+        size = 0  # costs more than framing it (a window of small broker messages)
         for record in records:
             length = struct.pack("<Q", len(record))
-            stream.write(length + struct.pack("<I", masked_crc(length)))
-            stream.write(record + struct.pack("<I", masked_crc(record)))
+            pending += (
+                length,
+                _CRC.pack(masked_crc(length)),
+                record,
+                _CRC.pack(masked_crc(record)),
+            )
+            size += len(record) + 16
             count += 1
+            if size >= CHUNK_BYTES:
+                stream.write(b"".join(pending))
+                pending, size = [], 0
+        stream.write(b"".join(pending))
         if compress:
             stream.close()
     return count

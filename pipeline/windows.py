@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .examples import features_document
-from .records import META_KEY, visible
+from .records import META_KEY, is_hidden
 
 WINDOW_PREFIX = "window-"
 
@@ -31,7 +31,14 @@ def window_name(start: float, end: float) -> str:
     return f"{WINDOW_PREFIX}{utc_text(start)}-{utc_text(end)}"
 
 
+#: The kind of a value by its exact type (the common case; subclasses go through ``_kind``).
+_KINDS = {bool: "int", int: "int", float: "float", str: "str", bytes: "bytes"}
+
+
 def _kind(value: Any) -> str:
+    kind = _KINDS.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, bool):
         return "int"
     for kind, types in (("int", int), ("float", float), ("str", str), ("bytes", bytes)):
@@ -57,14 +64,26 @@ def summarize(records: Iterable[dict[str, Any]], label: str | None) -> dict[str,
     for record in records:
         count += 1
         meta = record.get(META_KEY) or {}
-        for name, value in visible(record).items():
-            values = list(value) if isinstance(value, list | tuple) else [value]
-            entry = features.setdefault(
-                name, {"kinds": set(), "present": 0, "lengths": set(), "meta": {}}
-            )
-            entry["kinds"].update(_kind(v) for v in values)
+        for name, value in record.items():  # visible(record), without building it
+            if value is None or is_hidden(name):
+                continue
+            entry = features.get(name)
+            if entry is None:
+                entry = features[name] = {
+                    "kinds": set(),
+                    "present": 0,
+                    "lengths": set(),
+                    "meta": {},
+                }
+            if isinstance(value, list | tuple):
+                entry["kinds"].update(_kind(v) for v in value)
+                entry["lengths"].add(len(value))
+            else:
+                entry["kinds"].add(_kind(value))
+                entry["lengths"].add(1)
             entry["present"] += 1
-            entry["lengths"].add(len(values))
+            if not meta:
+                continue
             for key, detail in (meta.get(name) or {}).items():
                 if isinstance(detail, str | int | float | bool):
                     entry["meta"].setdefault(key, set()).add(detail)

@@ -51,8 +51,9 @@ def _pipeline(write_pipeline, server, idle: float = 1.0):
     return write_pipeline(textwrap.dedent(PIPELINE.format(url=server.url, idle=idle)).lstrip())
 
 
+@pytest.mark.parametrize("reader_process", [True, False], ids=["reader process", "in process"])
 def test_messages_are_windowed_malformed_ones_rejected_and_all_acknowledged(
-    write_pipeline, tmp_path, server
+    write_pipeline, tmp_path, server, reader_process
 ):
     client = redis.Redis.from_url(server.url)
     good = [client.xadd("events", {"data": f"m{i}", "label": "a"}).decode() for i in range(6)]
@@ -62,7 +63,9 @@ def test_messages_are_windowed_malformed_ones_rejected_and_all_acknowledged(
         client.xadd("events", {"data": "x", "time": "soon"}).decode(): "field 'time'",
         client.xadd("events", {"data": "x", "colour": "red"}).decode(): "unknown message field",
     }
-    result = api.run(_pipeline(write_pipeline, server), runs_dir=tmp_path / "runs")
+    text = textwrap.dedent(PIPELINE.format(url=server.url, idle=1.0)).lstrip()
+    path = write_pipeline(text + f"    reader_process: {str(reader_process).lower()}\n")
+    result = api.run(path, runs_dir=tmp_path / "runs")
 
     store = tmp_path / "runs" / "broker" / ".streams" / "ingest"
     assert result.records[0].counts == {"read": 10, "written": 6, "rejected": 4}
@@ -119,6 +122,41 @@ def test_a_poll_is_decoded_transformed_deduplicated_and_stored_in_batches(
     assert reasons[f"events/{twin}"] == f"duplicate of events/{ids[0]} in the same window"
     assert reasons[f"events/{broken}"].startswith("not an image")  # decode_image, in bulk
     assert pending(client, "events") == 0
+
+
+def test_the_reader_process_dies_with_its_parent_and_nothing_stays_read_for_it(tmp_path, server):
+    client = redis.Redis.from_url(server.url)
+    client.xadd("events", {"data": "m0"})
+    parent = subprocess.Popen(  # reads one poll through a ReaderProcess, then waits to be killed
+        [sys.executable, "-c", READER_PARENT.format(url=server.url)],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if os.path.exists(f"/proc/{child}"):  # a zombie (no parent to reap it yet) is dead too
+        assert open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0] in "ZX"
+    client.xadd("events", {"data": "m1"})  # no reader left: it stays undelivered
+    time.sleep(0.5)
+    assert pending(client, "events") == 1  # the first, read and never acknowledged
+
+
+READER_PARENT = """
+from beamline_plugins.broker.reader import ReaderProcess
+from beamline_plugins.broker.redis_stream import RedisStream
+stream = RedisStream(url="{url}", stream="events", format="text", poll_interval=0.2)
+reader = ReaderProcess(stream)
+for elements, _ in reader.polls():
+    if elements:
+        print(reader.process.pid, flush=True)
+        break
+import time; time.sleep(60)
+"""
 
 
 def test_a_poll_larger_than_grpc_messages_reaches_beam_in_pieces(write_pipeline, tmp_path, server):

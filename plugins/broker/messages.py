@@ -25,6 +25,14 @@ FORMATS = ("image", "audio", "text", "row")
 FIELDS = ("data", "label", "time", "name")
 
 
+_KNOWN = frozenset(name.encode() for name in FIELDS)
+
+
+def _unknown(fields: dict[bytes, bytes]) -> list[str]:
+    names = [k.decode("utf-8", "replace") for k in fields]
+    return sorted(n for n in names if n not in FIELDS)
+
+
 def entry_time(entry_id: str) -> float:
     """The arrival time of a stream entry: its id's millisecond part, in epoch seconds."""
     return int(entry_id.split("-", 1)[0]) / 1000.0
@@ -48,8 +56,7 @@ def decode(
     source: str, fields: dict[bytes, bytes], fmt: str, feature: str, label: str
 ) -> dict[str, Any] | Reject:
     """The record a message carries, or a ``Reject`` naming what is wrong with it."""
-    names = [k.decode("utf-8", "replace") for k in fields]
-    unknown = sorted(n for n in names if n not in FIELDS)
+    unknown = [] if fields.keys() <= _KNOWN else _unknown(fields)
     if unknown:
         return Reject(f"unknown message field(s) {unknown} (expected {list(FIELDS)})", source)
     data = fields.get(b"data")

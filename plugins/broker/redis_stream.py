@@ -101,6 +101,11 @@ class RedisStream(CheckedStream):
     max_duration: float = param(0.0, help="stop after this many seconds (0: no limit)", ge=0)
     max_messages: int = param(0, help="stop after this many messages (0: no limit)", ge=0)
     idle_timeout: float = param(0.0, help="stop after this long without a message (0: never)", ge=0)
+    reader_process: bool = param(
+        True,
+        help="read and parse the stream in a second process (beamline_plugins.broker.reader), "
+        "beside Beam's work on the windows: a second core's worth of throughput",
+    )
     live_drift = True
 
     def __getstate__(self) -> dict[str, Any]:
@@ -150,9 +155,15 @@ class RedisStream(CheckedStream):
                 f"{self.name}: cannot reach the Redis server at {self.url}: {exc} (start one: "
                 "`pipeline broker --port PORT`, or set url:)"
             ) from None
-        poller = Poller(self, client)
         ctx.log(f"reading {self.location(ctx)} as '{self.consumer}'")
-        polls = window_batches(poller.polls(), self.window_seconds, size=_size)
+        if self.reader_process:
+            from .reader import ReaderProcess
+
+            poller: Poller | ReaderProcess = ReaderProcess(self)
+            polls = poller.polls()
+        else:
+            poller = Poller(self, client)
+            polls = window_batches(poller.polls(), self.window_seconds, size=entry_size)
         live = live_stream(polls, coders.PickleCoder())
         self._live = (live, poller)
         return _decoded(live.transform, self.format, self.feature, self.label, self.name)
@@ -184,6 +195,8 @@ class RedisStream(CheckedStream):
             return
         stream, poller = live
         stream.stop()
+        if hasattr(poller, "close"):  # a ReaderProcess: its child ends
+            poller.close()
         if stream.reader.error is not None:
             raise PipelineError(f"{self.name}: reading the stream failed: {stream.reader.error}")
         if poller.stop_reason is None and sys.exc_info()[0] is None:  # not while failing
@@ -198,8 +211,14 @@ class RedisStream(CheckedStream):
 class Poller:
     """Polls a stream for a ``RedisStream`` (see the module docstring)."""
 
-    def __init__(self, stream: RedisStream, client: Any, clock: Callable[[], float] = time.time):
-        self.s, self.client, self.clock = stream, client, clock
+    def __init__(
+        self,
+        stream: RedisStream,
+        client: Any,
+        clock: Callable[[], float] = time.time,
+        stopped: Callable[[], bool] = STOP.is_set,
+    ):
+        self.s, self.client, self.clock, self.stopped = stream, client, clock, stopped
         self.taken = 0
         self.stop_reason: str | None = None
         self.watermark = -math.inf
@@ -251,7 +270,7 @@ class Poller:
             )
             entries = reply[0][1] if reply else []
             out += entries
-            nbytes += sum(_size((None, f, None)) for _, f in entries)
+            nbytes += sum(entry_size((None, f, None)) for _, f in entries)
             if len(entries) < s.batch or self.full(len(out)) or nbytes >= POLL_BYTES:
                 break
         return out
@@ -276,7 +295,7 @@ class Poller:
             self.taken += len(entries)
             elements = [self.element(_text(i), f) for i, f in entries]
             yield elements, self.advance(elements, now)
-            if STOP.is_set():
+            if self.stopped():
                 self.stop_reason = "asked to stop (the continuous loop ended)"
                 return
             full = rule.max_messages and self.taken >= rule.max_messages
@@ -352,10 +371,10 @@ def _decoded(arrivals: Any, fmt: str, feature: str, label: str, name: str) -> An
     return _read()
 
 
-def _size(value: tuple[str, Any, str | None]) -> int:
+def entry_size(value: tuple[str, Any, str | None]) -> int:
     """About how many bytes a delivered entry carries (its fields' names and values)."""
     fields = value[1] or {}
-    return sum(len(k) + len(v) for k, v in fields.items())
+    return sum(map(len, fields)) + sum(map(len, fields.values()))
 
 
 def _text(value: Any) -> str:
