@@ -15,6 +15,7 @@ CPU seconds include Beam's worker processes.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .common import CACHE, interleaved, median, photos, row, task
@@ -40,6 +41,18 @@ def _variants(root: str, size: int) -> dict[str, Any]:
     }
 
 
+def _logged(name: str, variant: Any) -> Any:
+    """``variant``, printing each sample to stderr as it ends (a long run's progress)."""
+
+    def run_and_log() -> dict[str, Any]:
+        sample = variant()
+        facts = {k: sample.get(k) for k in ("work_s", "work_cpu_s", "peak_rss_mib")}
+        print(f"{name}: {facts}", file=sys.stderr, flush=True)
+        return sample
+
+    return run_and_log
+
+
 def _summary(samples: list[dict[str, Any]]) -> tuple[float, float, float]:
     wall = median(s["work_s"] for s in samples)
     cpu = median(s["work_cpu_s"] for s in samples)
@@ -47,14 +60,27 @@ def _summary(samples: list[dict[str, Any]]) -> tuple[float, float, float]:
     return wall, cpu, peak
 
 
-def run(smoke: bool = False) -> list[dict[str, Any]]:
-    """Loop vs direct vs local at the main size, then local vs direct over several sizes."""
-    main, repeats = (100, 1) if smoke else (10_000, 3)
-    sizes = [100] if smoke else [1_000, 10_000, 25_000, 50_000]
+def run(
+    smoke: bool = False,
+    main: int | None = None,
+    repeats: int | None = None,
+    sizes: list[int] | None = None,
+    with_local: bool = True,
+) -> list[dict[str, Any]]:
+    """Loop vs direct vs local at the main size, then local vs direct over several sizes
+    (``main``, ``repeats``, ``sizes``, ``with_local``: other than the defaults, for
+    ``python -m bench.ingest``)."""
+    main = main or (100 if smoke else 10_000)
+    repeats = repeats or (1 if smoke else 3)
+    if sizes is None:
+        sizes = [100] if smoke else [1_000, 10_000, 25_000, 50_000]
     size = 32 if smoke else 64
     rows: list[dict[str, Any]] = []
     root = str(photos(main))
-    samples = interleaved(_variants(root, size), repeats)
+    variants = _variants(root, size)
+    if not with_local:
+        del variants["local"]
+    samples = interleaved({k: _logged(k, v) for k, v in variants.items()}, repeats)
     loop_wall, loop_cpu, loop_peak = _summary(samples["loop"])
     direct_wall, direct_cpu, direct_peak = _summary(samples["direct"])
     rows.append(row(CASE, f"loop {main}", loop_wall, loop_cpu, 1.0, peak_rss_mib=loop_peak,
@@ -74,6 +100,8 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
             cpu_ratio=round(loop_cpu / direct_cpu, 3),
         )
     )
+    if not with_local:
+        return rows
     local_wall, local_cpu, local_peak = _summary(samples["local"])
     rows.append(
         row(
@@ -117,3 +145,24 @@ def run(smoke: bool = False) -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+def main() -> None:
+    """``python -m bench.ingest [--main N] [--repeats R] [--sizes N ...]``: this case alone, with
+    other sizes (``--sizes`` with no value: the main size only); prints the rows as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=main.__doc__)
+    parser.add_argument("--main", type=int, help="photos of the loop/direct/local comparison")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats at the main size")
+    parser.add_argument("--sizes", type=int, nargs="*", help="sizes of the local/direct pairs")
+    parser.add_argument("--no-local", action="store_true", help="no local run at the main size")
+    args = parser.parse_args()
+    rows = run(main=args.main, repeats=args.repeats, sizes=args.sizes, with_local=not args.no_local)
+    for entry in rows:
+        print(json.dumps(entry))
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,10 @@ hash and sorted within a shard. Counts are small files in the step's work folder
 ``beamline.ingest_result`` once the pipeline finished. The streaming engine
 (``beamline.stream_engine``) reuses ``ApplyTransforms`` and the record helpers.
 
+On the ``direct`` runner, a step that needs nothing of Beam (a ``create_source`` reader,
+``record_stage`` transforms, no analyzer) runs the same element functions in plain loops
+instead of a pipeline (``beamline.ingest_in_process``), writing the same bytes.
+
 Imported only when a source step runs (it imports Apache Beam at the top).
 """
 

@@ -84,12 +84,19 @@ def canonical_bytes(value: Any) -> bytes:
 
 
 def content_hash(record: dict[str, Any]) -> str:
-    """The sha256 of a record's visible features: equal content, equal hash."""
-    digest = hashlib.sha256()
-    for name, value in sorted(visible(record).items()):
-        digest.update(canonical_bytes(name))
-        digest.update(canonical_bytes(value))
-    return digest.hexdigest()
+    """The sha256 of a record's visible features (each name and value in ``canonical_bytes``
+    form, by name): equal content, equal hash."""
+    parts: list[bytes] = []
+    for name in sorted(record):
+        value = record[name]
+        if value is None or is_hidden(name):
+            continue
+        parts.append(canonical_bytes(name))
+        if type(value) is bytes:  # the common large value: framed here, not copied into a frame
+            parts += (b"b%d:" % len(value), value)
+        else:
+            parts.append(canonical_bytes(value))
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
