@@ -28,8 +28,7 @@ def test_the_build_script_rebuilds_the_shipped_corpus_byte_for_byte(tmp_path: Pa
     spec.loader.exec_module(build)
     rows = build.build(tmp_path)
     assert rows == _rows(CORPUS)
-    for manifest in ("manifest.csv", "manifest_short.csv"):
-        assert (tmp_path / manifest).read_bytes() == (CORPUS / manifest).read_bytes()
+    assert (tmp_path / "manifest.csv").read_bytes() == (CORPUS / "manifest.csv").read_bytes()
     for row in rows:
         assert _digest(tmp_path / row["path"]) == _digest(CORPUS / row["path"]), row["path"]
 
@@ -46,17 +45,3 @@ def test_sequences_join_three_to_seven_clips_of_one_speaker_and_no_clip_crosses_
     assert splits["train"].isdisjoint(splits["test"]) and splits["train"].isdisjoint(splits["eval"])
     assert splits["eval"].isdisjoint(splits["test"])
     assert {int(c.rsplit("_", 1)[1][:-4]) for c in splits["test"]} == set(range(5))
-
-
-def test_the_short_manifest_is_the_first_round_and_the_second_adds_train_sequences_only() -> None:
-    rows = _rows(CORPUS)
-    with (CORPUS / "manifest_short.csv").open(newline="", encoding="utf-8") as handle:
-        short = list(csv.DictReader(handle))
-    assert rows[: len(short)] == short
-    assert {r["split"] for r in rows[len(short) :]} == {"train"}
-    uses = {}
-    for row in rows:
-        for clip in row["clips"].split("+"):
-            uses[row["split"], clip] = uses.get((row["split"], clip), 0) + 1
-    assert {n for (split, _), n in uses.items() if split == "train"} == {4}
-    assert {n for (split, _), n in uses.items() if split != "train"} == {1}

@@ -14,15 +14,11 @@ The split is by clip, so that no recording is in two splits: takes 0-4 of every 
 (FSDD's own test takes) make the test sequences, takes 5-6 the eval sequences and takes 7-15 the
 train sequences. Within a split and speaker the clips are shuffled and cut into sequences of 3-7;
 the train clips go through this twice (two shuffles), so each train clip is in two train sequences
-and each eval or test clip in exactly one. Then the train clips of every speaker go through it
-``EXTRA_TRAIN_PASSES`` times more (the second round: more train sequences, new neighbours and
-silences for the same clips; eval and test take no part in it), so each train clip is in four.
-Everything is drawn from ``random.Random(SEED)`` in a fixed order: the same input gives
-byte-identical output, and the first round's files are those it made before the second existed.
+and each eval or test clip in exactly one. Everything is drawn from ``random.Random(SEED)`` in a
+fixed order: the same input gives byte-identical output.
 
-Output: ``<split>/<speaker>_<split>_<n>.wav``; ``manifest.csv`` (every sequence) and
-``manifest_short.csv`` (the first round only: the pipeline's short check) with the columns path,
-text, speaker, split, clips (the source files, ``+``-joined) and duration_s.
+Output: ``<split>/<speaker>_<split>_<n>.wav`` and ``manifest.csv`` with the columns path, text,
+speaker, split, clips (the source files, ``+``-joined) and duration_s.
 """
 
 from __future__ import annotations
@@ -43,8 +39,6 @@ SEED = 12
 RATE = 8000
 SPLITS = {"test": range(0, 5), "eval": range(5, 7), "train": range(7, 16)}
 PASSES = {"test": 1, "eval": 1, "train": 2}
-EXTRA_TRAIN_PASSES = 2
-MANIFEST, SHORT_MANIFEST = "manifest.csv", "manifest_short.csv"
 MIN_CLIPS, MAX_CLIPS = 3, 7
 GAP_MS = (80, 300)
 EDGE_MS = (0, 300)
@@ -76,73 +70,53 @@ def read_clips() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def join_clips(
-    out: Path, name: str, chosen: list[dict[str, str]], rng: random.Random
-) -> dict[str, str]:
-    """Write the sequence of ``chosen`` clips (silence between and around) as ``out/name``."""
-    parts = [silence(rng, EDGE_MS)]
-    for i, clip in enumerate(chosen):
-        wav = read_wav((SOURCE / clip["path"]).read_bytes())
-        if wav.sample_rate != RATE or wav.channels != 1:
-            raise ValueError(f"{clip['path']}: expected 8 kHz mono")
-        if i:
-            parts.append(silence(rng, GAP_MS))
-        parts.append(wav.samples)
-    parts.append(silence(rng, EDGE_MS))
-    samples = np.concatenate(parts)
-    (out / name).write_bytes(encode_pcm16(samples, RATE))
-    return {
-        "path": name,
-        "text": " ".join(c["label"] for c in chosen),
-        "speaker": chosen[0]["speaker"],
-        "split": name.split("/")[0],
-        "clips": "+".join(Path(c["path"]).name for c in chosen),
-        "duration_s": f"{len(samples) / RATE:.3f}",
-    }
-
-
 def build(out: Path) -> list[dict[str, str]]:
-    """Write the corpus into ``out``; return its manifest rows (the first round's first)."""
+    """Write the corpus into ``out``; return its manifest rows."""
     rng = random.Random(SEED)
     clips = read_clips()
     speakers = sorted({c["speaker"] for c in clips})
     rows: list[dict[str, str]] = []
-    numbers: dict[tuple[str, str], int] = {}
-
-    def passes(split: str, speaker: str, count: int) -> None:
-        takes = SPLITS[split]
-        pool = [c for c in clips if c["speaker"] == speaker and int(c["take"]) in takes]
-        pool.sort(key=lambda c: c["path"])
-        for _ in range(count):
-            order = list(pool)
-            rng.shuffle(order)
-            start = 0
-            for length in lengths_for(len(order), rng):
-                chosen = order[start : start + length]
-                start += length
-                number = numbers.get((split, speaker), 0)
-                numbers[split, speaker] = number + 1
-                name = f"{split}/{speaker}_{split}_{number:03d}.wav"
-                rows.append(join_clips(out, name, chosen, rng))
-
-    for split in SPLITS:
+    for split, takes in SPLITS.items():
         (out / split).mkdir(parents=True, exist_ok=True)
         for speaker in speakers:
-            passes(split, speaker, PASSES[split])
-    first_round = len(rows)
-    for speaker in speakers:
-        passes("train", speaker, EXTRA_TRAIN_PASSES)
-    write_manifest(out / MANIFEST, rows)
-    write_manifest(out / SHORT_MANIFEST, rows[:first_round])
-    return rows
-
-
-def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write the manifest CSV of ``rows`` (LF line ends)."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+            pool = [c for c in clips if c["speaker"] == speaker and int(c["take"]) in takes]
+            pool.sort(key=lambda c: c["path"])
+            number = 0
+            for _ in range(PASSES[split]):
+                order = list(pool)
+                rng.shuffle(order)
+                start = 0
+                for length in lengths_for(len(order), rng):
+                    chosen = order[start : start + length]
+                    start += length
+                    parts = [silence(rng, EDGE_MS)]
+                    for i, clip in enumerate(chosen):
+                        wav = read_wav((SOURCE / clip["path"]).read_bytes())
+                        if wav.sample_rate != RATE or wav.channels != 1:
+                            raise ValueError(f"{clip['path']}: expected 8 kHz mono")
+                        if i:
+                            parts.append(silence(rng, GAP_MS))
+                        parts.append(wav.samples)
+                    parts.append(silence(rng, EDGE_MS))
+                    samples = np.concatenate(parts)
+                    name = f"{split}/{speaker}_{split}_{number:03d}.wav"
+                    number += 1
+                    (out / name).write_bytes(encode_pcm16(samples, RATE))
+                    rows.append(
+                        {
+                            "path": name,
+                            "text": " ".join(c["label"] for c in chosen),
+                            "speaker": speaker,
+                            "split": split,
+                            "clips": "+".join(Path(c["path"]).name for c in chosen),
+                            "duration_s": f"{len(samples) / RATE:.3f}",
+                        }
+                    )
+    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
