@@ -111,9 +111,12 @@ class Server:
 # --- subprocess tasks ------------------------------------------------------------------------
 
 
-def inprocess(model: str, rows: int, seconds: float, threads: int = 0) -> dict[str, Any]:
-    """Call the SavedModel's serving signature in a loop, ``rows`` examples per call
-    (``threads``: TensorFlow's op threads, 0 for its default)."""
+def inprocess(
+    model: str, shapes: list[int], seconds: float, threads: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Call the SavedModel's serving signature in a loop, for each request size of ``shapes``
+    (examples per call) ``seconds`` long (``threads``: TensorFlow's op threads, 0 for its
+    default); the results by size."""
     import tensorflow as tf
 
     if threads:
@@ -122,17 +125,20 @@ def inprocess(model: str, rows: int, seconds: float, threads: int = 0) -> dict[s
 
     loaded = tf.saved_model.load(model)
     signature = loaded.signatures["serving_default"]
-    batch = tf.constant([example_png()] * rows)
-    for _ in range(20):  # warm-up
-        signature(image=batch)
-    latencies = []
-    cpu, started = time.process_time(), time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        t = time.perf_counter()
-        signature(image=batch)["scores"].numpy()
-        latencies.append(time.perf_counter() - t)
-    wall = time.perf_counter() - started
-    return _summary(latencies, rows, wall, time.process_time() - cpu, failures=0)
+    results = {}
+    for rows in shapes:
+        batch = tf.constant([example_png()] * rows)
+        for _ in range(20):  # warm-up
+            signature(image=batch)
+        latencies = []
+        cpu, started = time.process_time(), time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            t = time.perf_counter()
+            signature(image=batch)["scores"].numpy()
+            latencies.append(time.perf_counter() - t)
+        wall = time.perf_counter() - started
+        results[str(rows)] = _summary(latencies, rows, wall, time.process_time() - cpu, failures=0)
+    return results
 
 
 def client(
@@ -201,84 +207,97 @@ def _task(name: str, **kwargs: Any) -> dict[str, Any]:
     return common.measured([sys.executable, "-m", "bench.serving", name, json.dumps(kwargs)])
 
 
+SERVED = {  # variant: pipeline serve's arguments
+    "serve, batching": (),
+    "serve, batching on the event loop": ("--inference-threads", "0"),
+    "serve, no batching": ("--max-batch", "1"),
+}
+
+
 def run(smoke: bool = False) -> list[dict[str, Any]]:
     """Throughput and latency rows: in-process loop (reference), serve with and without
-    batching, for requests of 1 example (16 connections) and of 8 examples (4 connections)."""
+    batching, for requests of 1 example (16 connections) and of 8 examples (4 connections).
+
+    Each variant's process (one loop, or one server) measures both request sizes, one after
+    the other: half the process starts of one process per size, so that a full run (5
+    variants, 3 repeats) takes about 5 minutes."""
     folder = model_folder()
     from beamline.model_folder import latest_version
 
     version = str(folder / str(latest_version(folder)))
-    seconds, repeats = (1.0, 1) if smoke else (6.0, 3)
+    seconds, repeats, warm = (1.0, 1, 0.2) if smoke else (6.0, 3, 1.0)
     shapes = [(1, 16)] if smoke else [(1, 16), (8, 4)]
+
+    def served(*args: str) -> dict[str, dict[str, Any]]:
+        server = Server(folder, *args)
+        results = {}
+        try:
+            for rows, connections in shapes:
+                client = dict(
+                    host=server.host, port=server.port, rows=rows, connections=connections
+                )
+                _task("client", **client, seconds=warm)  # as the loop's 20 warm-up calls
+                cpu = server.cpu_seconds()
+                result = _task("client", **client, seconds=seconds)
+                result["server_cpu_s"] = server.cpu_seconds() - cpu
+                results[str(rows)] = result
+        finally:
+            server.stop()
+        return results
+
+    def loop(threads: int = 0) -> dict[str, dict[str, Any]]:
+        sizes = [rows for rows, _ in shapes]
+        return _task("inprocess", model=version, shapes=sizes, seconds=seconds, threads=threads)
+
+    variants: dict[str, Any] = {
+        "in-process loop": loop,
+        "in-process loop, 1 TF thread": lambda: loop(threads=1),
+        **{name: lambda args=args: served(*args) for name, args in SERVED.items()},
+    }
+    if smoke:  # the code paths, at the least cost: one server start
+        variants = {v: variants[v] for v in ("in-process loop", "serve, batching")}
+    samples = common.interleaved(variants, repeats)
     rows_out: list[dict[str, Any]] = []
     for rows, connections in shapes:
-
-        def served(*args: str, rows: int = rows, connections: int = connections) -> dict:
-            server = Server(folder, *args)
-            try:
-                cpu = server.cpu_seconds()
-                result = _task(
-                    "client",
-                    host=server.host,
-                    port=server.port,
-                    rows=rows,
-                    connections=connections,
-                    seconds=seconds,
-                )
-                result["server_cpu_s"] = server.cpu_seconds() - cpu
-                return result
-            finally:
-                server.stop()
-
-        variants = {
-            "in-process loop": lambda rows=rows: _task(
-                "inprocess", model=version, rows=rows, seconds=seconds
-            ),
-            "in-process loop, 1 TF thread": lambda rows=rows: _task(
-                "inprocess", model=version, rows=rows, seconds=seconds, threads=1
-            ),
-            "serve, batching": lambda: served(),
-            "serve, batching on the event loop": lambda: served("--inference-threads", "0"),
-            "serve, no batching": lambda: served("--max-batch", "1"),
-        }
-        if smoke:  # the code paths, at the least cost: one server start
-            for extra in ("serve, no batching", "serve, batching on the event loop"):
-                del variants[extra]
-            del variants["in-process loop, 1 TF thread"]
-        samples = common.interleaved(variants, repeats)
+        by_size = {v: [r[str(rows)] for r in results] for v, results in samples.items()}
         base = max(  # the faster in-process loop is the reference
-            common.median(s["examples_per_s"] for s in samples[v])
-            for v in samples
+            common.median(r["examples_per_s"] for r in by_size[v])
+            for v in by_size
             if v.startswith("in-process")
         )
-        for variant, results in samples.items():
-            rate = common.median(r["examples_per_s"] for r in results)
-            cpu = common.median(r["work_cpu_s"] + r.get("server_cpu_s", 0.0) for r in results)
-            # CPU per example (server + client, or the loop): what contention does not change
-            per_example = common.median(
-                (r["work_cpu_s"] + r.get("server_cpu_s", 0.0))
-                / max(r["examples_per_s"] * r["work_s"], 1)
-                * 1000
-                for r in results
-            )
-            judged = variant == "serve, batching"
-            rows_out.append(
-                common.row(
-                    CASE,
-                    f"{variant} ({rows}/request, {connections if 'serve' in variant else 1} conn)",
-                    common.median(r["work_s"] for r in results),
-                    cpu,
-                    rate / base,
-                    target=">= 0.8x in-process examples/s" if judged else "",
-                    met=(rate / base >= 0.8) if judged else None,
-                    examples_per_s=round(rate, 1),
-                    p50_ms=round(common.median(r["p50_ms"] for r in results), 3),
-                    p99_ms=round(common.median(r["p99_ms"] for r in results), 3),
-                    failures=sum(r["failures"] for r in results),
-                    cpu_ms_per_example=round(per_example, 4),
-                )
-            )
+        for variant, results in by_size.items():
+            rows_out.append(_row(variant, results, rows, connections, base))
     return rows_out
+
+
+def _row(
+    variant: str, results: list[dict[str, Any]], rows: int, connections: int, base: float
+) -> dict[str, Any]:
+    rate = common.median(r["examples_per_s"] for r in results)
+    cpu = common.median(r["work_cpu_s"] + r.get("server_cpu_s", 0.0) for r in results)
+    # CPU per example (server + client, or the loop): what contention does not change
+    per_example = common.median(
+        (r["work_cpu_s"] + r.get("server_cpu_s", 0.0))
+        / max(r["examples_per_s"] * r["work_s"], 1)
+        * 1000
+        for r in results
+    )
+    judged = variant == "serve, batching"
+    return common.row(
+        CASE,
+        f"{variant} ({rows}/request, {connections if 'serve' in variant else 1} conn)",
+        common.median(r["work_s"] for r in results),
+        cpu,
+        rate / base,
+        target=">= 0.8x in-process examples/s" if judged else "",
+        met=(rate / base >= 0.8) if judged else None,
+        examples_per_s=round(rate, 1),
+        p50_ms=round(common.median(r["p50_ms"] for r in results), 3),
+        p99_ms=round(common.median(r["p99_ms"] for r in results), 3),
+        failures=sum(r["failures"] for r in results),
+        cpu_ms_per_example=round(per_example, 4),
+        per_run=[round(r["examples_per_s"] / base, 3) for r in results],
+    )
 
 
 def main() -> None:

@@ -9,6 +9,11 @@
 Every error is JSON ``{"error": message}``: 400 for a bad request (naming the field and the
 form expected), 404 for an unknown model or version, 500 for a fault of the server, which
 keeps serving. JSON is written by ``rest_codec.dumps`` (orjson when installed).
+
+``GET`` and ``POST`` under ``/v1/models/`` are answered by a plain ASGI function in front of
+Starlette (no middleware stack, router or ``Request``/``Response`` objects per request: the
+predict hot path); Starlette serves the rest (``/healthz``, ``/metrics``, the 404s and 405s)
+and the lifespan.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +31,8 @@ from .manager import ModelManager
 from .metrics import CONTENT_TYPE, ServingMetrics
 from .rest_codec import BadRequest, decode_request, dumps, encode_response
 
+MODELS = "/v1/models/"
+JSON_HEADERS = [(b"content-type", b"application/json")]
 MODEL_PATH = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>/metadata|:[A-Za-z]+)?$"
 )
@@ -44,7 +52,8 @@ class ServeOptions:
 def create_app(
     manager: ModelManager, metrics: ServingMetrics, options: ServeOptions | None = None
 ) -> Any:
-    """The Starlette application serving ``manager``'s model."""
+    """The ASGI application serving ``manager``'s model (Starlette behind a lean
+    ``/v1/models/`` path)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -73,24 +82,35 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         return Response(metrics.text(), media_type=CONTENT_TYPE)
 
-    async def models(request: Request) -> Response:
+    async def models(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """``GET`` or ``POST`` under ``/v1/models/``: answered here, without Starlette."""
         started = time.perf_counter()
-        path = request.path_params["rest"]
-        route = "predict" if ":" in path else "metadata" if path.endswith("/metadata") else "status"
+        rest = _route_path(scope)[len(MODELS) :]
+        route = "predict" if ":" in rest else "metadata" if rest.endswith("/metadata") else "status"
         try:
-            response = await _models(request)
+            status, body = await _models(scope, receive, rest)
         except BadRequest as exc:
-            response = error(exc.status, exc.message)
+            status, body = exc.status, dumps({"error": exc.message})
+        except _Disconnected:  # the client went away while sending: no one to answer
+            return
         except Exception as exc:  # a fault of ours: answer, count, keep serving
-            response = error(500, f"internal error: {type(exc).__name__}: {exc}")
-        metrics.request(route, response.status_code, time.perf_counter() - started)
-        return response
+            status = 500
+            body = dumps({"error": f"internal error: {type(exc).__name__}: {exc}"})
+        metrics.request(route, status, time.perf_counter() - started)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*JSON_HEADERS, (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-    async def _models(request: Request) -> Response:
-        match = MODEL_PATH.match(request.path_params["rest"])
+    async def _models(scope: dict[str, Any], receive: Receive, rest: str) -> tuple[int, bytes]:
+        match = MODEL_PATH.match(rest)
         if not match:
             raise BadRequest(
-                f"path {request.url.path}: expected /v1/models/NAME[/versions/V] followed by "
+                f"path {scope['path']}: expected /v1/models/NAME[/versions/V] followed by "
                 "nothing, /metadata or :predict",
                 404,
             )
@@ -102,20 +122,21 @@ def create_app(
                 404,
             )
         version = _version(version_text)
+        method = scope["method"]
         if tail.startswith(":"):
             if tail != ":predict":
                 raise BadRequest(
                     f"{tail[1:]}: not supported; expected :predict (the REST predict API)",
                     400 if tail in (":classify", ":regress") else 404,
                 )
-            if request.method != "POST":
+            if method != "POST":
                 raise BadRequest(":predict takes POST with a JSON body", 405)
-            return await _predict(request, version)
-        if request.method != "GET":
-            raise BadRequest(f"{request.url.path} takes GET", 405)
+            return 200, await _predict(scope, receive, version)
+        if method != "GET":
+            raise BadRequest(f"{scope['path']} takes GET", 405)
         if tail == "/metadata":
-            return json_response(_metadata(_loaded(version)))
-        return json_response(_status(version))
+            return 200, dumps(_metadata(_loaded(version)))
+        return 200, dumps(_status(version))
 
     def _version(text: str | None) -> int | None:
         if text is None:
@@ -143,9 +164,9 @@ def create_app(
             )
         return model
 
-    async def _predict(request: Request, version: int | None) -> Response:
+    async def _predict(scope: dict[str, Any], receive: Receive, version: int | None) -> bytes:
         with batcher.arriving():  # a batch starting meanwhile waits for this request
-            body = await _body(request, options.max_body_bytes)
+            body = await _body(scope, receive, options.max_body_bytes)
             model = _loaded(version)  # taken once: this request is answered by one version
             decoded = decode_request(body, model.inputs, model.signature_name)
         try:
@@ -157,7 +178,7 @@ def create_app(
                 f"{where}: the model cannot read this value ({exc.reason}); expected "
                 f"{spec.expected}"
             ) from None
-        return json_response(encode_response(outputs, decoded.row_format))
+        return dumps(encode_response(outputs, decoded.row_format))
 
     def _metadata(model: LoadedVersion) -> dict[str, Any]:
         return {
@@ -201,30 +222,64 @@ def create_app(
         yield
         batcher.close()
 
-    app = Starlette(
+    rest_of_the_app = Starlette(
         routes=[
             Route("/healthz", health),
             Route("/metrics", prometheus),
-            Route("/v1/models/{rest:path}", models, methods=["GET", "POST"]),
+            Route("/v1/models/{rest:path}", _other_methods, methods=["GET", "POST"]),
         ],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "POST")
+            and _route_path(scope).startswith(MODELS)
+        ):
+            await models(scope, receive, send)
+        else:
+            await rest_of_the_app(scope, receive, send)
+
     return app
 
 
-async def _body(request: Any, limit: int) -> bytes:
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _Disconnected(Exception):
+    """The client closed the connection before its request body was complete."""
+
+
+async def _other_methods(request: Any) -> None:
+    raise AssertionError("GET and POST under /v1/models/ are answered before Starlette")
+
+
+def _route_path(scope: dict[str, Any]) -> str:
+    """The request path without the ASGI ``root_path`` (as Starlette's router matches it)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+async def _body(scope: dict[str, Any], receive: Receive, limit: int) -> bytes:
     """The request body, refused once it passes ``limit`` bytes (before reading it all)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BadRequest(_too_large(int(declared), limit))
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BadRequest(_too_large(int(value), limit))
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BadRequest(_too_large(size, limit, at_least=True))
         chunks.append(chunk)
-    return b"".join(chunks)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:

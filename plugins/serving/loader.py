@@ -1,9 +1,12 @@
 """One loaded model version: its SavedModel, serving signature, inputs and metadata.
 
 TensorFlow is imported only here, when a version loads. A batch is called through the
-signature's concrete function with its inputs in their flat order (``_call_flat``), which skips
-TensorFlow's per-call matching of keyword arguments to the structured signature (~0.05 ms a
-call); a signature whose inputs are not plain named placeholders is called the public way.
+signature's traced function with its inputs and captured variables in their flat order
+(``call_flat`` of the concrete function's inference function), which skips TensorFlow's
+per-call matching of keyword arguments to the structured signature, its gradient-tape checks
+and the repacking of the outputs (~0.1 ms a call, against 0.13 ms for the whole call of one
+digit); a signature whose inputs are not plain named placeholders, or whose outputs are not a
+flat mapping of tensors, is called the public way.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class LoadedVersion:
     _loaded: Any = None  # keeps the SavedModel's variables alive
     _signature: Any = None
     _flat: bool = False  # the signature takes its inputs in ``inputs`` order, flat
+    _call: Any = None  # the traced function: flat inputs + captures -> flat outputs
+    _captures: tuple = ()
+    _output_order: tuple[str, ...] = ()  # the output names in the order ``_call`` returns them
 
     def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the signature on a batch; ``UnreadableInput`` when an example is unreadable."""
@@ -58,6 +64,9 @@ class LoadedVersion:
         }
         signature = self._signature
         try:
+            if self._call is not None:
+                flat = self._call(*tensors.values(), *self._captures)
+                return {n: t.numpy() for n, t in zip(self._output_order, flat, strict=True)}
             if self._flat:
                 out = signature._call_flat(list(tensors.values()), signature.captured_inputs)
             else:
@@ -125,6 +134,7 @@ def load_version(path: Path, version: int, signature_name: str = SIGNATURE) -> L
         and placeholders == list(inputs)
         and all(not isinstance(spec, tf.RaggedTensorSpec) for spec in named.values())
     )
+    traced, order = _traced_call(signature) if flat else (None, ())
     version_loaded = LoadedVersion(
         version=version,
         path=folder,
@@ -136,9 +146,29 @@ def load_version(path: Path, version: int, signature_name: str = SIGNATURE) -> L
         _loaded=loaded,
         _signature=signature,
         _flat=flat,
+        _call=traced,
+        _captures=tuple(signature.captured_inputs) if traced else (),
+        _output_order=order,
     )
     warm_up(version_loaded)
     return version_loaded
+
+
+def _traced_call(signature: Any) -> tuple[Any, tuple[str, ...]]:
+    """The signature's traced function (flat tensors in and out) and its output names in
+    order, or ``(None, ())`` where this TensorFlow has no such path or the outputs nest."""
+    import tensorflow as tf
+
+    traced = getattr(signature, "_inference_function", None)
+    outputs = signature.structured_outputs
+    if not (hasattr(traced, "call_flat") and isinstance(outputs, dict)):
+        return None, ()
+    if not all(isinstance(spec, tf.TensorSpec | tf.Tensor) for spec in outputs.values()):
+        return None, ()
+    order = tuple(tf.nest.flatten({name: name for name in outputs}))
+    if len(traced.function_type.flat_outputs) != len(order):
+        return None, ()
+    return traced.call_flat, order
 
 
 def warm_up(model: LoadedVersion) -> bool:

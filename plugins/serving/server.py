@@ -6,6 +6,7 @@ uvicorn runs on uvloop's event loop and parses HTTP with httptools (both C; uvic
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import socket
@@ -129,6 +130,12 @@ def serve(
     options = options or ServeOptions()
     threads = options.tf_threads
     configure_threads(default_threads() if threads is None else threads)
+    # TensorFlow's modules are ~350,000 objects that live as long as the process: frozen out of
+    # the collector, a full collection walks the few thousand of the loaded versions and the
+    # requests instead (0.8 ms, against 3.6 s at load 16, stalling every request in flight).
+    import tensorflow  # noqa: F401
+
+    gc.freeze()
     metrics = ServingMetrics(target.name)
     manager = ModelManager(
         target.name,
@@ -156,6 +163,7 @@ def serve(
         **event_loop_and_parser(),
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # no X-Forwarded-* rewriting: one middleware less per request
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
