@@ -254,3 +254,65 @@ def test_char_ngrams_give_words_with_a_common_stem_shared_slots(tmp_path: Path) 
     np.testing.assert_allclose(loaded({"text": ids}), model({"text": ids}), rtol=1e-6)
     with pytest.raises(beamline.PipelineError, match="char_ngrams needs a word vocabulary"):
         BowClassifier(char_ngrams=[3]).build({"text": {**inputs["text"], "level": "char"}}, 2)
+
+
+@pytest.mark.slow
+def test_class_counts_count_train_texts_per_class_and_token(sms_run: beamline.Run) -> None:
+    from beamline_plugins.text.inputs import TextInput
+
+    examples = sms_run.artifact("ingest")
+    inputs = TextInput(max_length=64, class_counts=True).model_inputs(examples)
+    spec = inputs["text"]
+    index = {token: i for i, token in enumerate(spec["vocabulary"])}
+    classes = json.loads(examples.file("features.json").read_text())["classes"]
+    expected = [[0] * spec["vocab_size"] for _ in classes]
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for example in iter_examples(examples, "train"):
+        ids = [index.get(t, 1) for t in tokenize(example["text"][0].decode("utf-8"))][:64]
+        label = classes.index(example["label"][0].decode("utf-8"))
+        for i in set(ids) | ({0} if len(ids) < 64 else set()):
+            expected[label][i] += 1
+        for pair in set(zip(ids, ids[1:], strict=False)):
+            pairs.setdefault(pair, [0] * len(classes))[label] += 1
+    assert spec["class_counts"] == expected
+    assert spec["pair_counts"] == [[*pair, *pairs[pair]] for pair in sorted(pairs)]
+    assert sum(spec["class_counts"][0]) > sum(spec["class_counts"][1]) > 0  # ham, then spam
+
+
+def test_nb_weights_scale_each_word_by_its_log_count_ratio(tmp_path: Path) -> None:
+    import keras
+    import numpy as np
+
+    from beamline_plugins.text.models import BowClassifier, slot_counts
+
+    vocabulary = ["[PAD]", "[UNK]", "good", "bad", "the"]
+    counts = [[9, 0, 1, 6, 5], [9, 0, 7, 1, 4]]  # texts of class 0 and 1 holding each token
+    spec = {"modality": "text", "shape": [3], "max_length": 3, "level": "word"}
+    inputs = {"text": {**spec, "vocab_size": 5, "vocabulary": vocabulary, "class_counts": counts}}
+    model = BowClassifier(units=[4], nb_weights=True, dropout=0).build(inputs, 2)
+    first = next(x for x in model.layers if isinstance(x, keras.layers.Dense))
+    ids = np.array([[2, 4, 0], [3, 0, 0]], dtype="int64")
+    vectors = np.asarray(keras.Model(model.inputs, first.input)({"text": ids}))
+    p, q = np.array(counts[1]) + 1.0, np.array(counts[0]) + 1.0
+    ratio = np.log((p / p.sum()) / (q / q.sum()))
+    np.testing.assert_allclose(vectors, [[0, 0, ratio[2], 0, ratio[4]], [0, 0, 0, ratio[3], 0]])
+    assert ratio[2] > 0 > ratio[3]  # "good" leans to class 1, "bad" to class 0
+    path = tmp_path / "model.keras"
+    model.save(path)  # the ratios travel in the weights: no custom objects
+    loaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(loaded({"text": ids}), model({"text": ids}), rtol=1e-6)
+    pairs = {**inputs["text"], "pair_counts": [[2, 4, 0, 3], [4, 3, 2, 0]]}
+    slots = slot_counts(pairs, 8)  # the bigram slots as the model hashes them: 2 and 7
+    assert slots.shape == (2, 13) and slots[:, :5].tolist() == counts
+    assert slots[:, 5 + 2].tolist() == [0, 3] and slots[:, 5 + 7].tolist() == [2, 0]
+    bigrams = BowClassifier(units=[4], bigram_buckets=8, nb_weights=True, dropout=0)
+    model = bigrams.build({"text": pairs}, 2)
+    first = next(x for x in model.layers if isinstance(x, keras.layers.Dense))
+    vector = np.asarray(keras.Model(model.inputs, first.input)({"text": ids[:1]}))[0]
+    assert np.flatnonzero(vector).tolist() == [2, 4, 5 + 2] and vector[7] > 0  # "good the"
+    three = BowClassifier(units=[4], nb_weights=True).build(
+        {"text": {**inputs["text"], "class_counts": [*counts, [1, 0, 1, 1, 1]]}}, 3
+    )
+    assert three.layers[-1].output.shape[-1] == 3  # one weighted copy per class, one against all
+    with pytest.raises(beamline.PipelineError, match="class_counts: true"):
+        BowClassifier(nb_weights=True).build({"text": {**spec, "vocab_size": 5}}, 2)

@@ -68,13 +68,47 @@ class TextInput(InputPipeline):
     )
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (examples)")
     cache: bool = param(True, help="keep parsed texts in memory after the first epoch")
+    class_counts: bool = param(
+        False,
+        help="count, per class, the train texts holding each token (for bow_classifier nb_weights)",
+    )
 
     def model_inputs(self, examples: Artifact) -> ModelInputs:
-        """``{feature: {"shape": [max_length] or [None], "vocab_size", "vocabulary", ...}}``."""
+        """``{feature: {"shape": [max_length] or [None], "vocab_size", "vocabulary", ...}}``,
+        with ``class_counts`` (``[class][token id]``) when asked for."""
         name = text_feature(examples, self.feature, self.name)
         spec = text_spec(examples, name, self.name)
         shape = [None] if self.bucket_boundaries else [self.max_length]
-        return {name: {**spec, "shape": shape, "max_length": self.max_length}}
+        inputs = {name: {**spec, "shape": shape, "max_length": self.max_length}}
+        if self.class_counts:
+            counts, pairs = self._class_counts(examples, inputs)
+            inputs[name].update(class_counts=counts, pair_counts=pairs)
+        return inputs
+
+    def _class_counts(
+        self, examples: Artifact, inputs: ModelInputs
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """How many train texts of each class hold each token id (``[class][id]``) and each
+        adjacent pair of ids, padding excluded (``[[first, second, count per class...]]``, pairs
+        in ascending order), read through the very encoder and label indices training uses."""
+        import numpy as np
+
+        from beamline_plugins.training.records import label_info
+
+        ((name, spec),) = inputs.items()
+        _, classes = label_info(examples)
+        counts = np.zeros((len(classes), int(spec["vocab_size"])), dtype=np.int64)
+        pairs: dict[tuple[int, int], list[int]] = {}
+        batches = self.dataset(examples, "train", inputs=inputs, batch_size=256)
+        for features, labels in batches.as_numpy_iterator():
+            ids = features[name]
+            present = np.zeros((len(ids), counts.shape[1]), dtype=np.int64)
+            present[np.repeat(np.arange(len(ids)), ids.shape[1]), ids.reshape(-1)] = 1
+            np.add.at(counts, labels, present)
+            for row, label in zip(ids.tolist(), labels.tolist(), strict=True):
+                for pair in {(a, b) for a, b in zip(row, row[1:], strict=False) if a and b}:
+                    pairs.setdefault(pair, [0] * len(classes))[label] += 1
+        return counts.tolist(), [[*pair, *pairs[pair]] for pair in sorted(pairs)]
 
     def dataset(
         self,

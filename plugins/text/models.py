@@ -103,6 +103,57 @@ def _char_ngram_ids(ids: Any, table: Any) -> Any:
     return keras.layers.Reshape((-1,))(ops.cast(slots, "int64"))
 
 
+def slot_counts(spec: dict[str, Any], bigram_buckets: int) -> Any:
+    """``[k, slots]``: train texts of each class holding each token id, then (with
+    ``bigram_buckets``) each bigram slot of ``_bigram_ids``, from ``text_input``'s counts."""
+    import numpy as np
+
+    counts = np.asarray(spec["class_counts"], dtype="float64")
+    if not bigram_buckets:
+        return counts
+    slots = np.zeros((len(counts), bigram_buckets), dtype="float64")
+    pairs = np.asarray(spec.get("pair_counts") or np.zeros((0, 2 + len(counts))), dtype="int64")
+    where = (pairs[:, 0] * 1000003 + pairs[:, 1]) % bigram_buckets  # as _bigram_ids hashes
+    for c in range(len(counts)):
+        np.add.at(slots[c], where, pairs[:, 2 + c])
+    return np.concatenate([counts, slots], axis=1)
+
+
+def log_count_ratios(counts: Any, alpha: float, slots: int) -> Any:
+    """``[k, slots]`` float32 feature weights of NBSVM (Wang & Manning 2012): for class ``c`` the
+    log-count ratio ``log((p / |p|_1) / (q / |q|_1))`` of each slot, where ``p`` counts the
+    train texts of class ``c`` holding it and ``q`` those of the other classes, both smoothed
+    by ``alpha``. Two classes need one row (the other is its negative). A slot no train text
+    holds (a bigram slot no train pair hashed to) weighs 0: its weights would never be trained
+    and would add their random initial values to the texts holding it. Slots past ``counts``
+    (character n-grams) keep weight 1."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype="float64")
+    rows = counts[1:2] if len(counts) == 2 else counts
+    total = counts.sum(axis=0)
+    weights = np.ones((len(rows), slots), dtype="float32")
+    for i, own in enumerate(rows):
+        p = own + alpha
+        q = total - own + alpha
+        weights[i, : counts.shape[1]] = np.where(
+            total > 0, np.log((p / p.sum()) / (q / q.sum())), 0.0
+        )
+    return weights
+
+
+def _frozen_row(ids: Any, table: Any, name: str) -> Any:
+    """``table`` (``[k, n]``) flattened into a ``[batch, k * n]`` constant through a frozen
+    embedding (saved with the weights, like the n-gram table)."""
+    import keras
+    from keras import ops
+
+    lookup = keras.layers.Embedding(1, table.size, trainable=False, name=name)
+    row = lookup(ops.zeros_like(ids[:, :1]))
+    lookup.set_weights([table.reshape(1, -1)])
+    return keras.layers.Reshape((-1,))(row)
+
+
 class BowClassifier(Model):
     """A bag-of-words network: multi-hot (or count) vector of the tokens, dense layers, softmax.
 
@@ -111,7 +162,10 @@ class BowClassifier(Model):
     ``char_ngrams`` (e.g. ``[2, 3, 4, 5]``) adds the character n-grams of each word of the
     vocabulary, hashed into ``char_buckets`` slots, so words that share a stem ("disappoint",
     "disappointing") share features, as in fastText (Bojanowski et al. 2017). On small data sets
-    this strong baseline is hard to beat."""
+    this strong baseline is hard to beat. ``nb_weights`` scales each word's slot by its
+    log-count ratio between the classes in the train split (NBSVM, Wang & Manning 2012; the
+    counts come from ``text_input`` with ``class_counts: true``); with more than two classes
+    the vector is repeated once per class, each copy weighted one class against the rest."""
 
     name = "bow_classifier"
 
@@ -129,6 +183,10 @@ class BowClassifier(Model):
         [], help="character n-gram lengths of each word to add (word vocabularies only)", ge=1
     )
     char_buckets: int = param(20000, help="hash slots for the character n-grams", ge=1)
+    nb_weights: bool = param(
+        False, help="weight each word by its train log-count ratio (NBSVM; needs class_counts)"
+    )
+    nb_alpha: float = param(1.0, help="smoothing count of the log-count ratios", gt=0)
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -156,6 +214,16 @@ class BowClassifier(Model):
         if self.mode == "count":
             x = ops.log1p(x)
         x = x * ops.concatenate([ops.zeros([2]), ops.ones([slots - 2])])  # no [PAD]/[UNK] presence
+        if self.nb_weights:
+            if "class_counts" not in spec:
+                raise PipelineError(
+                    f"{self.name}: nb_weights needs the train split's class counts: set "
+                    f"class_counts: true on the text_input of this trainer"
+                )
+            counts = slot_counts(spec, self.bigram_buckets)
+            ratios = log_count_ratios(counts, self.nb_alpha, slots)
+            weights = _frozen_row(ids, ratios, "log_count_ratios")
+            x = ops.tile(x, [1, len(ratios)]) * weights
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
         if self.members == 1:
