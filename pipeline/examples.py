@@ -268,6 +268,30 @@ def encode_example(features: dict[str, tuple[str, list[Any]]]) -> bytes:
     return example.SerializeToString()
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_bytes_example(features: list[tuple[str, bytes]]) -> bytes:
+    """``encode_example`` (the same bytes) of features that each hold one bytes value, given as
+    ``(name, value)`` pairs sorted by name: the protobuf wire format written directly, about a
+    third of the time (a broker window encodes every message it stores)."""
+    entries = []
+    for name, value in features:
+        key = name.encode("utf-8")
+        values = b"\x0a" + _varint(len(value)) + value  # BytesList.value
+        feature = b"\x0a" + _varint(len(values)) + values  # Feature.bytes_list
+        entry = b"\x0a" + _varint(len(key)) + key + b"\x12" + _varint(len(feature)) + feature
+        entries.append(b"\x0a" + _varint(len(entry)) + entry)  # Features.feature, a map entry
+    body = b"".join(entries)
+    return b"\x0a" + _varint(len(body)) + body  # Example.features
+
+
 def decode_example(data: bytes) -> dict[str, tuple[str, list[Any]]]:
     """Parse a serialized ``tf.train.Example`` into ``{name: (dtype, values)}``.
 

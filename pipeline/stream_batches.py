@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,10 +104,14 @@ def deduplicated(
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
     """``(content hash, record)`` pairs sorted by hash, one per distinct content when
     ``deduplicate`` (the first by source is kept), and the duplicates as rejected entries."""
-    hashed = sorted(
-        ((window_hash(r), r) for r in records),
-        key=lambda pair: (pair[0], record_source(pair[1]), repr(pair[1].get(META_KEY))),
-    )
+    hashed = sorted(((window_hash(r), r) for r in records), key=itemgetter(0))
+    if len({digest for digest, _ in hashed}) < len(hashed):  # equal contents: order them by
+        start = 0  # source (then details), as one sort by all three would, only where needed
+        for end in range(1, len(hashed) + 1):
+            if end == len(hashed) or hashed[end][0] != hashed[start][0]:
+                if end - start > 1:
+                    hashed[start:end] = sorted(hashed[start:end], key=_tie_order)
+                start = end
     if not deduplicate:
         return hashed, []
     kept: list[tuple[str, dict[str, Any]]] = []
@@ -118,6 +123,10 @@ def deduplicated(
         else:
             kept.append((digest, record))
     return kept, duplicates
+
+
+def _tie_order(pair: tuple[str, dict[str, Any]]) -> tuple[str, str]:
+    return record_source(pair[1]), repr(pair[1].get(META_KEY))
 
 
 def window_hash(record: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from . import examples as ex
 from . import windows as W
 from .atomic import write_json
 from .components import StepResult
-from .examples import encode_example
+from .examples import encode_bytes_example
 from .ingest_result import write_features
 from .records import is_hidden, record_source
 from .shards import encode_record
@@ -74,16 +74,20 @@ def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str
     schema = {"features": dtypes}
     out = []
     for record in records:
-        features: dict[str, tuple[str, list[Any]]] | None = {}
-        for name, value in record.items():
+        features: list[tuple[str, bytes]] | None = []
+        for name in sorted(record):
+            value = record[name]
             if value is None or is_hidden(name):
                 continue
-            dtype = dtypes[name]["dtype"]
-            if dtype != "bytes" or type(value) not in (bytes, str):
+            kind = type(value)
+            if dtypes[name]["dtype"] != "bytes" or kind not in (bytes, str):
                 features = None
                 break
-            features[name] = (dtype, [value])
-        out.append(encode_record(record, schema) if features is None else encode_example(features))
+            features.append((name, value if kind is bytes else value.encode("utf-8")))
+        if features is None:
+            out.append(encode_record(record, schema))
+        else:
+            out.append(encode_bytes_example(features))
     return out
 
 
