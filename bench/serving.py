@@ -209,7 +209,7 @@ def _task(name: str, **kwargs: Any) -> dict[str, Any]:
 
 SERVED = {  # variant: pipeline serve's arguments
     "serve, batching": (),
-    "serve, batching on the event loop": ("--inference-threads", "0"),
+    "serve, batching on the event loop": ("--inference-threads", "0"),  # the default: 1 thread
     "serve, no batching": ("--max-batch", "1"),
 }
 

@@ -1,7 +1,8 @@
 """``serve()``: what to serve (an export, a run, a model folder), under which name, on uvicorn.
 
 uvicorn runs on uvloop's event loop and parses HTTP with httptools (both C; uvicorn's
-``standard`` extras) when they are installed, else on asyncio's loop and the pure-Python h11.
+``standard`` extras) when they are installed, else on asyncio's loop and the pure-Python h11;
+either protocol sends each answer's head and body in one write (``one_write``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .app import ServeOptions, create_app
 from .loader import configure_threads, default_threads
 from .manager import ModelManager
 from .metrics import ServingMetrics
+from .one_write import one_write_protocol
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ def serve(
 
     Prints one line when ready: ``serving NAME version V at http://HOST:PORT/v1/models/NAME``."""
     import uvicorn
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
 
     options = options or ServeOptions()
     threads = options.tf_threads
@@ -158,9 +162,11 @@ def serve(
             version = f"version {first.version}" if first else "(no version yet)"
             print(f"serving {target.name} {version} at {url}{watched}", flush=True)
 
+    stack = event_loop_and_parser()
     config = uvicorn.Config(
         create_app(manager, metrics, options),
-        **event_loop_and_parser(),
+        loop=stack["loop"],
+        http=one_write_protocol(import_from_string(HTTP_PROTOCOLS[stack["http"]])),
         log_level="warning",
         access_log=False,
         proxy_headers=False,  # no X-Forwarded-* rewriting: one middleware less per request
