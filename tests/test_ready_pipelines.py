@@ -8,6 +8,9 @@ the copy, never in the repository. A file declares how it runs here with one com
     # ready-test: --set KEY=VALUE    the file's documented short settings (options as on the CLI)
 
 A file without the line runs as shipped, gates included: a threshold it misses fails the test.
+The files in ``RUN_BY_README`` are not run again here: tests/test_readme.py makes exactly this run
+(the README's ``pipeline run pipelines/NAME.yaml``, as shipped, the file's first run in a clean
+runs folder, failing on a non-zero exit), and a test below holds the README to it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from keras_support import python_env
 MARKER = re.compile(r"^#\s*ready-test:\s*(.*)$", re.MULTILINE)
 TIMEOUT_S = 900
 FILES = sorted(PIPELINES.glob("*.yaml"))
+#: Files whose end-to-end run tests/test_readme.py already makes, as shipped (see above).
+RUN_BY_README = ("diabetes", "digits")
+RUN_HERE = [f for f in FILES if f.stem not in RUN_BY_README]
 
 
 def declared(file: Path) -> tuple[str | None, list[str]]:
@@ -57,8 +63,25 @@ def test_every_pipeline_file_declares_a_valid_ready_test_line_or_none() -> None:
         assert all(a.startswith("--") or "=" in a for a in args), f"{file.name}: {args}"
 
 
+def test_the_readme_runs_as_shipped_the_files_not_run_here() -> None:
+    """Each file of ``RUN_BY_README`` is first run by a README block that the README test runs,
+    with no option: as shipped, into the README test's clean runs folder."""
+    from test_readme import runnable_blocks
+
+    commands = [
+        line.split("#")[0].strip()
+        for block in runnable_blocks()
+        if block.language == "bash" and block.marker is None
+        for line in block.text.splitlines()
+    ]
+    for name in RUN_BY_README:
+        assert (PIPELINES / f"{name}.yaml").is_file(), name
+        runs = [c for c in commands if c.startswith(f"pipeline run pipelines/{name}.yaml")]
+        assert runs[:1] == [f"pipeline run pipelines/{name}.yaml"], (name, runs[:1])
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("file", FILES, ids=[f.stem for f in FILES])
+@pytest.mark.parametrize("file", RUN_HERE, ids=[f.stem for f in RUN_HERE])
 def test_ready_pipeline_runs_end_to_end_from_a_clean_runs_folder(
     file: Path, tmp_path: Path
 ) -> None:
