@@ -132,13 +132,15 @@ class CpuClock:
         import threading
 
         self.samples: list[tuple[float, float]] = []
+        self._children: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.samples.append((time.perf_counter(), time.process_time() + children_cpu()))
+            cpu = time.process_time() + children_cpu(self._children)
+            self.samples.append((time.perf_counter(), cpu))
 
     def stop(self) -> list[tuple[float, float]]:
         """The samples ``(perf_counter, process CPU seconds)``."""
@@ -147,19 +149,23 @@ class CpuClock:
         return self.samples
 
 
-def children_cpu() -> float:
-    """CPU seconds of this process's live child processes (the step's reader process), from
-    ``/proc`` (Linux; 0 elsewhere)."""
-    total = 0.0
+def children_cpu(seen: dict[str, float]) -> float:
+    """CPU seconds of this process's child processes (the step's reader process), from
+    ``/proc`` (Linux; 0 elsewhere); ``seen`` keeps each child's last figure, so one that ended
+    still counts."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for tasks in Path("/proc/self/task").glob("*/children"):
-        for pid in tasks.read_text().split():
+        try:
+            pids = tasks.read_text().split()
+        except OSError:  # the thread ended
+            continue
+        for pid in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:  # it ended
                 continue
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
+            seen[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return sum(seen.values())
 
 
 def cpu_between(samples: list[list[float]], start: float, end: float) -> float | None:
