@@ -100,23 +100,22 @@ def run(
             cpu_ratio=round(loop_cpu / direct_cpu, 3),
         )
     )
-    if not with_local:
-        return rows
-    local_wall, local_cpu, local_peak = _summary(samples["local"])
-    rows.append(
-        row(
-            CASE,
-            f"local(2) {main}",
-            local_wall,
-            local_cpu,
-            loop_wall / local_wall,
-            "",
-            None,
-            peak_rss_mib=local_peak,
-            photos_per_s=round(main / local_wall, 1),
-            speedup_vs_direct=round(direct_wall / local_wall, 3),
+    if with_local:
+        local_wall, local_cpu, local_peak = _summary(samples["local"])
+        rows.append(
+            row(
+                CASE,
+                f"local(2) {main}",
+                local_wall,
+                local_cpu,
+                loop_wall / local_wall,
+                "",
+                None,
+                peak_rss_mib=local_peak,
+                photos_per_s=round(main / local_wall, 1),
+                speedup_vs_direct=round(direct_wall / local_wall, 3),
+            )
         )
-    )
     # Where does local start to win over direct? One interleaved pair per size (the main size
     # already has its medians); the largest size carries the 1.5x target.
     for count in sizes:
@@ -124,7 +123,7 @@ def run(
             continue
         root = str(photos(count))
         variants = _variants(root, size)
-        pair = interleaved({k: variants[k] for k in ("direct", "local")}, 1)
+        pair = interleaved({k: _logged(f"{k} {count}", variants[k]) for k in ("direct", "local")}, 1)
         d_wall, d_cpu, d_peak = _summary(pair["direct"])
         l_wall, l_cpu, l_peak = _summary(pair["local"])
         speedup = d_wall / l_wall
