@@ -21,6 +21,8 @@ from typing import Any
 from .common import CACHE, interleaved, median, photos, row, task
 
 CASE = "ingest"
+#: The variants of the pairs over sizes.
+PAIR = ("direct", "local")
 
 
 def _variants(root: str, size: int) -> dict[str, Any]:
@@ -123,7 +125,7 @@ def run(
             continue
         root = str(photos(count))
         variants = _variants(root, size)
-        pair = interleaved({k: _logged(f"{k} {count}", variants[k]) for k in ("direct", "local")}, 1)
+        pair = interleaved({k: _logged(f"{k} {count}", variants[k]) for k in PAIR}, 1)
         d_wall, d_cpu, d_peak = _summary(pair["direct"])
         l_wall, l_cpu, l_peak = _summary(pair["local"])
         speedup = d_wall / l_wall
