@@ -9,15 +9,16 @@ in its own process, interleaved, medians:
 - ``bare client loop``: ``XREADGROUP`` 500 at a time and ``XACK`` them, nothing else: the most
   a consumer of this broker can take;
 - ``redis_stream ingest``: the step as a pipeline runs it (Beam's streaming direct runner,
-  1 s windows, records decoded, TFRecords committed to the durable window store, then XACK),
-  without and with the windowed TFDV statistics, ending when it took N messages.
+  1 s windows, records decoded, TFRecords committed to the durable window store, then XACK; the
+  stream read and parsed in its second process, ``reader_process``), without and with the
+  windowed TFDV statistics, ending when it took N messages.
 
 Two rates: ``steady`` (the ratio) counts messages acknowledged between 10 % and 90 % of N,
 sampled from the broker every 50 ms (``XINFO GROUPS``), so Beam's start-up is left out; ``whole``
 divides N by the step's own seconds, start-up included. The bare loop has no start-up: both are
 N over its own clock. ``steady_cpu_us_per_message`` is the CPU the process spent per message
-in the same steady span (the step samples its CPU clock every 20 ms), which a loaded machine
-does not change the way it changes rates.
+in the same steady span (the step samples its CPU clock, its reader process's included, every
+20 ms), which a loaded machine does not change the way it changes rates.
 
 N is 20,000 (``$BENCH_BROKER_MESSAGES`` to change it; 300 in smoke mode). Subprocess tasks:
 ``python -m bench.broker bare|ingest 'JSON'``.
