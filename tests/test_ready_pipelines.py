@@ -163,3 +163,54 @@ def test_a_reused_step_counts_the_seconds_of_the_run_that_made_it(
         (pipeline / step / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     run = {"dir": pipeline / "r3", "steps": {"ingest": {}, "train": {}}}
     assert _full_seconds(run) == 42.0
+
+
+def test_a_seed_run_with_its_gate_off_is_judged_by_the_files_thresholds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(PIPELINES.parent))
+    from bench.ready_table import _passed
+
+    gates = {"token_error_rate": 0.08, "sequence_error_rate": 0.34}  # ceilings
+
+    def evaluation(token: float, sequence: float, thresholds: dict) -> dict:
+        metrics = {"token_error_rate": token, "sequence_error_rate": sequence}
+        meta = {"metrics": metrics, "params": {"thresholds": thresholds}}
+        return {"meta": meta, "blessing": {"blessed": True, "reasons": []}, "metrics": metrics}
+
+    assert _passed(evaluation(0.075, 0.31, {}), gates)
+    assert not _passed(evaluation(0.085, 0.31, {}), gates)
+    assert _passed(evaluation(0.085, 0.31, gates), gates)  # gated: its own blessing decides
+
+
+def test_a_continuous_row_reads_both_cycles_of_every_seeds_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.syspath_prepend(str(PIPELINES.parent))
+    from bench.continuous_seeds import read_seeds, row
+
+    for seed, (one, two, blessed) in enumerate([(0.90, 0.97, 0.91), (0.94, 0.95, 0.93)]):
+        pipeline = tmp_path / "continuous" / f"digits_continuous-seed{seed}" / "digits_continuous"
+        cycles = [
+            {"run": "r1", "candidate_accuracy": one, "blessed_accuracy": None, "examples": 600},
+            {"run": "r2", "candidate_accuracy": two, "blessed_accuracy": blessed,
+             "examples": 1200, "outcome": "blessed", "version": 2},
+        ]  # fmt: skip
+        state = pipeline / ".streams" / "ingest" / "loop.json"
+        state.parent.mkdir(parents=True)
+        state.write_text(json.dumps({"cycles": cycles}), encoding="utf-8")
+        for run, seconds in (("r1", 40.0), ("r2", 60.0)):
+            (pipeline / run / "evaluate").mkdir(parents=True)
+            records = {"records": [{"step": "train", "seconds": seconds}]}
+            (pipeline / run / "run.json").write_text(json.dumps(records), encoding="utf-8")
+            meta = {"metrics": {"count": 190 + seed}}
+            (pipeline / run / "evaluate" / "meta.json").write_text(json.dumps(meta))
+    runs = read_seeds("digits_continuous", tmp_path)
+    assert sorted(runs) == [0, 1]
+    text = row("digits_continuous", PIPELINES / "digits_continuous.yaml", runs)
+    assert "cycle 1 accuracy 0.920 ± 0.028 (0.900-0.940) (600 digits" in text
+    assert "0.960 ± 0.014 (0.950-0.970) vs the blessed model's 0.920 ± 0.014" in text
+    assert "same 190-191 test digits; 2/2 cycles 2 won" in text
+    assert "accuracy >= 0.8" in text and "| 50 s a cycle |" in text
