@@ -12,6 +12,9 @@ Artifact::
     report/confusion_matrix.png, report/calibration.png
     report/summary.html           per-class table, slices, the misclassified examples as they
                                   are (images, texts, audio players) with their confidence
+
+The split is read a batch at a time and never held: every figure is a running count or sum
+(``eval_stream``), so the step's memory does not grow with the split.
 """
 
 from __future__ import annotations
