@@ -7,7 +7,8 @@ Artifact::
                    (float32 [None, horizon], in the target's units)
     export.json    task ``forecast``, lookback, values, horizon, the ingest step's columns
 
-Scaling with the train statistics is inside the model: the export takes raw values.
+Scaling with the train statistics is inside the model: the export takes raw values. Equal
+weights give a byte-identical ``saved_model/`` (``training.export_steps``).
 """
 
 from __future__ import annotations
@@ -41,16 +42,19 @@ class ForecastExporter(Exporter):
         import tensorflow as tf
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
+        from beamline_plugins.training.stable_save import fresh_names
 
-        artifact, info, pipeline = trained_model(ctx, "model")
-        model = load_keras_model(artifact)
-        signature, preprocess = pipeline.serving(info["inputs"])
+        with fresh_names():  # the names a fresh process gives: same weights, same bytes
+            artifact, info, pipeline = trained_model(ctx, "model")
+            model = load_keras_model(artifact)
+            signature, preprocess = pipeline.serving(info["inputs"])
 
-        def serve(raw: dict[str, Any]) -> dict[str, Any]:
-            forecast = model(preprocess(raw), training=False)
-            return {"forecast": tf.cast(forecast, tf.float32)}
+            def serve(raw: dict[str, Any]) -> dict[str, Any]:
+                forecast = model(preprocess(raw), training=False)
+                return {"forecast": tf.cast(forecast, tf.float32)}
 
-        write_saved_model(model, ctx.output_dir / "saved_model", SIGNATURE, serve, [signature])
+            out = ctx.output_dir / "saved_model"
+            write_saved_model(model, out, SIGNATURE, serve, [signature])
         lookback, values = info["inputs"]["history"]["shape"]
         ingest = ctx.input("model").meta.get("inputs", {})
         export = {

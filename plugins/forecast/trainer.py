@@ -44,18 +44,21 @@ class ForecastTrainer(Trainer):
         """Fit the model and write the artifact (see the module docstring)."""
         import keras
 
+        from beamline_plugins.training.stable_save import fresh_names
+
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
         spec = inputs[HISTORY]
         horizon = int(spec["horizon"])
         keras.utils.set_random_seed(self.seed)
-        model = self.model.build(inputs, horizon)
-        scale = float(spec["change_std"][int(spec["target_index"])])
-        model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate, clipnorm=1.0),
-            loss=_scaled_loss(self.loss, scale),
-            metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
-        )
+        with fresh_names():  # the names of a fresh process: model.keras the same in any
+            model = self.model.build(inputs, horizon)
+            scale = float(spec["change_std"][int(spec["target_index"])])
+            model.compile(
+                optimizer=keras.optimizers.Adam(self.learning_rate, clipnorm=1.0),
+                loss=_scaled_loss(self.loss, scale),
+                metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
+            )
 
         fit = fit_splits(ctx, self, model, examples, inputs)
         info = {

@@ -9,6 +9,7 @@ Artifact::
 
 Tokenisation, the encoder and beam search (``decoding.decode`` in a ``tf.while_loop``) all run
 inside the graph: ``pipeline predict EXPORT --text WORD --json`` gives ``{"input", "text"}``.
+Equal weights give a byte-identical ``saved_model/`` (``training.export_steps``).
 """
 
 from __future__ import annotations
@@ -43,16 +44,18 @@ class Seq2SeqExporter(Exporter):
         require_blessing(ctx, self.blessing)
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
+        from beamline_plugins.training.stable_save import fresh_names
 
         from .decoding import translator
 
-        artifact, info, pipeline = trained_model(ctx, "model")
-        model = load_keras_model(artifact)
-        inputs = info["inputs"]
-        translate = translator(model, inputs, pipeline, self.beam_size, self.length_penalty)
-        signature, _ = pipeline.serving(inputs)
-        # translate is a tf.function with its own input signature: raw strings
-        write_saved_model(model, ctx.output_dir / SAVED_MODEL_DIR, SIGNATURE, translate)
+        with fresh_names():  # the names a fresh process gives: same weights, same bytes
+            artifact, info, pipeline = trained_model(ctx, "model")
+            model = load_keras_model(artifact)
+            inputs = info["inputs"]
+            translate = translator(model, inputs, pipeline, self.beam_size, self.length_penalty)
+            signature, _ = pipeline.serving(inputs)
+            # translate is a tf.function with its own input signature: raw strings
+            write_saved_model(model, ctx.output_dir / SAVED_MODEL_DIR, SIGNATURE, translate)
         export = {
             "signature": SIGNATURE,
             "task": TASK,

@@ -53,20 +53,22 @@ class Seq2SeqTrainer(Trainer):
         """Fit the model and write the artifact (see the module docstring)."""
         import keras
 
+        from beamline_plugins.training.records import split_size
+        from beamline_plugins.training.stable_save import fresh_names
+
         examples = ctx.input("examples")
         inputs = self.input.model_inputs(examples)
         keras.utils.set_random_seed(self.seed)
-        model = self.model.build(inputs, int(inputs[TARGET]["vocab_size"]))
-        from beamline_plugins.training.records import split_size
-
-        steps = -(-split_size(examples, self.train_split) // self.batch_size) * self.epochs
-        rate = _schedule(self.schedule, self.learning_rate, self.warmup_steps, steps)
-        optimizer = keras.optimizers.Adam(rate, clipnorm=self.clipnorm or None)
-        model.compile(
-            optimizer=optimizer,
-            loss=_loss(self.label_smoothing),
-            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
+        with fresh_names():  # the names of a fresh process: model.keras the same in any
+            model = self.model.build(inputs, int(inputs[TARGET]["vocab_size"]))
+            steps = -(-split_size(examples, self.train_split) // self.batch_size) * self.epochs
+            rate = _schedule(self.schedule, self.learning_rate, self.warmup_steps, steps)
+            optimizer = keras.optimizers.Adam(rate, clipnorm=self.clipnorm or None)
+            model.compile(
+                optimizer=optimizer,
+                loss=_loss(self.label_smoothing),
+                weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            )
 
         fit = fit_splits(ctx, self, model, examples, inputs)
         info = {

@@ -32,19 +32,20 @@ Public surface, by module:
     Starting a fit from an earlier model's weights: ``parse``, ``locate``, ``read_parent``,
     ``apply``, ``freeze``, ``source_digest``.
 ``stable_save``
-    Byte-stable model files: ``normalise_keras_file``, ``stable_export_archive``.
+    Byte-stable model files: ``normalise_keras_file``, ``stable_export_archive``,
+    ``fresh_names``, ``canonical_function_names``.
 ``artifact``
     The trainer's model artifact (``model.keras``, ``model.json``): ``write_model``,
     ``input_pipeline_record``, ``trained_model``, ``load_keras_model``,
     ``rebuild_input_pipeline``, ``MODEL_FILE``, ``MODEL_INFO``.
 ``custom_fit``
     A Keras ``fit`` over an examples artifact's train and eval splits, for trainers with their
-    own model and loss (forecast, seq2seq): ``fit_splits``, ``fit_with_history``,
-    ``write_fit_report``.
+    own model and loss (forecast, seq2seq), resumed exactly: ``fit_splits``,
+    ``fit_with_history``, ``replay_shuffles``, ``write_fit_report``.
 ``blessing``
     The evaluator's verdict and the exporter's gate: ``write_blessing``, ``require_blessing``.
 ``export_steps``
-    Writing a SavedModel from a Keras model: ``write_saved_model``.
+    Writing a byte-stable SavedModel from a Keras model: ``write_saved_model``.
 ``plots``
     Report plots (matplotlib, Agg): ``pyplot``, ``plot_history``, ``plot_confusion``,
     ``plot_predictions``, ``plot_residuals``.

@@ -13,8 +13,10 @@ each completed epoch it saves the best weights when the epoch is the best so far
 epoch, written whole, then renamed), the weights and optimizer state
 (``checkpoints.EpochCheckpoints``) and last ``state.json`` (the epochs' logs, the
 early-stopping counters), which names them. A run killed at any moment and rerun continues
-after the last completed epoch; the shuffle order of the epochs after a resume is not the one
-of an uninterrupted run (the input pipeline's seeded shuffle starts again).
+after the last completed epoch and ends with exactly the weights of an uninterrupted run: the
+checkpoint holds every variable of the model (the dropout layers' generator states too) and the
+optimizer's, and before the fit goes on ``replay_shuffles`` advances the input pipeline's
+seeded shuffles by the epochs done, so the next epoch sees the order it would have seen.
 ``write_fit_report`` removes the folder once the model is written.
 """
 
@@ -132,6 +134,7 @@ def fit_with_history(
     patience = early_stopping if validation is not None else 0
     callback = _epoch_callback(ctx, epochs, state, patience, checkpoints, best)
     if state["epoch"] < epochs and not state["stopped"]:
+        replay_shuffles(train, state["epoch"])  # the next epoch's order, as if never killed
         model.fit(
             train,
             validation_data=validation,
@@ -147,6 +150,46 @@ def fit_with_history(
         else:
             model.load_weights(str(scratch / BEST_WEIGHTS.format(epoch=state["best_epoch"])))
     return Fit(state["epochs"], state["seconds"], state.get("resumed_from_epoch", 0), scratch)
+
+
+def replay_shuffles(dataset: Any, epochs: int) -> int:
+    """Draw ``epochs`` epochs' shuffle seeds from every reshuffling shuffle of ``dataset``
+    without reading a record, so that its next epoch is shuffled as the next epoch of a fit
+    that never stopped; return how many shuffles were advanced.
+
+    A ``shuffle(seed=..., reshuffle_each_iteration=True)`` draws its next order's seeds from
+    a random-seed generator each time an iterator over it is made (TensorFlow's
+    ``RandomSeedGenerator``: a counter over Philox seeded with the op's seeds), one per epoch
+    in ``model.fit``. A new process starts that counter at 0, so a fit resumed after epoch k
+    would shuffle its epoch k + 1 as epoch 1. Making (and dropping) k iterators over each
+    such shuffle advances the counter exactly as k epochs did: a shuffle makes its input's
+    iterator only on its first element, so nothing is read. A shuffle behind a ``cache``
+    is not advanced: the cache reads its input once, in the first epoch a fit runs, which
+    draws that shuffle's first seeds, resumed or not. Anything but a ``tf.data.Dataset`` is
+    left alone (0)."""
+    import tensorflow as tf
+
+    if not epochs or not isinstance(dataset, tf.data.Dataset):
+        return 0
+    shuffles: dict[int, Any] = {}
+
+    def walk(node: Any, behind_cache: bool) -> None:
+        kind = type(node).__name__  # tf.data's own classes (no public way to walk a dataset)
+        behind_cache = behind_cache or kind == "CacheDataset"
+        if kind == "_ShuffleDataset" and node._reshuffle_each_iteration and not behind_cache:
+            shuffles.setdefault(id(node), node)
+        for parent in node._inputs():
+            walk(parent, behind_cache)
+
+    walk(dataset, False)
+    options = tf.data.Options()  # no rewrites, no autotuning threads: an iterator made idle
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    for shuffle in shuffles.values():
+        idle = shuffle.with_options(options)
+        for _ in range(epochs):
+            iter(idle)
+    return len(shuffles)
 
 
 def write_fit_report(

@@ -1,10 +1,12 @@
 """Byte-stable model files: equal weights give equal bytes, so a file's digest identifies it.
 
-Two things make Keras' files differ when nothing in them does:
+These make Keras' files differ when nothing in them does:
 
 * a ``.keras`` file is a zip whose ``model.weights.h5`` entry carries the time of saving and whose
-  ``metadata.json`` says when it was saved (``date_saved``); ``normalise_keras_file`` rewrites
-  the zip with the fixed zip epoch (1980-01-01) for both, entries and compression unchanged;
+  ``metadata.json`` says when it was saved (``date_saved``); its ``config.json`` gives an object
+  that two layers share (a ``Bidirectional`` layer's initializers) the object's ``id()`` as
+  ``shared_object_id``; ``normalise_keras_file`` rewrites the zip with the fixed zip epoch
+  (1980-01-01) for both and those ids numbered 1, 2, ..., entries and compression unchanged;
 * ``keras.export.ExportArchive`` lists the variables its endpoints use in the order of a set of
   object ids, so the SavedModel's object graph (``saved_model.pb``) and its variables'
   checkpoint order them differently on every export; ``stable_export_archive`` orders them as
@@ -15,8 +17,10 @@ Two things make Keras' files differ when nothing in them does:
   name reaches the SavedModel's graph and checkpoint: ``fresh_names`` counts from zero, as a
   fresh process does, so an export made in the process that trained equals a re-export;
 * TensorFlow names the traced functions of a SavedModel with a per-process counter
-  (``__inference_signature_wrapper_serve_2306``); ``canonical_function_names`` renumbers them in
-  ``saved_model.pb`` (1, 2, ... in the order they were made) and rewrites ``fingerprint.pb``.
+  (``__inference_signature_wrapper_serve_2306``), and some functions' inputs after the tensor
+  they capture and that counter (``shape_12427``, in a ``tf.while_loop`` of the seq2seq
+  decoder); ``canonical_function_names`` renumbers them in ``saved_model.pb`` (1, 2, ... in the
+  order they were made) and rewrites ``fingerprint.pb``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 #: The earliest time a zip entry can carry; what every entry of a normalised file says.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FIXED_DATE_SAVED = "1980-01-01@00:00:00"
+SHARED_OBJECT_ID = "shared_object_id"
 
 
 def normalise_keras_file(path: str | Path) -> None:
@@ -49,11 +54,32 @@ def normalise_keras_file(path: str | Path) -> None:
                 if "date_saved" in metadata:
                     metadata["date_saved"] = FIXED_DATE_SAVED
                 data = json.dumps(metadata).encode()
+            elif entry.filename == "config.json" and SHARED_OBJECT_ID.encode() in data:
+                config = json.loads(data)
+                _number_shared_objects(config, {})
+                data = json.dumps(config).encode()
             fixed = zipfile.ZipInfo(entry.filename, date_time=ZIP_EPOCH)
             fixed.compress_type = entry.compress_type
             fixed.external_attr = entry.external_attr
             target.writestr(fixed, data)
     os.replace(tmp, path)
+
+
+def _number_shared_objects(node: Any, numbers: dict[Any, int]) -> None:
+    """Replace every ``shared_object_id`` in ``node`` (a config's JSON) by 1, 2, ... in the
+    order the ids first appear: Keras writes the object's ``id()`` there, and reads it only to
+    give the configs that carry one id one object."""
+    if isinstance(node, dict):
+        if SHARED_OBJECT_ID in node:
+            old = node[SHARED_OBJECT_ID]
+            node[SHARED_OBJECT_ID] = numbers.setdefault(old, len(numbers) + 1)
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        _number_shared_objects(child, numbers)
 
 
 @contextlib.contextmanager
@@ -109,9 +135,9 @@ _NUMBERED = re.compile(r"^(.*)_(\d+)$")
 def canonical_function_names(export_dir: str | Path) -> None:
     """Rename the functions of the SavedModel in ``export_dir`` from TensorFlow's per-process
     counter to ``<name>_<n>``, n counting its functions in the order they were traced,
-    everywhere they are named (and number captured inputs the same way); sort the function
-    library by the new names; write ``saved_model.pb`` whole, then its ``fingerprint.pb``
-    anew."""
+    everywhere they are named (and number captured inputs the same way, and the function
+    inputs named after a captured tensor and that counter); sort the function library by the
+    new names; write ``saved_model.pb`` whole, then its ``fingerprint.pb`` anew."""
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.saved_model import fingerprinting_utils
 
@@ -132,6 +158,9 @@ def canonical_function_names(export_dir: str | Path) -> None:
     ranks = {n: str(i) for i, n in enumerate(sorted({int(v.s) for v in captured}), start=1)}
     for value in captured:
         value.s = ranks[int(value.s)].encode()
+    for meta_graph in saved.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            _number_counted_args(function)
     if mapping:
         pattern = re.compile(
             "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True)) + r"(?!\d)"
@@ -149,6 +178,26 @@ def canonical_function_names(export_dir: str | Path) -> None:
     tmp.write_bytes(saved.SerializeToString(deterministic=True))
     os.replace(tmp, path)
     fingerprinting_utils.write_fingerprint(str(export_dir))
+
+
+def _number_counted_args(function: Any) -> None:
+    """Rename the inputs of ``function`` (a ``FunctionDef``) that TensorFlow named after a
+    captured tensor and a per-process counter (``shape_12427``: no ``_user_specified_name``)
+    to ``<name>_captured<n>``, n counting them in argument order, wherever the function names
+    them. (TensorFlow's own unnamed inputs, ``unknown_<n>``, are numbered per function.)"""
+    found = []
+    for index, arg in enumerate(function.signature.input_arg):
+        match = _NUMBERED.match(arg.name)
+        named = index in function.arg_attr and "_user_specified_name" in (
+            function.arg_attr[index].attr
+        )
+        if match and match.group(1) != "unknown" and not named:
+            found.append((match.group(0), match.group(1)))
+    if not found:
+        return
+    mapping = {old: f"{base}_captured{n}" for n, (old, base) in enumerate(found, 1)}
+    pattern = re.compile(r"(?<![\w/])(" + "|".join(map(re.escape, mapping)) + r")(?!\w)")
+    _rename_in(function, lambda text: pattern.sub(lambda m: mapping[m.group(1)], text))
 
 
 def _rename_in(message: Any, rename: Any) -> None:
