@@ -140,7 +140,11 @@ class CpuClock:
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            cpu = time.process_time() + children_cpu(self._children)
+            try:
+                children = children_cpu(self._children)
+            except OSError:  # /proc changed while it was read: the last figures stand
+                children = sum(self._children.values())
+            cpu = time.process_time() + children
             self.samples.append((time.perf_counter(), cpu))
 
     def stop(self) -> list[tuple[float, float]]:
