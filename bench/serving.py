@@ -17,8 +17,10 @@ The client is a small asyncio loop over raw sockets with the request bytes built
 costs little CPU beside the server on 2 cores. Throughput is examples per second; latency is per
 request (per call in-process), p50 and p99; ``cpu_ms_per_example`` is the CPU spent per example
 (the server's and the client's, or the loop's), which other jobs on a shared machine do not
-change the way they change throughput. Every variant runs in its own process, variants
-interleaved, medians reported.
+change the way they change throughput. Every variant runs in its own process (one loop, or
+one server and its client), which measures both request sizes one after the other (the client
+first runs 1 s unmeasured, as the loop's 20 warm-up calls); variants interleaved, 3 repeats,
+medians reported, and each repeat's ratio (``per_run``) in the JSON.
 
 Subprocess tasks: ``python -m bench.serving inprocess|client 'JSON'``.
 """
