@@ -281,3 +281,30 @@ def test_a_message_decodes_by_format_into_a_record_or_a_reject_with_the_reason()
     assert event_time("1700000000123-0", {}) == 1700000000.123  # arrival time by default
     assert event_time("1-0", {b"time": b"12.5"}) == 12.5
     assert "not a time" in event_time("1-0", {b"time": b"-3"})
+
+
+def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_digests():
+    from beamline.records import content_hash
+    from beamline.shards import encode_record
+    from beamline.stream_batches import deduplicated, window_hash
+    from beamline.stream_durable import encode_window
+
+    png = sorted(DIGITS.rglob("*.png"))[0].read_bytes()
+    records = [
+        {"__source__": "s/1", "image": png, "label": "3"},
+        {"__source__": "s/2", "image": b"", "label": "é" * 200, "name": None},
+        {"__source__": "s/3", "image": png * 200, "label": "3"},  # lengths over 2 varint bytes
+        {"__source__": "s/0", "image": png, "label": "3", "__meta__": {"image": {"w": 8}}},
+    ]
+    dtypes = {"image": {"dtype": "bytes"}, "label": {"dtype": "bytes"}}
+    schema = {"features": dtypes}
+    assert encode_window(records, dtypes) == [encode_record(r, schema) for r in records]
+    mixed = {"__source__": "s/4", "n": 3, "x": [1.5, 2.0]}  # not bytes: the general encoder
+    kinds = {"n": {"dtype": "int64"}, "x": {"dtype": "float"}}
+    assert encode_window([mixed], kinds) == [encode_record(mixed, {"features": kinds})]
+    assert [window_hash(r) for r in [*records, mixed]] == [
+        content_hash(r) for r in [*records, mixed]
+    ]
+    kept, duplicates = deduplicated(records, True)  # equal contents: the first by source kept
+    assert [r["__source__"] for _, r in kept].count("s/0") == 1
+    assert [d["source"] for d in duplicates] == ["s/1"]
