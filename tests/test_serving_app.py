@@ -81,11 +81,25 @@ def test_the_lean_path_answers_predict_status_and_every_error_as_before():
         ("POST", "/v1/models/cats:predict", {"instances": [1.0]}),
         ("POST", "/v1/models/double:classify", {"examples": []}),
         ("PUT", "/v1/models/double", b"{}"),
+        ("HEAD", "/v1/models/double/metadata", None),
         ("GET", "/nothing", None),
     )
-    ok, columns, status, nan, key, large, get, version, cats, classify, put, nothing, metrics = [
-        (a.status_code, a.headers.get("content-type"), a.text) for a in answers
-    ]
+    (
+        ok,
+        columns,
+        status,
+        nan,
+        key,
+        large,
+        get,
+        version,
+        cats,
+        classify,
+        put,
+        head,
+        nothing,
+        metrics,
+    ) = [(a.status_code, a.headers.get("content-type"), a.text) for a in answers]
     assert ok == (200, "application/json", '{"predictions":[2.0,5.0]}')
     assert columns[0] == 200 and columns[2] == '{"outputs":[8.0]}'
     assert status[0] == 200 and '"version":"3","state":"AVAILABLE"' in status[2]
@@ -97,6 +111,7 @@ def test_the_lean_path_answers_predict_status_and_every_error_as_before():
     assert cats[0] == 404 and "Latest(cats)" in cats[2]
     assert classify[0] == 400 and "classify: not supported" in classify[2]
     assert put[0] == 405  # Starlette's router, as before
+    assert head[0] == 405 and head[2] == ""  # the answer's head only
     assert nothing[0] == 404 and "expected /v1/models/double" in nothing[2]
     assert 'route="predict",code="200"} 2' in metrics[2]
     assert 'route="predict",code="400"} 4' in metrics[2]

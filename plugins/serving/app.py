@@ -10,10 +10,10 @@ Every error is JSON ``{"error": message}``: 400 for a bad request (naming the fi
 form expected), 404 for an unknown model or version, 500 for a fault of the server, which
 keeps serving. JSON is written by ``rest_codec.dumps`` (orjson when installed).
 
-``GET`` and ``POST`` under ``/v1/models/`` are answered by a plain ASGI function in front of
-Starlette (no middleware stack, router or ``Request``/``Response`` objects per request: the
-predict hot path); Starlette serves the rest (``/healthz``, ``/metrics``, the 404s and 405s)
-and the lifespan.
+``GET``, ``HEAD`` and ``POST`` under ``/v1/models/`` are answered by a plain ASGI function in
+front of Starlette (no middleware stack, router or ``Request``/``Response`` objects per
+request: the predict hot path); Starlette serves the rest (``/healthz``, ``/metrics``, the
+404s and 405s) and the lifespan.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def create_app(
         return Response(metrics.text(), media_type=CONTENT_TYPE)
 
     async def models(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """``GET`` or ``POST`` under ``/v1/models/``: answered here, without Starlette."""
+        """``GET``, ``HEAD`` or ``POST`` under ``/v1/models/``: answered here, without
+        Starlette."""
         started = time.perf_counter()
         rest = _route_path(scope)[len(MODELS) :]
         route = "predict" if ":" in rest else "metadata" if rest.endswith("/metadata") else "status"
@@ -235,7 +236,7 @@ def create_app(
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["method"] in ("GET", "POST")
+            and scope["method"] in ("GET", "HEAD", "POST")  # Starlette's route took these
             and _route_path(scope).startswith(MODELS)
         ):
             await models(scope, receive, send)
@@ -254,7 +255,7 @@ class _Disconnected(Exception):
 
 
 async def _other_methods(request: Any) -> None:
-    raise AssertionError("GET and POST under /v1/models/ are answered before Starlette")
+    raise AssertionError("GET, HEAD and POST under /v1/models/ are answered before Starlette")
 
 
 def _route_path(scope: dict[str, Any]) -> str:
