@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ready_table --seeds 5                  # run all, then write README
     .venv/bin/python -m bench.ready_table --seeds 2 --pipeline digits --pipeline diabetes
+    .venv/bin/python -m bench.ready_table --seed 3 --seed 4 --pipeline g2p --dry-run   # two more
     .venv/bin/python -m bench.ready_table --read                     # only read the runs there
 
 Each (pipeline, seed) runs as a user would (``python -m beamline run FILE``, its own process) with
