@@ -5,10 +5,10 @@ each step as its own process (``pipeline run --until ingest``, then ``--only val
 ``--only train``, ``--only evaluate`` on the same runs folder), so every step has its own wall
 time and peak resident memory (process start and imports included); the target is a peak
 growth of at most 1.2x from 100,000 to 1,000,000 rows in every step (nothing holds the data
-set). TFX runs as one process (its seconds per component from its metadata store; one peak for
-the whole run), with a 30-minute limit at 1,000,000 rows. Rows per second: rows read by ingest
-and validation, train rows by training (one epoch), test rows by evaluation; end to end: all
-rows over the summed step seconds.
+set). TFX runs as one process (``run_tfx.py`` measures wall, CPU and peak RSS per component),
+with a 30-minute limit at 1,000,000 rows: a run stopped there keeps how far it got. Rows per
+second: rows read by ingest and validation, train rows by training (one epoch), test rows by
+evaluation; end to end: all rows over the summed step seconds.
 
 Measurements are kept in ``bench/.cache/taxi_scale/<side>-<runner>-<rows>.json`` so that each
 size can be measured on its own (``python -m bench.taxi_scale --rows 100000 --side ours``);
