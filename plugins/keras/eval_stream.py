@@ -16,7 +16,14 @@ import heapq
 from typing import Any
 
 from .eval_report import CALIBRATION_BINS
-from .slices import MAX_DISTINCT, _length, _length_bucket, _order_key, _text, slice_feature
+from .slices import (
+    MAX_DISTINCT,
+    length_bucket,
+    slice_feature,
+    slice_order_key,
+    value_length,
+    value_text,
+)
 
 EPSILON = 1e-12
 
@@ -184,10 +191,10 @@ class RunningSlices:
                 return
             self._numeric_to_cells()
         if self.unit:
-            keys = [_length_bucket(_length(v, self.unit), self.length_edges, self.unit)
+            keys = [length_bucket(value_length(v, self.unit), self.length_edges, self.unit)
                     for v in first]  # fmt: skip
         else:
-            keys = ["(missing)" if v is None else _text(v) for v in first]
+            keys = ["(missing)" if v is None else value_text(v) for v in first]
         self._add_keyed(keys, labels, predicted, logs)
 
     def _add_keyed(self, keys: list[str], labels: Any, predicted: Any, logs: Any) -> None:
@@ -217,7 +224,7 @@ class RunningSlices:
             keys = ["(missing)" if m else names[i] for i, m in zip(index, missing, strict=True)]
         else:
             pairs = zip(values, missing, strict=True)
-            keys = ["(missing)" if m else _text(float(v)) for v, m in pairs]
+            keys = ["(missing)" if m else value_text(float(v)) for v, m in pairs]
         self._add_keyed(keys, labels, predicted, logs)
 
     def result(self, min_size: int) -> dict[str, Any]:
@@ -231,7 +238,7 @@ class RunningSlices:
             distinct = np.unique(np.concatenate(known)) if known else []
             self._numeric_to_cells(buckets=len(distinct) > MAX_DISTINCT)
         per_value = {}
-        for value in sorted(self.cells, key=_order_key):
+        for value in sorted(self.cells, key=slice_order_key):
             entry = self.cells[value].metrics()
             entry["judged"] = bool(entry["count"] >= min_size)
             per_value[value] = entry

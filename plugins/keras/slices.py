@@ -50,12 +50,12 @@ def slice_values(
     _, unit = slice_feature(spec)
     first = [values[0] if values else None for values in raw]
     if unit:
-        return [_length_bucket(_length(value, unit), length_edges, unit) for value in first]
+        return [length_bucket(value_length(value, unit), length_edges, unit) for value in first]
     if all(isinstance(v, float) for v in first if v is not None):
         distinct = {v for v in first if v is not None}
         if len(distinct) > MAX_DISTINCT:
             return _quantile_buckets(first, numeric_buckets)
-    return ["(missing)" if v is None else _text(v) for v in first]
+    return ["(missing)" if v is None else value_text(v) for v in first]
 
 
 def slice_metrics(
@@ -66,7 +66,7 @@ def slice_metrics(
 
     per_value: dict[str, Any] = {}
     column = np.asarray(values)
-    for value in sorted(set(values), key=_order_key):
+    for value in sorted(set(values), key=slice_order_key):
         mask = column == value
         y, p = labels[mask], scores[mask]
         entry = _metrics(y, p, len(classes))
@@ -158,7 +158,8 @@ def _metrics(labels: Any, scores: Any, k: int) -> dict[str, Any]:
     }
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A slice value as the text the report shows (bytes decoded, floats short)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float):
@@ -166,12 +167,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _length(value: Any, unit: str) -> int:
-    text = _text(value) if value is not None else ""
+def value_length(value: Any, unit: str) -> int:
+    """The length of a value in ``unit``: words, or characters for any other unit."""
+    text = value_text(value) if value is not None else ""
     return len(text.split()) if unit == "words" else len(text)
 
 
-def _length_bucket(length: int, edges: list[int], unit: str) -> str:
+def length_bucket(length: int, edges: list[int], unit: str) -> str:
+    """The bucket name (``"0-10 words"``, ``">40 words"``) a length falls in."""
     low = 0
     for edge in sorted(edges):
         if length <= edge:
@@ -195,7 +198,7 @@ def _quantile_buckets(values: list[Any], buckets: int) -> list[str]:
     return out
 
 
-def _order_key(value: str) -> tuple[int, float, str]:
+def slice_order_key(value: str) -> tuple[int, float, str]:
     """Length buckets and numbers in numeric order, names alphabetically."""
     head = value.lstrip("[>").split("-")[0].split(",")[0].split(" ")[0]
     try:
