@@ -10,8 +10,8 @@ The model is the digits CNN (one run of ``pipelines/digits.yaml``, published int
 - ``serve``: ``pipeline serve`` on the model folder, with a local client keeping
   ``connections`` HTTP/1.1 keep-alive connections busy, each sending TF Serving predict requests
   (``{"instances": [{"b64": ...}]}``) back to back; batching on (up to 32 examples, no wait
-  when idle, in an inference thread: the defaults), batching on the event loop
-  (``--inference-threads 0``) and off (``--max-batch 1``).
+  when idle, on the event loop: the defaults), batching in an inference thread
+  (``--inference-threads 1``) and off (``--max-batch 1``).
 
 The client is a small asyncio loop over raw sockets with the request bytes built once, so it
 costs little CPU beside the server on 2 cores. Throughput is examples per second; latency is per
@@ -211,7 +211,7 @@ def _task(name: str, **kwargs: Any) -> dict[str, Any]:
 
 SERVED = {  # variant: pipeline serve's arguments
     "serve, batching": (),
-    "serve, batching on the event loop": ("--inference-threads", "0"),  # the default: 1 thread
+    "serve, batching in an inference thread": ("--inference-threads", "1"),  # default: 0
     "serve, no batching": ("--max-batch", "1"),
 }
 

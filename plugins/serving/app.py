@@ -46,7 +46,7 @@ class ServeOptions:
     batch_wait_ms: float = 5.0
     max_body_bytes: int = 16 * 1024 * 1024
     tf_threads: int | None = None  # TensorFlow's op threads; None: the cores but one, 0: TF's
-    inference_threads: int = 1  # threads running batches; 0: on the event loop
+    inference_threads: int = 0  # threads running batches; 0: on the event loop (less CPU)
 
 
 def create_app(

@@ -46,10 +46,11 @@ from beamline.errors import PipelineError
 )
 @click.option(
     "--inference-threads",
-    default=1,
+    default=0,
     show_default=True,
     type=click.IntRange(0, 64),
-    help="threads running batches beside the event loop (0: on the event loop itself)",
+    help="threads running batches beside the event loop (0: on the event loop itself, the "
+    "least CPU per example; 1: requests are read while a batch runs)",
 )
 @click.option(
     "--poll-seconds",
