@@ -21,34 +21,13 @@ TEXT_LIMIT = 400
 
 def calibration(labels: Any, scores: Any, bins: int = CALIBRATION_BINS) -> dict[str, Any]:
     """Reliability of the top-class confidence: per bin its mean confidence, accuracy and count,
-    and the expected calibration error (count-weighted mean gap between the two)."""
-    import numpy as np
+    and the expected calibration error (count-weighted mean gap between the two); whole arrays,
+    through ``RunningMetrics`` over one batch."""
+    from .eval_stream import RunningMetrics
 
-    confidence = scores.max(axis=1)
-    correct = scores.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    rows = []
-    ece = 0.0
-    for b in range(bins):
-        mask = which == b
-        count = int(mask.sum())
-        if count:
-            mean_conf = float(confidence[mask].mean())
-            accuracy = float(correct[mask].mean())
-            ece += count / len(labels) * abs(mean_conf - accuracy)
-        else:
-            mean_conf = accuracy = None
-        rows.append(
-            {
-                "low": float(edges[b]),
-                "high": float(edges[b + 1]),
-                "count": count,
-                "confidence": mean_conf,
-                "accuracy": accuracy,
-            }
-        )
-    return {"bins": rows, "ece": float(ece)}
+    running = RunningMetrics(scores.shape[1], bins)
+    running.add(labels, scores)
+    return running.calibration()
 
 
 def plot_calibration(reliability: dict[str, Any], path: Path, title: str) -> None:

@@ -344,41 +344,14 @@ def last_blessed(ctx: StepContext) -> Artifact | None:
 
 
 def classification_metrics(labels: Any, scores: Any, classes: list[str]) -> dict[str, Any]:
-    """Accuracy, mean cross-entropy, macro and per-class precision/recall/F1, confusion matrix."""
-    import numpy as np
+    """Accuracy, mean cross-entropy, macro and per-class precision/recall/F1, confusion matrix
+    of whole arrays (class indices ``labels`` [n], scores [n, k]): ``RunningMetrics`` over one
+    batch."""
+    from .eval_stream import RunningMetrics
 
-    k = len(classes)
-    predicted = scores.argmax(axis=1)
-    matrix = np.zeros((k, k), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    true_pos = np.diag(matrix).astype(np.float64)
-    support = matrix.sum(axis=1)
-    predicted_count = matrix.sum(axis=0)
-    precision = np.divide(true_pos, predicted_count, out=np.zeros(k), where=predicted_count > 0)
-    recall = np.divide(true_pos, support, out=np.zeros(k), where=support > 0)
-    denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(k), where=denominator > 0)
-    picked = scores[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
-    return {
-        "count": int(len(labels)),
-        "accuracy": float(true_pos.sum() / max(1, len(labels))),
-        "loss": loss,
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(classes)
-        },
-        "classes": list(classes),
-        "confusion_matrix": matrix.tolist(),
-    }
+    running = RunningMetrics(len(classes))
+    running.add(labels, scores)
+    return running.metrics(classes)
 
 
 def _write_prediction_lines(
