@@ -58,11 +58,8 @@ class TranscriptExporter(Exporter):
                     + "; ".join(verdict.get("reasons", []))
                 )
         from beamline_plugins.training.artifact import trained_model
-        from beamline_plugins.training.stable_save import (
-            canonical_function_names,
-            fresh_names,
-            stable_export_archive,
-        )
+        from beamline_plugins.training.export_steps import write_saved_model
+        from beamline_plugins.training.stable_save import fresh_names
 
         from .ctc import decode, to_text
         from .transcript_evaluator import load_ctc_model
@@ -80,10 +77,9 @@ class TranscriptExporter(Exporter):
                 ids = decode(out["logits"], out["frames"], self.decoder, self.beam_width)
                 return {"text": to_text(ids, spec["vocabulary"], spec["level"])}
 
-            archive = stable_export_archive(model)  # variables in the model's order
-            archive.add_endpoint(SIGNATURE, serve, input_signature=[signature])
-            archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
-        canonical_function_names(ctx.output_dir / SAVED_MODEL_DIR)  # not the process' counter
+            write_saved_model(
+                model, ctx.output_dir / SAVED_MODEL_DIR, SIGNATURE, serve, [signature]
+            )
         export = {
             "signature": SIGNATURE,
             "task": "transcription",

@@ -60,11 +60,8 @@ class SavedModelExporter(Exporter):
         import tensorflow as tf
 
         from beamline_plugins.training.artifact import load_keras_model, trained_model
-        from beamline_plugins.training.stable_save import (
-            canonical_function_names,
-            fresh_names,
-            stable_export_archive,
-        )
+        from beamline_plugins.training.export_steps import write_saved_model
+        from beamline_plugins.training.stable_save import fresh_names
 
         with fresh_names():  # the names a fresh process gives: same weights, same bytes
             artifact, info, pipeline = trained_model(ctx, "model")
@@ -81,14 +78,10 @@ class SavedModelExporter(Exporter):
                 outputs = tf.cast(model(preprocess(raw), training=False), tf.float32)
                 return {"prediction": tf.reshape(outputs, [-1])}
 
-            archive = stable_export_archive(model)  # same weights, same bytes
-            archive.add_endpoint(
-                SIGNATURE,
-                serve_regression if task == "regression" else serve,
-                input_signature=[signature],
+            endpoint = serve_regression if task == "regression" else serve
+            write_saved_model(
+                model, ctx.output_dir / SAVED_MODEL_DIR, SIGNATURE, endpoint, [signature]
             )
-            archive.write_out(str(ctx.output_dir / SAVED_MODEL_DIR), verbose=False)
-        canonical_function_names(ctx.output_dir / SAVED_MODEL_DIR)  # not the process' counter
         export = {
             "signature": SIGNATURE,
             "task": task,
