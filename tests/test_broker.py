@@ -146,6 +146,33 @@ def test_the_reader_process_dies_with_its_parent_and_nothing_stays_read_for_it(t
     assert pending(client, "events") == 1  # the first, read and never acknowledged
 
 
+def test_a_stream_the_loop_stopped_ends_cleanly_before_its_reader_reports_the_end(server):
+    from types import SimpleNamespace
+
+    from apache_beam.coders import BytesCoder
+
+    from beamline.live_stream import STOP, live_stream
+    from beamline_plugins.broker.reader import ReaderProcess
+    from beamline_plugins.broker.redis_stream import RedisStream
+
+    client = redis.Redis.from_url(server.url)
+    client.xadd("events", {"data": "m0"})
+    stream = RedisStream(url=server.url, stream="events", format="text", poll_interval=0.2)
+    reader = ReaderProcess(stream)
+    next(elements for elements, _ in reader.polls() if elements)  # its end is never read
+    stream._live = (live_stream(iter([]), BytesCoder()), reader)
+    logged: list[str] = []
+    STOP.set()  # what the continuous loop does when it is done
+    try:
+        stream.close(SimpleNamespace(log=logged.append))
+    finally:
+        STOP.clear()
+    assert logged == [
+        "stream ended: asked to stop (the continuous loop ended); 1 messages delivered"
+    ]
+    assert pending(client, "events") == 1  # read, never stored: delivered again on the next run
+
+
 READER_PARENT = """
 from beamline_plugins.broker.reader import ReaderProcess
 from beamline_plugins.broker.redis_stream import RedisStream

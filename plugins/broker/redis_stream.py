@@ -199,6 +199,10 @@ class RedisStream(CheckedStream):
             poller.close()
         if stream.reader.error is not None:
             raise PipelineError(f"{self.name}: reading the stream failed: {stream.reader.error}")
+        if poller.stop_reason is None and STOP.is_set():
+            # The loop ended while Beam was still between polls: the reader never got to say
+            # so, but the stop was asked for; what was not committed stays pending (no XACK).
+            poller.stop_reason = "asked to stop (the continuous loop ended)"
         if poller.stop_reason is None and sys.exc_info()[0] is None:  # not while failing
             raise PipelineError(
                 f"{self.name}: Beam stopped taking the stream's polls before the stream ended "
