@@ -30,7 +30,8 @@ from apache_beam import pvalue
 
 from . import ingest_stages as stages
 from .feature_stats import FeatureStats, merge_stats
-from .records import REJECTED, Reject, rejected
+from .ingest import read_item
+from .records import REJECTED
 from .stream_batches import RecordFunction, apply_in_bulk, record_functions
 
 if TYPE_CHECKING:
@@ -60,17 +61,14 @@ def in_process_chain(source: Source, ctx: StepContext, reader: Any) -> list[Reco
 def read_records(
     items: Iterable[Any], fn: Callable[[Any], Iterable[Any]], label: str, bad: list[dict[str, str]]
 ) -> Iterator[dict[str, Any]]:
-    """The records ``fn`` reads from each item (as ``beamline.ingest.read_item`` does in Beam):
-    a ``Reject``, yielded or raised, is appended to ``bad``, named by its source or the item."""
+    """The records ``fn`` reads from each item (``beamline.ingest.read_item``, as in Beam): its
+    rejected entries are appended to ``bad``."""
     for item in items:
-        try:
-            for out in fn(item):
-                if isinstance(out, Reject):
-                    bad.append(rejected(out.source or str(item), label, out.reason))
-                else:
-                    yield out
-        except Reject as exc:
-            bad.append(rejected(exc.source or str(item), label, exc.reason))
+        for out in read_item(item, fn, label):
+            if isinstance(out, pvalue.TaggedOutput):
+                bad.append(out.value)
+            else:
+                yield out
 
 
 def _batches(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
