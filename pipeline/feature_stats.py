@@ -99,8 +99,26 @@ class FeatureStats:
         """Count one record."""
         self.count += 1
         meta = record.get(META_KEY) or {}
+        features = self.features
         for name, value in record.items():
-            if value is None or is_hidden(name):
+            if value is None or name.startswith("__"):
+                continue
+            kind = _KIND_OF_TYPE.get(type(value))
+            if kind is not None:  # one scalar (a table cell): the general case below, inlined
+                mine = features.get(name)
+                if mine is None:
+                    mine = features[name] = _empty_feature(1)
+                mine["kinds"].add(kind)
+                mine["present"] += 1
+                if mine["min_len"] > 1:
+                    mine["min_len"] = 1
+                if mine["max_len"] < 1:
+                    mine["max_len"] = 1
+                if kind == "str" and not mine["spaced"] and _has_space(value):
+                    mine["spaced"] = True
+                details = meta.get(name)
+                if details:
+                    _merge_meta(mine["meta"], {k: {v} for k, v in details.items() if _is_scalar(v)})
                 continue
             values = value_list(value)
             mine = self.features.get(name)

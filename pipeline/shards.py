@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .examples import encode_example
+from .examples import encode_example, wire_entry, wire_example
 from .feature_stats import label_text
 from .records import visible
 
@@ -32,6 +32,18 @@ def _convert(value: Any, dtype: str) -> Any:
 def encode_record(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
     """Serialize a record's visible features as a ``tf.train.Example`` with ``schema``'s dtypes
     (``{"features": {name: {"dtype": ...}}}``)."""
+    specs = schema["features"]
+    entries = []
+    for name in sorted(record):  # plain values of their column's type: written directly
+        value = record[name]
+        if value is None or name.startswith("__"):
+            continue
+        entry = wire_entry(name, specs[name]["dtype"], value if type(value) is list else [value])
+        if entry is None:
+            break
+        entries.append(entry)
+    else:
+        return wire_example(entries)
     features = {}
     for name, value in visible(record).items():
         dtype = schema["features"][name]["dtype"]

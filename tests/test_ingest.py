@@ -225,6 +225,35 @@ def test_example_codec_round_trips_every_dtype() -> None:
     assert decoded["e"] == ("float", [])
 
 
+def test_wire_format_encoder_writes_protobufs_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    rng = random.Random(0)
+    texts = ["", "a", "é" * 70, "x" * 200, "\udcff"]  # long, multi-byte, lone surrogate
+    numbers = [0.0, -0.0, 1.5, 1e-45, 3.4e38, 1e39, float("inf"), float("nan"), 2**53]
+    ints = [0, 1, 127, 128, -1, 2**62, -(2**63), 2**63, True]
+    cases = [{}, {"": ("int64", [1])}, {"k": ("float", [])}, {"k": ("bytes", [])}]
+    for _ in range(400):
+        features = {}
+        for n in range(rng.randint(1, 4)):
+            dtype, pool = rng.choice([("bytes", texts + [b"\x00\xff"]), ("float", numbers),
+                                      ("int64", ints), ("float", ints[:5])])  # fmt: skip
+            features[f"f{n}" * rng.randint(1, 70)] = (dtype, rng.sample(pool, rng.randint(0, 3)))
+        cases.append(features)
+    direct = []
+    for features in cases:
+        try:
+            direct.append(examples.encode_example(features))
+        except (ValueError, TypeError, UnicodeError) as exc:
+            direct.append(type(exc))
+    monkeypatch.setattr(examples, "_wire_example", lambda features: None)  # protobuf only
+    for features, expected in zip(cases, direct, strict=True):
+        try:
+            assert examples.encode_example(features) == expected, features
+        except (ValueError, TypeError, UnicodeError) as exc:
+            assert expected is type(exc), features
+
+
 def test_loading_the_plugins_imports_no_heavy_library(heavy_imports) -> None:
     modules = "beamline_plugins.images, beamline_plugins.tables, beamline.ingest, beamline.examples"
     assert heavy_imports(f"import {modules}", also=("PIL",)) == []

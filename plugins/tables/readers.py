@@ -84,6 +84,33 @@ def row_kinds(row: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+#: ``value_kind`` of cells seen (a cell's kind depends on its text alone; table columns repeat
+#: their values), emptied when full.
+_KIND_CACHE: dict[str, str | None] = {}
+_KIND_CACHE_SIZE = 200_000
+
+
+def add_row_kinds(kinds: dict[str, set[str]], row: dict[str, Any]) -> dict[str, set[str]]:
+    """Add the kinds of a row's cells to ``kinds`` (column -> kinds): ``row_kinds`` of every row
+    merged as ``merge_kinds`` merges them, without a dict per row."""
+    cache = _KIND_CACHE
+    for name, value in row.items():
+        if name == SOURCE_KEY:
+            continue
+        mine = kinds.get(name)
+        if mine is None:
+            mine = kinds[name] = set()
+        try:
+            kind = cache[value]
+        except KeyError:
+            if len(cache) >= _KIND_CACHE_SIZE:
+                cache.clear()
+            kind = cache[value] = value_kind(value)
+        if kind is not None:
+            mine.add(kind)
+    return kinds
+
+
 def merge_kinds(parts: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
     """Combine cell kinds per column (associative and commutative: a Beam combine)."""
     out: dict[str, set[str]] = {}

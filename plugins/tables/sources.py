@@ -93,6 +93,8 @@ class CsvTable(_TableSource):
         (two reads of the files: memory does not grow with the rows)."""
         import apache_beam as beam
 
+        from .column_kinds import ColumnKinds
+
         files = _files(self.name, self.path, ctx)
         self._check(files)
         keep = sorted(set(self.columns) | {self.label}) if self.columns else None
@@ -108,11 +110,9 @@ class CsvTable(_TableSource):
 
         @beam.ptransform_fn
         def _read(root: Any) -> dict[str, Any]:
-            kinds = (
-                (root | "column types: rows" >> types_source)[MAIN]
-                | "column types: per row" >> beam.Map(readers.row_kinds)
-                | "column types: combine" >> beam.CombineGlobally(readers.merge_kinds)
-            )
+            kinds = (root | "column types: rows" >> types_source)[
+                MAIN
+            ] | "column types: combine" >> beam.CombineGlobally(ColumnKinds())
             rows = root | "rows" >> rows_source
             fn = functools.partial(readers.convert_row, explicit=explicit, infer=infer)
             typed = rows[MAIN] | "convert" >> record_stage(
