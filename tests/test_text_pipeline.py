@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from data_paths import PIPELINES
 
@@ -316,3 +317,47 @@ def test_nb_weights_scale_each_word_by_its_log_count_ratio(tmp_path: Path) -> No
     assert three.layers[-1].output.shape[-1] == 3  # one weighted copy per class, one against all
     with pytest.raises(beamline.PipelineError, match="class_counts: true"):
         BowClassifier(nb_weights=True).build({"text": {**spec, "vocab_size": 5}}, 2)
+
+
+def _member_kernel_steps(model, independent: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Member 0's output-kernel change after one SGD step, with member 1 as built and with
+    member 1's kernel moved."""
+    import keras
+    import tensorflow as tf
+
+    from beamline_plugins.training.layers import members_view
+    from beamline_plugins.training.loop import make_loss, make_steps
+
+    members = members_view(model) if independent else None
+    loss = make_loss("crossentropy", 2, 0.0)
+    optimizer = keras.optimizers.SGD(0.5)
+    strategy = tf.distribute.get_strategy()
+    step, _ = make_steps(strategy, model, optimizer, loss, "classification", members)
+    ids = tf.constant([[3, 4, 5, 0], [6, 2, 0, 0]], dtype=tf.int64)
+    batch = ({"text": ids}, tf.constant([0, 1]))
+    start = [w.copy() for w in model.get_weights()]
+    kernel, other = model.get_layer("scores_0").kernel, model.get_layer("scores_1").kernel
+    changes = []
+    for moved in (False, True):
+        model.set_weights(start)
+        if moved:
+            other.assign(other.numpy() + np.array([2.0, -2.0]))  # moves member 1's softmax
+        before = kernel.numpy().copy()
+        step(batch)
+        changes.append(kernel.numpy() - before)
+    model.set_weights(start)
+    return changes[0], changes[1]
+
+
+def test_member_losses_train_each_member_on_its_own_loss() -> None:
+    from beamline_plugins.text.models import BowClassifier
+    from beamline_plugins.training.layers import members_view
+
+    inputs = {"text": {"modality": "text", "shape": [4], "vocab_size": 12, "max_length": 4}}
+    model = BowClassifier(units=[], dropout=0.0, members=2).build(inputs, 2)
+    assert members_view(BowClassifier(units=[]).build(inputs, 2)) is None
+    # on their own losses, member 0's update ignores member 1; through the average's loss not
+    alone, beside_moved = _member_kernel_steps(model, independent=True)
+    np.testing.assert_allclose(beside_moved, alone, rtol=1e-5)
+    joint, joint_moved = _member_kernel_steps(model, independent=False)
+    assert not np.allclose(joint_moved, joint, rtol=1e-3)

@@ -107,6 +107,11 @@ class KerasTrainer(Trainer):
         0, help="epochs without eval-loss gain before stopping (0: off)", ge=0
     )
     restore_best: bool = param(True, help="with early stopping, keep the best epoch's weights")
+    member_losses: bool = param(
+        False,
+        help="an ensemble model (members scores_0, scores_1, ... averaged into scores): train "
+        "each member on its own loss (independent members) instead of on their average's",
+    )
     train_split: str = param("train", help="split to fit on")
     eval_split: str = param("eval", help="split evaluated after each epoch ('' for none)")
     strategy: StrategyName = param("auto", help="auto, default, mirrored, multi_worker or tpu")
@@ -263,7 +268,18 @@ def _build_or_restore(
         optimizer = make_optimizer(trainer, data.steps_per_epoch, policy)
         optimizer.build(model.trainable_variables)
     loss_fn = make_loss(data.loss, len(data.classes), trainer.label_smoothing, trainer.huber_delta)
-    train_step, eval_step = make_steps(strategy, model, optimizer, loss_fn, data.task)
+    members = None
+    if trainer.member_losses:
+        from beamline_plugins.training.layers import members_view
+
+        members = members_view(model)
+        if members is None:
+            raise PipelineError(
+                f"step '{ctx.step.name}': member_losses needs an ensemble model (softmax layers "
+                f"scores_0, scores_1, ...; e.g. members: 3), and model '{trainer.model.name}' "
+                "has none: set the model's members or drop member_losses"
+            )
+    train_step, eval_step = make_steps(strategy, model, optimizer, loss_fn, data.task, members)
     checkpoints = EpochCheckpoints.of(scratch, model=model, optimizer=optimizer)
     state = checkpoints.resume(
         {"epoch": 0, "history": [], "best": None, "best_epoch": 0, "wait": 0}

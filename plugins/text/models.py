@@ -224,15 +224,17 @@ class BowClassifier(Model):
             ratios = log_count_ratios(counts, self.nb_alpha, slots)
             weights = _frozen_row(ids, ratios, "log_count_ratios")
             x = ops.tile(x, [1, len(ratios)]) * weights
-        if self.dropout > 0:
-            x = keras.layers.Dropout(self.dropout)(x)
         if self.members == 1:
+            if self.dropout > 0:
+                x = keras.layers.Dropout(self.dropout)(x)
             out = _head(x, self.units, self.dropout, num_classes, self.l2)
-        else:  # members differ by their initial weights and dropout masks
-            heads = [
-                _head(x, self.units, self.dropout, num_classes, self.l2, f"scores_{i}")
-                for i in range(self.members)
-            ]
+        else:  # members differ by their initial weights and dropout masks (the input's too)
+            heads = []
+            for i in range(self.members):
+                seen = keras.layers.Dropout(self.dropout)(x) if self.dropout > 0 else x
+                heads.append(
+                    _head(seen, self.units, self.dropout, num_classes, self.l2, f"scores_{i}")
+                )
             out = keras.layers.Average(dtype="float32", name="scores")(heads)
         return keras.Model({name: ids}, out, name=self.name)
 

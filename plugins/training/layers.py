@@ -27,3 +27,19 @@ def class_scores(x: Any, num_classes: int, l2: float, name: str = "scores") -> A
         dtype="float32",
         name=name,
     )(x)
+
+
+def members_view(model: Any) -> Any:
+    """A model over ``model``'s own layers whose outputs are its ensemble members' scores (the
+    softmax layers ``scores_0``, ``scores_1``, ... that ``scores`` averages), for training each
+    member on its own loss; None when ``model`` has no such members."""
+    import keras
+
+    names = {layer.name for layer in model.layers}
+    count = 0
+    while f"scores_{count}" in names:
+        count += 1
+    if count < 2:
+        return None
+    outputs = [model.get_layer(f"scores_{i}").output for i in range(count)]
+    return keras.Model(model.input, outputs, name=f"{model.name}_members")

@@ -127,11 +127,14 @@ def make_steps(
     optimizer: Any,
     loss_fn: Callable[[Any, Any], Any],
     task: str = "classification",
+    members: Any = None,
 ) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     """``(train_step, eval_step)``: each takes a distributed batch, returns a list of sums.
 
     The sums are ``SUMS[task]``: loss, correct predictions and count (classification), or loss,
-    absolute error, squared error and count (regression)."""
+    absolute error, squared error and count (regression). ``members`` (a model over ``model``'s
+    layers whose outputs are an ensemble's member scores) trains each member on its own loss,
+    the mean of theirs, instead of the loss of their average; evaluation keeps ``model``."""
     import tensorflow as tf
 
     replicas = float(strategy.num_replicas_in_sync)
@@ -152,8 +155,13 @@ def make_steps(
     def replica_train(features: Any, labels: Any) -> Any:
         local, total = counts(labels)
         with tf.GradientTape() as tape:
-            scores = model(features, training=True)
-            per_example = loss_fn(labels, scores)
+            if members is None:
+                scores = model(features, training=True)
+                per_example = loss_fn(labels, scores)
+            else:
+                each = members(features, training=True)
+                per_example = tf.add_n([loss_fn(labels, s) for s in each]) / len(each)
+                scores = tf.add_n(each) / len(each)
             loss = tf.reduce_sum(per_example) / total
             if model.losses:  # weight penalties: each replica adds them, the sum counts once
                 loss += tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) / replicas
