@@ -37,7 +37,7 @@ from .artifacts import default_runs_dir
 from .atomic import write_json
 from .errors import GateFailed, PipelineError, SpecError
 from .executor import RunResult, execute
-from .live_stream import STOP
+from .live_stream import STARTED, STOP
 from .planner import planning_context
 from .plugins import Plugins
 from .progress import Reporter
@@ -46,6 +46,8 @@ from .window_store import EXAMPLES, Part, WindowStore
 
 STATE_FILE = "loop.json"
 BLESSED_STEP, EVALUATE_BLESSED_STEP, CHAMPION_STEP = "blessed", "evaluate_blessed", "champion"
+#: Longest wait for the stream to start reading before the loop's cycles go ahead anyway.
+START_TIMEOUT = 120.0
 
 
 @dataclass
@@ -219,11 +221,17 @@ class Loop:
             self.ingest_error = exc
 
     def run(self) -> LoopResult:
-        """Run until the stream ended and no trigger fires, or ``max_cycles`` cycles ran."""
+        """Run until the stream ended and no trigger fires, or ``max_cycles`` cycles ran.
+
+        The stream starts first: cycles (a resumed pending one too) wait until it is reading,
+        so the two threads never import their libraries (Beam, TensorFlow) at the same time."""
         STOP.clear()
+        STARTED.clear()
+        settle_imports()
         thread = threading.Thread(target=self._ingest, name="stream ingest", daemon=True)
         thread.start()
         try:
+            _wait_started(thread, START_TIMEOUT)
             self._loop(thread)
         finally:  # end the stream: its windows are written and acknowledged, its run completes
             STOP.set()
@@ -329,6 +337,34 @@ class Loop:
         if entry.get("reason"):
             detail = f": {entry['reason']}"
         self.log(f"cycle {n}: {entry['outcome']}{detail}")
+
+
+def settle_imports() -> None:
+    """Import ``distutils`` once, before the loop starts its second thread.
+
+    setuptools' ``distutils`` shim (``_distutils_hack``, a ``.pth`` hook of every virtualenv
+    with setuptools) imports a whole package tree from inside its ``find_spec``, which Python
+    3.11 calls holding the global import lock. The first ``import distutils`` (TensorFlow's
+    ``__init__`` does one) in one thread while another thread imports a module of that tree
+    (Beam's start imports ``http.client``) deadlocks both for good: a restarted loop resuming a
+    cycle at its export hung so, its stream never read. Once imported, nothing runs there."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the standard library's own distutils is deprecated
+        try:
+            import distutils  # noqa: F401
+        except ImportError:  # Python 3.12+ without setuptools: no shim either
+            pass
+
+
+def _wait_started(thread: threading.Thread, timeout: float) -> None:
+    """Until the stream's Beam pipeline is reading its polls (``STARTED``), the ingest thread
+    ended (it failed: the loop reports it), or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        if STARTED.wait(0.2):
+            return
 
 
 def _triggers(settings: Any) -> str:

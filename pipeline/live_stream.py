@@ -27,6 +27,9 @@ MAX_POLL_INTERVAL = 10.0
 #: Set to ask every live source of the process to end its stream (a continuous loop that is
 #: done or interrupted): its windows are then written and acknowledged as at a normal end.
 STOP = threading.Event()
+#: Set once a live stream's Beam pipeline has connected to its events (Beam is imported and
+#: running): the continuous loop starts its cycles after this.
+STARTED = threading.Event()
 
 Poll = tuple[list[tuple[Any, float]], float | None]
 #: Most bytes of values in one batch of ``window_batches``, and of encoded elements in one
@@ -99,6 +102,7 @@ class PollEvents:
 
         payload = beam_runner_api_pb2.TestStreamPayload
         with self._lock:  # one consumer: the pipeline's TestStream
+            STARTED.set()
             try:
                 for elements, watermark in self._polls:
                     if elements:

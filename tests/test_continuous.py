@@ -61,13 +61,30 @@ def test_the_window_store_removes_uncommitted_files_and_never_commits_a_source_t
     handle.close()
 
 
-def _wait(condition, timeout: float, what: str) -> None:
+def test_the_loop_imports_distutils_before_its_stream_thread_can_race_that_import():
+    """setuptools' distutils shim imports a package tree holding Python's global import lock;
+    the first ``import distutils`` (TensorFlow's) in a cycle while the stream thread imported
+    Beam deadlocked a restarted loop. The loop settles that import before its second thread."""
+    code = (
+        "import sys; from beamline.continuous import settle_imports; "
+        "before = 'distutils' in sys.modules; settle_imports(); "
+        "print(before, 'distutils' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
+
+
+def _wait(condition, timeout: float, what: str, log: Path | None = None, process=None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+    exited = "" if process is None else f" (the loop's exit code: {process.poll()})"
+    tail = "" if log is None else "; its output ends:\n" + log.read_text(errors="replace")[-4000:]
+    raise AssertionError(f"timed out waiting for {what}{exited}{tail}")
 
 
 def _state(path: Path) -> dict:
@@ -268,25 +285,34 @@ def _killed_loop(tmp_path: Path, write_pipeline, server) -> None:
     rng = random.Random(17)
     moments = []
     try:
-        for _ in range(10):
+        for kill in range(10):
             started = time.monotonic()
-            process = subprocess.Popen(
-                [*command, "--set", "steps.ingest.idle_timeout=300"], cwd=PROJECT_DIR,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            _wait(lambda t=started: _polled_since(client, t), 120, "the stream's first poll")
-            cycle = (_state(store / "loop.json")["pending"] or {}).get("cycle")
-            if cycle and rng.random() < 0.5:
-                step = _step_done_since(
-                    runs / "killed_loop", time.time() - (time.monotonic() - started), 60
-                )
-                time.sleep(rng.uniform(0.0, 1.0))
-                moments.append(f"cycle {cycle} after {step}")
-            else:
-                time.sleep(rng.uniform(0.0, 3.0))
-                moments.append(f"cycle {cycle}" if cycle else "stream")
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+            log = tmp_path / f"loop-{kill}.log"  # shown when a wait times out
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [*command, "--set", "steps.ingest.idle_timeout=300"], cwd=PROJECT_DIR,
+                    stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            try:
+                _wait(
+                    lambda t=started: _polled_since(client, t), 120, "the stream's first poll",
+                    log=log, process=process,
+                )  # fmt: skip
+                cycle = (_state(store / "loop.json")["pending"] or {}).get("cycle")
+                if cycle and rng.random() < 0.5:
+                    step = _step_done_since(
+                        runs / "killed_loop", time.time() - (time.monotonic() - started), 60
+                    )
+                    time.sleep(rng.uniform(0.0, 1.0))
+                    moments.append(f"cycle {cycle} after {step}")
+                else:
+                    time.sleep(rng.uniform(0.0, 3.0))
+                    moments.append(f"cycle {cycle}" if cycle else "stream")
+                os.kill(process.pid, signal.SIGKILL)
+            finally:  # also when a wait failed: no loop left running
+                if process.poll() is None:
+                    process.kill()
+                process.wait(timeout=30)
     finally:
         done.set()
         thread.join()
