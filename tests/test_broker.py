@@ -335,3 +335,26 @@ def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_diges
     kept, duplicates = deduplicated(records, True)  # equal contents: the first by source kept
     assert [r["__source__"] for _, r in kept].count("s/0") == 1
     assert [d["source"] for d in duplicates] == ["s/1"]
+
+
+def test_the_reader_connection_parses_new_entries_as_redis_py_does_in_any_chunking(server):
+    from beamline_plugins.broker.resp import RespError, StreamConnection
+
+    client = redis.Redis.from_url(server.url)
+    png = sorted(DIGITS.rglob("*.png"))[0].read_bytes()
+    fields = [{"data": png, "label": "3", "time": "12.5"}, {"data": b"a\r\nb" * 300}, {"x": b""}]
+    for i in range(30):
+        client.xadd("fast", fields[i % 3])
+    for group in ("py", "fast"):
+        client.xgroup_create("fast", group, id="0")
+    expected = client.xreadgroup("py", "c", {"fast": ">"}, count=30)[0][1]
+    connection = StreamConnection(server.url, timeout=10)
+    connection.CHUNK = 7  # replies arrive in pieces that end anywhere: inside lengths, values
+    got = connection.read_new("fast", "c", "fast", 11, None)
+    got += connection.read_new("fast", "c", "fast", 100, 50)
+    assert got == expected and len(got) == 30
+    assert connection.read_new("fast", "c", "fast", 10, 50) == []  # BLOCK ran out: nil reply
+    with pytest.raises(RespError, match="NOGROUP"):
+        connection.read_new("none", "c", "fast", 10, None)
+    assert connection.call("PING") == b"PONG"  # the connection is still in step after an error
+    assert not StreamConnection.supported("rediss://127.0.0.1:6379/0")

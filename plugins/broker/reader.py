@@ -141,6 +141,7 @@ def main() -> None:
     from beamline.live_stream import window_batches
 
     from .redis_stream import Poller, entry_size
+    from .resp import StreamConnection
 
     _die_with_parent()
     source = open(0, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the process's stdin
@@ -148,8 +149,19 @@ def main() -> None:
     os.dup2(2, 1)  # so that nothing a library prints can mix with the polls
     stream = _receive(source)
     try:
-        client = redis.Redis.from_url(stream.url, socket_timeout=30 + stream.poll_interval)
-        poller = Poller(stream, client, stopped=lambda: bool(select.select([source], [], [], 0)[0]))
+        timeout = 30 + stream.poll_interval
+        client = redis.Redis.from_url(stream.url, socket_timeout=timeout)
+        fast = (
+            StreamConnection(stream.url, timeout)
+            if StreamConnection.supported(stream.url)
+            else None
+        )
+        poller = Poller(
+            stream,
+            client,
+            stopped=lambda: bool(select.select([source], [], [], 0)[0]),
+            read_new=None if fast is None else fast.read_new,
+        )
         for elements, watermark in window_batches(
             poller.polls(), stream.window_seconds, entry_size
         ):

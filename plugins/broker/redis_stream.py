@@ -221,8 +221,10 @@ class Poller:
         client: Any,
         clock: Callable[[], float] = time.time,
         stopped: Callable[[], bool] = STOP.is_set,
+        read_new: Callable[..., list[tuple[Any, Any]]] | None = None,
     ):
         self.s, self.client, self.clock, self.stopped = stream, client, clock, stopped
+        self.read_new = read_new  # (group, consumer, stream, count, block_ms) -> entries
         self.taken = 0
         self.stop_reason: str | None = None
         self.watermark = -math.inf
@@ -268,11 +270,15 @@ class Poller:
         out: list[tuple[str, Any]] = []
         nbytes = 0
         for read in range(s.reads_per_poll):
-            wait = {"block": int(s.poll_interval * 1000)} if read == 0 else {}
-            reply = self.client.xreadgroup(
-                s.group, s.consumer, {s.stream: ">"}, count=s.batch, **wait
-            )
-            entries = reply[0][1] if reply else []
+            block = int(s.poll_interval * 1000) if read == 0 else None
+            if self.read_new is not None:
+                entries = self.read_new(s.group, s.consumer, s.stream, s.batch, block)
+            else:
+                wait = {} if block is None else {"block": block}
+                reply = self.client.xreadgroup(
+                    s.group, s.consumer, {s.stream: ">"}, count=s.batch, **wait
+                )
+                entries = reply[0][1] if reply else []
             out += entries
             nbytes += sum(entry_size((None, f, None)) for _, f in entries)
             if len(entries) < s.batch or self.full(len(out)) or nbytes >= POLL_BYTES:
