@@ -111,6 +111,22 @@ def add_row_kinds(kinds: dict[str, set[str]], row: dict[str, Any]) -> dict[str, 
     return kinds
 
 
+def file_kinds(
+    path: str, delimiter: str, keep: list[str] | None, label: str
+) -> dict[str, list[str]]:
+    """The kinds of every column's cells over the rows ``read_csv`` reads from one file (as
+    ``merge_kinds`` of each row's ``row_kinds``): one value per file for the types pass, not
+    one element per row."""
+    kinds: dict[str, set[str]] = {}
+    try:
+        for row in read_csv(path, delimiter, keep, label):
+            if not isinstance(row, Reject):
+                add_row_kinds(kinds, row)
+    except Reject:  # as ``beamline.ingest.read_item``: the rows before it count
+        pass
+    return {name: sorted(k) for name, k in kinds.items()}
+
+
 def merge_kinds(parts: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
     """Combine cell kinds per column (associative and commutative: a Beam combine)."""
     out: dict[str, set[str]] = {}
@@ -129,17 +145,35 @@ def column_type(kinds: list[str], explicit: str | None, infer: bool) -> str:
     return "float" if "float" in kinds else "int"
 
 
+_TYPES: tuple[Any, ...] = (None, None, None, {})
+
+
+def _column_types(
+    kinds: dict[str, list[str]], explicit: dict[str, str], infer: bool
+) -> dict[str, str]:
+    """``column_type`` of every column in ``kinds``, kept for the last arguments seen (the same
+    side input for every row of a bundle)."""
+    global _TYPES
+    last = _TYPES  # one read: another thread may replace it, never change it
+    if last[0] is kinds and last[1] is explicit and last[2] is infer:
+        return last[3]
+    types = {name: column_type(k, explicit.get(name), infer) for name, k in kinds.items()}
+    _TYPES = (kinds, explicit, infer, types)
+    return types
+
+
 def convert_row(
     row: dict[str, Any], kinds: dict[str, list[str]], explicit: dict[str, str], infer: bool
 ) -> dict[str, Any]:
     """Convert a row's cells to their column's type; raise ``Reject`` when a cell does not fit.
 
     Empty cells of numeric columns become missing values."""
+    types = _column_types(kinds, explicit, infer)
     out: dict[str, Any] = {SOURCE_KEY: row[SOURCE_KEY]}
     for name, value in row.items():
         if name == SOURCE_KEY:
             continue
-        kind = column_type(kinds.get(name, []), explicit.get(name), infer)
+        kind = types.get(name) or column_type(kinds.get(name, []), explicit.get(name), infer)
         if kind == "text":
             out[name] = value
             continue

@@ -93,26 +93,29 @@ class CsvTable(_TableSource):
         (two reads of the files: memory does not grow with the rows)."""
         import apache_beam as beam
 
-        from .column_kinds import ColumnKinds
-
         files = _files(self.name, self.path, ctx)
         self._check(files)
         keep = sorted(set(self.columns) | {self.label}) if self.columns else None
         reader = functools.partial(
             readers.read_csv, delimiter=self.delimiter, keep=keep, label=self.label
         )
-        # The files are read twice: once for the column types, then again to convert each row
-        # with them. Converting the first read's rows would make the runner hold every row
-        # until the types (a side input over all rows) are known.
-        types_source = create_source(f"{self.name} (types)", files, reader)
+        # The files are read twice: once for the column types (one summary per file), then
+        # again to convert each row with them. Converting the first read's rows would make the
+        # runner hold every row until the types (a side input over all rows) are known.
+        kinds_of_file = functools.partial(
+            readers.file_kinds, delimiter=self.delimiter, keep=keep, label=self.label
+        )
         rows_source = create_source(self.name, files, reader)
         explicit, infer, name = dict(self.types), self.infer_types, self.name
 
         @beam.ptransform_fn
         def _read(root: Any) -> dict[str, Any]:
-            kinds = (root | "column types: rows" >> types_source)[
-                MAIN
-            ] | "column types: combine" >> beam.CombineGlobally(ColumnKinds())
+            kinds = (
+                root
+                | "column types: files" >> beam.Create(files, reshuffle=True)
+                | "column types: per file" >> beam.Map(kinds_of_file)
+                | "column types: combine" >> beam.CombineGlobally(readers.merge_kinds)
+            )
             rows = root | "rows" >> rows_source
             fn = functools.partial(readers.convert_row, explicit=explicit, infer=infer)
             typed = rows[MAIN] | "convert" >> record_stage(
