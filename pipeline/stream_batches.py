@@ -131,14 +131,19 @@ def _tie_order(pair: tuple[str, dict[str, Any]]) -> tuple[str, str]:
 
 def window_hash(record: dict[str, Any]) -> str:
     """``content_hash(record)`` (the same digest), in one sha256 call: bytes and text values are
-    framed here, others by ``canonical_bytes``. A window hashes every message it stores."""
+    framed here, others by ``canonical_bytes``; each name's frame is made once. A window hashes
+    every message it stores."""
     parts = []
     for name in sorted(record):
         value = record[name]
-        if value is None or is_hidden(name):
+        if value is None:
             continue
-        data = name.encode("utf-8")
-        parts += (b"s%d:" % len(data), data)
+        framed = _NAMES.get(name)
+        if framed is None:
+            framed = _name_frame(name)
+        if not framed:  # hidden
+            continue
+        parts.append(framed)
         kind = type(value)
         if kind is bytes:
             parts += (b"b%d:" % len(value), value)
@@ -148,6 +153,18 @@ def window_hash(record: dict[str, Any]) -> str:
         else:
             parts.append(canonical_bytes(value))
     return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+#: Record names and their frames in ``window_hash`` (b"" for a hidden name), up to a bound.
+_NAMES: dict[str, bytes] = {}
+
+
+def _name_frame(name: str) -> bytes:
+    data = name.encode("utf-8")
+    framed = b"" if is_hidden(name) else b"s%d:%s" % (len(data), data)
+    if len(_NAMES) < 4096:
+        _NAMES[name] = framed
+    return framed
 
 
 def window_bounds(window: Any) -> tuple[float, float, str]:

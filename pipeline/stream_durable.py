@@ -24,7 +24,6 @@ from . import examples as ex
 from . import windows as W
 from .atomic import write_json
 from .components import StepResult
-from .examples import encode_bytes_example
 from .ingest_result import write_features
 from .records import is_hidden, record_source
 from .shards import encode_record
@@ -70,25 +69,76 @@ def store_window(
 
 def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str]]) -> list[bytes]:
     """``encode_record`` of each record (the same bytes), without its per-value conversions for
-    records whose every feature is one bytes or text value of a bytes feature (a broker's)."""
+    records whose every feature is one bytes or text value of a bytes feature (a broker's):
+    those are written in protobuf's wire format here, each feature's fixed bytes (its name's
+    map-entry key) made once per window."""
     schema = {"features": dtypes}
+    heads: dict[str, bytes | None] = {}  # name -> its key's bytes; None: not a bytes feature
     out = []
     for record in records:
-        features: list[tuple[str, bytes]] | None = []
+        parts: list[bytes] | None = []
         for name in sorted(record):
             value = record[name]
-            if value is None or is_hidden(name):
+            if value is None:
                 continue
-            kind = type(value)
-            if dtypes[name]["dtype"] != "bytes" or kind not in (bytes, str):
-                features = None
+            head = heads.get(name, b"")
+            if head == b"":
+                head = heads[name] = _feature_head(name, dtypes)
+            if head is None:
+                if is_hidden(name):
+                    continue
+                parts = None
                 break
-            features.append((name, value if kind is bytes else value.encode("utf-8")))
-        if features is None:
+            kind = type(value)
+            if kind is str:
+                value = value.encode("utf-8")
+            elif kind is not bytes:
+                parts = None
+                break
+            size = len(value)  # BytesList.value, in Feature.bytes_list, in the map entry
+            values = 1 + _varint_size(size) + size
+            feature = 1 + _varint_size(values) + values
+            entry = len(head) + _varint_size(feature) + feature
+            parts += (
+                b"\x0a" + _varint(entry) + head + _varint(feature) + b"\x0a" + _varint(values),
+                b"\x0a" + _varint(size),
+                value,
+            )
+        if parts is None:
             out.append(encode_record(record, schema))
         else:
-            out.append(encode_bytes_example(features))
+            body = b"".join(parts)
+            out.append(b"\x0a" + _varint(len(body)) + body)  # Example.features
     return out
+
+
+def _feature_head(name: str, dtypes: dict[str, dict[str, str]]) -> bytes | None:
+    """A map entry's key field and its value's tag (``Features.feature``), or None for a hidden
+    name or a feature not of bytes."""
+    if is_hidden(name) or dtypes.get(name, {}).get("dtype") != "bytes":
+        return None
+    key = name.encode("utf-8")
+    return b"\x0a" + _varint(len(key)) + key + b"\x12"
+
+
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 128:
+        return _ONE_BYTE[n]
+    if n < 16384:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _varint_size(n: int) -> int:
+    return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
 
 
 def store_rejected(name: str, entries: list[dict[str, str]], store: str, stream: Stream) -> None:

@@ -4,8 +4,9 @@ encodes and commits the windows.
 
 The parent starts ``python -m beamline_plugins.broker.reader`` (a plain subprocess, so nothing
 of the parent's main module runs again), sends it the pickled stream on stdin and reads its
-polls from stdout: each one the poll's batches already pickled as the TestStream's
-``PickleCoder`` encodes them (``beamline.live_stream.Encoded``), its watermark and the count
+polls from stdout: each one the poll's batches, decoded (``decode_batch``: records and
+rejected entries) and pickled as the TestStream's ``PickleCoder`` encodes them
+(``beamline.live_stream.Encoded``), its watermark and the count
 taken so far; then the reason the stream ended, or an error. Any byte on the child's stdin asks
 it to stop after the poll it is reading (the continuous loop's ``STOP``). The child dies with
 its parent (``PR_SET_PDEATHSIG``): after a kill -9 nothing keeps reading for a consumer that is
@@ -140,7 +141,7 @@ def main() -> None:
 
     from beamline.live_stream import window_batches
 
-    from .redis_stream import Poller, entry_size
+    from .redis_stream import Poller, decode_batch, entry_size
     from .resp import StreamConnection
 
     _die_with_parent()
@@ -148,6 +149,7 @@ def main() -> None:
     out = open(os.dup(1), "wb")  # noqa: SIM115 - the polls' pipe; stdout itself becomes stderr,
     os.dup2(2, 1)  # so that nothing a library prints can mix with the polls
     stream = _receive(source)
+    fields = (stream.format, stream.feature, stream.label)
     try:
         timeout = 30 + stream.poll_interval
         client = redis.Redis.from_url(stream.url, socket_timeout=timeout)
@@ -165,7 +167,10 @@ def main() -> None:
         for elements, watermark in window_batches(
             poller.polls(), stream.window_seconds, entry_size
         ):
-            batches = [(pickle.dumps(value, _PROTOCOL), when) for value, when in elements]
+            batches = [
+                (pickle.dumps(decode_batch(value, *fields), _PROTOCOL), when)
+                for value, when in elements
+            ]
             _send(out, ("poll", batches, watermark, poller.taken))
         _send(out, ("end", poller.stop_reason, poller.taken))
     except BrokenPipeError:  # the parent is gone

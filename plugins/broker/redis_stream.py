@@ -166,6 +166,8 @@ class RedisStream(CheckedStream):
             polls = window_batches(poller.polls(), self.window_seconds, size=entry_size)
         live = live_stream(polls, coders.PickleCoder())
         self._live = (live, poller)
+        if self.reader_process:  # its batches come decoded
+            return _arrivals(live.transform, self.name)
         return _decoded(live.transform, self.format, self.feature, self.label, self.name)
 
     def read(self, ctx: StepContext) -> Any:
@@ -180,13 +182,11 @@ class RedisStream(CheckedStream):
             return
         client = self.__dict__.get("_live_ack")
         if client is None:
-            import redis
-
-            client = self._live_ack = redis.Redis.from_url(self.url)
+            client = self._live_ack = _ack_client(self.url)
         prefix = f"{self.stream}/"
         ids = [s.removeprefix(prefix) for s in sources if s.startswith(prefix)]
         for start in range(0, len(ids), 1000):
-            client.xack(self.stream, self.group, *ids[start : start + 1000])
+            client(self.stream, self.group, ids[start : start + 1000])
 
     def close(self, ctx: StepContext) -> None:
         """Stop the event service; report why the stream ended (or failed)."""
@@ -210,6 +210,27 @@ class RedisStream(CheckedStream):
                 "delivered again on the next run)"
             )
         ctx.log(f"stream ended: {poller.stop_reason}; {poller.taken} messages delivered")
+
+
+def _ack_client(url: str) -> Callable[[str, str, list[str]], Any]:
+    """``XACK`` on a plain connection (``beamline_plugins.broker.resp``: packing a thousand ids
+    costs a third of redis-py's), or through redis-py for a URL it does not serve."""
+    from .resp import StreamConnection
+
+    if StreamConnection.supported(url):
+        import threading
+
+        connection, lock = StreamConnection(url, timeout=60), threading.Lock()
+
+        def xack(stream: str, group: str, ids: list[str]) -> Any:
+            with lock:  # Beam's worker threads share the connection: one reply at a time
+                return connection.call(b"XACK", stream, group, *ids)
+
+        return xack
+    import redis
+
+    client = redis.Redis.from_url(url)
+    return lambda stream, group, ids: client.xack(stream, group, *ids)
 
 
 class Poller:
@@ -377,6 +398,16 @@ def _decoded(arrivals: Any, fmt: str, feature: str, label: str, name: str) -> An
     def _read(root: Any) -> Any:
         decoded = beam.Map(decode_batch, fmt, feature, label)
         return root | f"Messages ({name})" >> arrivals | "Decode (in bulk)" >> decoded
+
+    return _read()
+
+
+def _arrivals(arrivals: Any, name: str) -> Any:
+    import apache_beam as beam
+
+    @beam.ptransform_fn
+    def _read(root: Any) -> Any:
+        return root | f"Messages, decoded ({name})" >> arrivals
 
     return _read()
 
