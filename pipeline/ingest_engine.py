@@ -35,7 +35,7 @@ from . import ingest_stages as stages
 from .components import StepResult
 from .errors import PipelineError, SpecError
 from .feature_stats import merge_stats
-from .ingest_in_process import in_process_chain, run_in_process
+from .ingest_in_process import in_process_analyzers, in_process_chain, run_in_process
 from .ingest_result import declared_features, finish_ingest
 from .records import MAIN, REJECTED
 from .splits import SPLIT_NAMES, split_shares
@@ -314,6 +314,8 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
             names,
             shares,
             info["label"],
+            in_process_analyzers(source, ctx),
+            out / ex.ASSETS_DIR,
         )
     else:
         _run_pipeline(source, ctx, reader, work, shares, names, info, analyzed)

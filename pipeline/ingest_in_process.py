@@ -5,8 +5,8 @@ more than its work at image-ingest sizes: building, translating and starting the
 of an ingest pipeline takes ~0.6 CPU-s, and every record crosses Beam's per-element machinery
 once per stage (reader, transforms, spill, counts). When a step can run without Beam (the
 source was built by ``beamline.ingest.create_source``, every transform by ``record_stage``
-without a Beam side input, none analyzes), the engine runs the same element functions of
-``beamline.ingest_stages`` in plain loops instead::
+without a Beam side input, every analyzer with an ``analyze_in_process``), the engine runs
+the same element functions of ``beamline.ingest_stages`` in plain loops instead::
 
     items -> reader -> transforms, in bulk per batch of records (``stream_batches.apply_in_bulk``)
           -> hash, split, spill (``ingest_stages.Spiller``) -> manifest, shard plan
@@ -22,7 +22,7 @@ runs (``beamline.ingest_stages`` imports Apache Beam).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,16 +46,31 @@ BATCH_RECORDS = 256
 
 def in_process_chain(source: Source, ctx: StepContext, reader: Any) -> list[RecordFunction] | None:
     """The transforms as plain functions when ``source`` can be ingested without Beam (the
-    ``direct`` runner, a ``create_source`` reader, ``record_stage`` transforms, no analyzer),
+    ``direct`` runner, a ``create_source`` reader, ``record_stage`` transforms, no analyzer
+    without ``analyze_in_process``),
     else None (the Beam pipeline runs)."""
     settings = ctx.spec.runner
     if not ENABLED or settings.name != "direct" or settings.options:
         return None
     if getattr(reader, "source_items", None) is None:
         return None
-    if any(callable(getattr(t, "analyze", None)) for t in source.transforms):
-        return None
+    for transform in source.transforms:  # an analyzer needs Beam unless it runs in process
+        if callable(getattr(transform, "analyze", None)) and not callable(
+            getattr(transform, "analyze_in_process", None)
+        ):
+            return None
     return record_functions(source.transforms, ctx)
+
+
+def in_process_analyzers(source: Source, ctx: StepContext) -> list[Any]:
+    """Each analyzing transform's ``analyze_in_process(ctx)`` (those that give one)."""
+    out = []
+    for transform in source.transforms:
+        make = getattr(transform, "analyze_in_process", None)
+        analyzer = make(ctx) if callable(make) else None
+        if analyzer is not None:
+            out.append(analyzer)
+    return out
 
 
 def read_records(
@@ -117,18 +132,25 @@ def write_groups(
     label: str | None,
     deduplicate: bool,
     bad: list[dict[str, str]],
+    analyzers: Sequence[Any] = (),
 ) -> FeatureStats:
     """Deduplicate, encode and write every group of buckets, then every planned shard; the
-    duplicates go to ``bad``; returns the statistics of what was written."""
+    duplicates go to ``bad``, the written TRAIN records to each of ``analyzers``; returns the
+    statistics of what was written."""
     schema = stages.dtypes(manifest)
     fragments: dict[tuple[str, int], list[str]] = {key: [] for key, _ in stages.all_shards(plan)}
     stats = []
+    analyzed = bool(analyzers)
     for group in stages.groups(manifest):
         for out in stages.dedupe_and_encode(
-            group, str(work / "fragments"), label, deduplicate, False, schema, plan
+            group, str(work / "fragments"), label, deduplicate, analyzed, schema, plan
         ):
             if isinstance(out, pvalue.TaggedOutput):
-                (bad if out.tag == REJECTED else stats).append(out.value)
+                if out.tag == stages.TRAIN:
+                    for analyzer in analyzers:
+                        analyzer.add(out.value)
+                else:
+                    (bad if out.tag == REJECTED else stats).append(out.value)
             else:
                 key, path = out
                 fragments[key].append(path)
@@ -147,9 +169,12 @@ def run_in_process(
     names: list[str],
     shares: list[tuple[str, float]],
     label: str | None,
+    analyzers: Sequence[Any] = (),
+    assets_dir: Path | None = None,
 ) -> None:
     """Run the ingest of ``source`` in this process; leaves the same files in ``work``,
-    ``examples_dir`` and ``rejected_dir`` as the Beam pipeline of ``beamline.ingest_engine``."""
+    ``examples_dir`` and ``rejected_dir`` as the Beam pipeline of ``beamline.ingest_engine``
+    (and the ``analyzers``' assets in ``assets_dir``)."""
     bad: list[dict[str, str]] = []
     manifest, read, read_rejected = spill_all(
         reader, chain, work / "runs", source.split, shares, bad
@@ -157,7 +182,12 @@ def run_in_process(
     stages.save_json(read, str(work / "read-records"))
     stages.save_json(read_rejected, str(work / "read-rejected"))
     plan = stages.plan_of(manifest, names, source.shards, bool(source.split.from_feature))
-    stats = write_groups(manifest, plan, work, examples_dir, label, source.deduplicate, bad)
+    stats = write_groups(
+        manifest, plan, work, examples_dir, label, source.deduplicate, bad, analyzers
+    )
+    for analyzer in analyzers:
+        for item in analyzer.assets():
+            stages.write_asset(item, str(assets_dir))
     stages.save_schema(stats, str(work / "schema"))
     if bad:  # as on Beam, where a group of no rejected entries writes nothing
         stages.write_rejected((0, bad), str(rejected_dir), str(work / "rejected"))

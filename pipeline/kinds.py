@@ -45,7 +45,10 @@ class Transform(Component):
 
     Implement ``stage(ctx)``. A transform may also define ``analyze(ctx)`` returning a Beam
     ``PTransform`` from the TRAIN split's records to ``(relative_path, bytes)`` pairs (a
-    vocabulary, normalisation constants); ingest writes them under ``assets/`` of the examples."""
+    vocabulary, normalisation constants); ingest writes them under ``assets/`` of the examples.
+    An analyzing transform may also define ``analyze_in_process(ctx)``: an object with
+    ``add(record)`` (each TRAIN record) and ``assets()`` (the same pairs), which lets the
+    ``direct`` runner's in-process ingest (``beamline.ingest_in_process``) run it without Beam."""
 
     kind: ClassVar[str] = "transform"
 

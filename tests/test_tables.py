@@ -140,3 +140,52 @@ def test_tfrecord_examples_read_back_an_ingest_and_reject_a_corrupt_file(tmp_pat
         "length": "int64",
         "text": "bytes",
     }
+
+
+def test_csv_with_a_derived_label_and_quantiles_writes_the_same_without_beam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest_support import shard_contents
+
+    from beamline import ingest_in_process
+
+    rows = [[f"{(i * 7) % 23 * 0.5}", f"{i % 5}", f"{41.8 + i * 0.001:.3f}", f"c{i % 3}"]
+            for i in range(120)]  # fmt: skip
+    rows[7][1] = ""  # a missing operand: the label is filled
+    extra = "1.0,2,41.9,c1,surplus\n2.0,x,41.9,c2\n"  # too many fields; tips not a float
+    _write_csv(tmp_path / "t.csv", ["fare", "tips", "lat", "company"], rows, extra)
+    step = {
+        "component": "csv_table",
+        "path": "t.csv",
+        "types": {"tips": "float"},
+        "transforms": [
+            {"component": "derive_column", "column": "big", "expression": "tips > 0.2 * fare",
+             "label": True},
+            {"component": "column_quantiles", "columns": {"lat": 4}},
+        ],
+    }  # fmt: skip
+    from beamline import ingest_engine
+
+    plain_runs = []
+    run_plain = ingest_engine.run_in_process
+
+    def spied(*args: object, **kwargs: object) -> None:
+        plain_runs.append(1)
+        run_plain(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_engine, "run_in_process", spied)
+    written, counts = {}, {}
+    for in_process in (True, False):
+        monkeypatch.setattr(ingest_in_process, "ENABLED", in_process)
+        name = "plain" if in_process else "beam"
+        record, artifact = ingest(pipeline_file(tmp_path, step, name=name), tmp_path / name)
+        written[name] = shard_contents(artifact)
+        written[name]["features.json"] = (artifact / "features.json").read_bytes()
+        for asset in sorted((artifact / "assets").rglob("*.json")):  # exact at this size
+            written[name][str(asset.relative_to(artifact))] = asset.read_bytes()
+        counts[name] = record.counts
+    assert plain_runs == [1]  # the first ingest ran without Beam
+    assert counts["plain"] == counts["beam"]
+    assert (counts["plain"]["read"], counts["plain"]["rejected"]) == (122, 2)
+    assert "assets/quantiles/lat.json" in written["plain"]
+    assert written["plain"] == written["beam"]

@@ -119,6 +119,60 @@ def quantiles_analyzer(columns: dict[str, int]) -> Any:
     return _analyze()
 
 
+class InProcessQuantiles:
+    """``quantiles_analyzer`` in plain Python: ``add`` each train record, then ``assets()``.
+
+    The same computation as the Beam transform (Beam's ``ApproximateQuantilesCombineFn``, its
+    buffers filled a batch of values at a time, and a count per column); like it, approximate
+    (within the combine's error bound, not bit-identical between runs of the Beam path either)."""
+
+    _BATCH = 4096
+
+    def __init__(self, columns: dict[str, int]) -> None:
+        from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+
+        self.columns = dict(sorted(columns.items()))
+        self.fns = {
+            c: ApproximateQuantilesCombineFn.create(num_quantiles=b + 1)
+            for c, b in self.columns.items()
+        }
+        self.states = {c: fn.create_accumulator() for c, fn in self.fns.items()}
+        self.pending: dict[str, list[float]] = {c: [] for c in self.columns}
+        self.counts = dict.fromkeys(self.columns, 0)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one train record's values."""
+        for column, pending in self.pending.items():
+            values = column_values(record, column)
+            if values:
+                pending.extend(values)
+                if len(pending) >= self._BATCH:
+                    self._flush(column)
+
+    def _flush(self, column: str) -> None:
+        pending = self.pending[column]
+        if pending:
+            self.counts[column] += len(pending)
+            fn, state = self.fns[column], self.states[column]
+            add_all = getattr(fn, "_add_inputs", None)  # Beam's batched add, when it has one
+            if add_all is not None:
+                state = add_all(state, pending)
+            else:
+                for value in pending:
+                    state = fn.add_input(state, value)
+            self.states[column] = state
+            self.pending[column] = []
+
+    def assets(self) -> list[tuple[str, bytes]]:
+        """``(relative path, bytes)`` of one file per column."""
+        out = []
+        for column, buckets in self.columns.items():
+            self._flush(column)
+            quantiles = self.fns[column].extract_output(self.states[column])
+            out.extend(_asset(quantiles, column, buckets, self.counts[column]))
+        return out
+
+
 def load_quantiles(examples_path: Path, column: str) -> dict[str, Any] | None:
     """The quantile asset of ``column`` in an examples artifact folder, or None."""
     path = Path(examples_path) / "assets" / QUANTILES_DIR / f"{column}.json"

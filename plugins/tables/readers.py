@@ -188,6 +188,42 @@ def convert_row(
     return out
 
 
+class TypedCsvRows:
+    """``csv_table``'s rows typed without Beam (the ``direct`` runner's in-process ingest):
+    called on each file, it yields the rows ``read_csv`` reads converted by ``convert_row`` with
+    the column types of all ``files`` (computed on the first call, as Beam's types pass does), a
+    cell that does not fit as a ``Reject`` of its row."""
+
+    def __init__(
+        self,
+        files: list[str],
+        delimiter: str,
+        keep: list[str] | None,
+        label: str,
+        explicit: dict[str, str],
+        infer: bool,
+    ) -> None:
+        self.files, self.delimiter, self.keep, self.label = list(files), delimiter, keep, label
+        self.explicit, self.infer = explicit, infer
+        self.kinds: dict[str, list[str]] | None = None
+
+    def __call__(self, path: str) -> Iterator[dict[str, Any] | Reject]:
+        """The typed rows of one file (and its rejected rows)."""
+        if self.kinds is None:
+            self.kinds = merge_kinds(
+                file_kinds(f, self.delimiter, self.keep, self.label) for f in self.files
+            )
+        kinds, explicit, infer = self.kinds, self.explicit, self.infer
+        for row in read_csv(path, self.delimiter, self.keep, self.label):
+            if isinstance(row, Reject):
+                yield row
+                continue
+            try:
+                yield convert_row(row, kinds, explicit, infer)
+            except Reject as exc:
+                yield Reject(exc.reason, row[SOURCE_KEY])
+
+
 def read_jsonl(path: str, keep: list[str] | None, label: str) -> Iterator[dict[str, Any] | Reject]:
     """Yield each JSON object of a JSON Lines file as a record (or a ``Reject``)."""
     try:

@@ -124,7 +124,13 @@ class CsvTable(_TableSource):
             rejected = (rows[REJECTED], typed[REJECTED]) | "rejected" >> beam.Flatten()
             return {MAIN: typed[MAIN], REJECTED: rejected}
 
-        return _read()
+        transform = _read()
+        # The direct runner's in-process ingest reads through this instead (no Beam).
+        transform.source_items = (
+            name, files, readers.TypedCsvRows(files, self.delimiter, keep, self.label,
+                                              explicit, infer)
+        )  # fmt: skip
+        return transform
 
 
 class JsonlTable(_TableSource):

@@ -96,3 +96,8 @@ class ColumnQuantiles(Transform):
     def analyze(self, ctx: StepContext) -> Any:
         """The analyzer: train records -> ``(relative path, bytes)`` of one file per column."""
         return columns_ops.quantiles_analyzer(dict(self.columns))
+
+    def analyze_in_process(self, ctx: StepContext) -> Any:
+        """The same analyzer without Beam (the ``direct`` runner's in-process ingest): Beam's
+        own quantile combine over the train values, fed in batches."""
+        return columns_ops.InProcessQuantiles(dict(self.columns))
