@@ -55,6 +55,16 @@ def taxi_run(tmp_path_factory: pytest.TempPathFactory, taxi_rows: list[dict[str,
         "steps.validate.fail_on": "none",
         "steps.train.epochs": 3,
         "steps.train.learning_rate": 0.01,
+        # the ready pipeline fills missing coordinates with 0 as TFX does; one flag rule here
+        "steps.train.input.fill": {
+            "trip_miles": 0,
+            "fare": 0,
+            "trip_seconds": 0,
+            "pickup_latitude": "flag",
+            "pickup_longitude": 0,
+            "dropoff_latitude": 0,
+            "dropoff_longitude": 0,
+        },
         "steps.evaluate.thresholds": {"accuracy": 0.5},
     }
     result = beamline.run(PIPELINES / "taxi.yaml", overrides, runs_dir=folder / "runs")
@@ -174,6 +184,51 @@ def test_model_inputs_hold_fill_rules_vocabularies_buckets_and_flags(taxi_run) -
     hours = inputs["trip_start_hour"]["vocabulary"]
     assert set(hours) <= {str(h) for h in range(24)} and len(hours) > 12  # integers as categories
     assert "tips" not in inputs and "big_tipper" not in inputs
+    assert inputs["dropoff_latitude"]["fill"] == 0.0 and "dropoff_latitude_missing" not in inputs
+
+
+def test_constant_fill_counts_missing_values_in_the_z_score_as_tfx_does() -> None:
+    from beamline_plugins.keras.table_columns import ColumnStats
+
+    values = np.array([3.0, np.nan, 5.0, 10.0, np.nan, 1.0])
+    stats = ColumnStats()
+    stats.add_numbers(values[:3])
+    stats.add_numbers(values[3:])
+    filled = np.nan_to_num(values, nan=0.0)
+    assert stats.filled(0.0).mean == pytest.approx(filled.mean())
+    assert stats.filled(0.0).variance == pytest.approx(filled.var())  # population variance
+    assert stats.variance == pytest.approx(np.nanvar(values))  # left out without a constant
+
+
+def test_whole_batches_fill_every_training_batch_from_the_next_pass(taxi_run) -> None:
+    from beamline.artifacts import Artifact
+    from beamline_plugins.keras.table_input import TableInput
+
+    examples = Artifact.open(taxi_run.artifact("ingest").path)
+    rows = json.loads((examples.path / "features.json").read_text())["splits"]["train"]
+    batch = 64 if rows % 64 else 63
+    table = TableInput(task="classification", features=["fare"], whole_batches=True)
+    data = table.dataset(examples, "train", training=True, batch_size=batch, seed=3)
+    assert [len(y) for _, y in data] == [batch] * -(-rows // batch)  # the last one topped up
+    plain = TableInput(task="classification", features=["fare"])
+    data = plain.dataset(examples, "train", training=True, batch_size=batch, seed=3)
+    assert len(list(data)[-1][1]) == rows % batch
+
+
+def test_logistic_output_is_one_sigmoid_unit_given_as_two_class_scores() -> None:
+    import keras
+
+    from beamline_plugins.keras.wide_deep import WideDeep
+
+    inputs = {"x": {"modality": "numeric", "mean": 0.0, "variance": 1.0}}
+    model = WideDeep(units=[3], activation="linear", output="logistic").build(inputs, 2)
+    x = np.array([[-2.0], [0.5], [4.0]], np.float32)
+    scores = np.asarray(model({"x": x}))
+    logit = np.asarray(keras.Model(model.inputs, model.get_layer("logit").output)({"x": x}))
+    sigmoid = 1 / (1 + np.exp(-logit[:, 0]))
+    assert scores[:, 1] == pytest.approx(sigmoid, abs=1e-6)
+    assert scores.sum(axis=1) == pytest.approx(1.0, abs=1e-6)
+    assert len(model.trainable_weights) == 2 * 2  # two dense layers; the zero logit is frozen
 
 
 def test_wide_part_one_hots_buckets_and_hashes_unseen_values_into_oov_slots() -> None:

@@ -33,9 +33,20 @@ from tfx.proto import example_gen_pb2  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 #: Per job: module file, the label the Evaluator reads, and whether it comes out of Transform.
+#: The metric is the model's own: a softmax over classes (digits) or one sigmoid unit (taxi).
 JOBS = {
-    "digits": {"module": "digits_module.py", "label": "label", "transformed_label": False},
-    "taxi": {"module": "taxi_module.py", "label": "big_tipper", "transformed_label": True},
+    "digits": {
+        "module": "digits_module.py",
+        "label": "label",
+        "transformed_label": False,
+        "metric": ("SparseCategoricalAccuracy", "sparse_categorical_accuracy"),
+    },
+    "taxi": {
+        "module": "taxi_module.py",
+        "label": "big_tipper",
+        "transformed_label": True,
+        "metric": ("BinaryAccuracy", "binary_accuracy"),
+    },
 }
 BEAM_ARGS = {
     "direct": ["--runner=FnApiRunner", "--direct_num_workers=1"],
@@ -95,7 +106,7 @@ def build(
         model_specs=[model_spec],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="SparseCategoricalAccuracy")])
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=settings["metric"][0])])
         ],
     )
     evaluator = tfx.components.Evaluator(
@@ -116,8 +127,8 @@ def build(
     )
 
 
-def accuracy(work: Path) -> float | None:
-    """The test accuracy the Evaluator wrote."""
+def accuracy(work: Path, metric: str = "sparse_categorical_accuracy") -> float | None:
+    """The test accuracy (``metric``) the Evaluator wrote."""
     for path in sorted((work / "root" / "Evaluator").rglob("metrics*")):
         try:
             result = tfma.load_metrics(str(path.parent))
@@ -125,7 +136,7 @@ def accuracy(work: Path) -> float | None:
             continue
         for metrics in result:
             for entry in metrics.metric_keys_and_values:
-                if entry.key.name == "sparse_categorical_accuracy":
+                if entry.key.name == metric:
                     return float(entry.value.double_value.value)
     return None
 
@@ -261,7 +272,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     facts = {
         "work_s": seconds,
-        "accuracy": accuracy(work),
+        "accuracy": accuracy(work, JOBS[job]["metric"][1]),
         "steps": component_seconds(work),
         "components": progress.summary(),
     }

@@ -3,19 +3,24 @@
 What TFX's own taxi example computes (its ``taxi_utils_native_keras``), written for this
 benchmark, and the same model ``bench/pipelines/taxi.yaml`` trains:
 
-* label ``big_tipper``: tips > 0.2 * fare, 0 for a trip without a fare;
-* trip_miles, fare, trip_seconds: missing -> 0, z-scored with train statistics;
+* label ``big_tipper``: tips > 0.2 * fare, 0 for a trip without a fare (the sample has none);
+* trip_miles, fare, trip_seconds: missing -> 0, then z-scored with train statistics
+  (``tft.scale_to_z_score``: the filled values' mean and population variance);
 * payment_type, company: train vocabularies, top 1,000 plus 10 out-of-vocabulary buckets;
-* pickup/dropoff latitude/longitude: 10 train-quantile buckets (missing -> 0, as TFX fills);
-* hour, day, month, census tracts, community areas: integer codes, train vocabularies (TFX's
-  example one-hots the first three by identity and its ``zip`` drops the other four; here all
-  seven enter, as in ours);
-* wide and deep: every bucketised or categorical column one-hot (the linear part) beside a DNN
-  over the three z-scored numbers, 100-70-48-34 ReLU units (TFX's example leaves its dense layers
-  without activation; ours and this one use ReLU, so both sides fit the same model), softmax
-  over the two classes, Adam 0.001, batch 40.
+* pickup/dropoff latitude/longitude: missing -> 0, then 10 train-quantile buckets;
+* trip_start_hour, trip_start_day, trip_start_month: the integer itself one-hot over 24, 31 and
+  13 slots (TFX's example lists seven integer columns but zips them with these three sizes, so
+  the census tracts and community areas never reach its model; they do not reach this one);
+* wide and deep: the one-hot columns (the linear part) beside a DNN 100-70-48-34 over the three
+  z-scored numbers, its layers without activation as in TFX's example (its ``Normalization``
+  layer, never adapted, is the identity and left out), one sigmoid unit over both parts,
+  binary crossentropy, Adam 0.001 (tf_keras' defaults otherwise), batch 40, Glorot-uniform
+  kernels and zero biases;
+* training data: tfxio's reader, shuffled in a 10,000-row buffer and repeated, so batches run
+  across epoch boundaries (1,000 steps = 40,000 rows).
 
-Transform analyses the train split only. ``custom_config["seed"]`` seeds Keras.
+Transform analyses the train split only. ``custom_config["seed"]`` seeds Keras (and through
+TensorFlow's global seed the shuffle).
 """
 
 from __future__ import annotations
@@ -30,15 +35,8 @@ from tfx_bsl.public import tfxio
 NUMERIC = ["trip_miles", "fare", "trip_seconds"]
 VOCABULARY = ["payment_type", "company"]
 BUCKETED = ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"]
-CATEGORIES = [
-    "trip_start_hour",
-    "trip_start_day",
-    "trip_start_month",
-    "pickup_census_tract",
-    "dropoff_census_tract",
-    "pickup_community_area",
-    "dropoff_community_area",
-]
+#: The integer columns TFX's example one-hots, with its slot counts.
+CATEGORIES = {"trip_start_hour": 24, "trip_start_day": 31, "trip_start_month": 13}
 LABEL = "big_tipper"
 TOP_K = 1000
 OOV = 10
@@ -61,7 +59,7 @@ def _width(name: str) -> int:
     """One-hot slots of a transformed column."""
     if name in BUCKETED:
         return BUCKETS
-    return TOP_K + OOV
+    return CATEGORIES.get(name, TOP_K + OOV)
 
 
 def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -73,13 +71,8 @@ def preprocessing_fn(inputs: dict[str, Any]) -> dict[str, Any]:
         out[name] = tft.compute_and_apply_vocabulary(
             _dense(inputs[name]), top_k=TOP_K, num_oov_buckets=OOV
         )
-    rows = tf.shape(_dense(inputs["fare"]))[0]
     for name in CATEGORIES:
-        if name not in inputs:  # SchemaGen leaves out a column with no value in train
-            codes = tf.fill([rows], "")
-        else:
-            codes = tf.strings.as_string(_dense(inputs[name]))
-        out[name] = tft.compute_and_apply_vocabulary(codes, top_k=TOP_K, num_oov_buckets=OOV)
+        out[name] = _dense(inputs[name])
     for name in BUCKETED:
         out[name] = tft.bucketize(tf.cast(_dense(inputs[name]), tf.float32), BUCKETS)
     fare = inputs["fare"]
@@ -101,18 +94,18 @@ def _model() -> Any:
     }
     deep = keras.layers.concatenate([inputs[name] for name in NUMERIC])
     for units in UNITS:
-        deep = keras.layers.Dense(units, activation="relu")(deep)
+        deep = keras.layers.Dense(units)(deep)
     wide = [
         keras.layers.CategoryEncoding(num_tokens=_width(name), output_mode="one_hot")(inputs[name])
         for name in [*VOCABULARY, *CATEGORIES, *BUCKETED]
     ]
     both = keras.layers.concatenate([deep, *wide])
-    outputs = keras.layers.Dense(2, activation="softmax")(both)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(both)
     model = keras.Model(inputs, outputs)
     model.compile(
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss="sparse_categorical_crossentropy",
-        metrics=["sparse_categorical_accuracy"],
+        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy()],
     )
     return model
 
@@ -121,8 +114,10 @@ def _dataset(files: list[str], accessor: Any, transform: Any, repeat: bool) -> A
     return accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(
-            batch_size=BATCH_SIZE, label_key=LABEL, num_epochs=None if repeat else 1
-        ),  # fmt: skip
+            batch_size=BATCH_SIZE,
+            label_key=LABEL,
+            num_epochs=None if repeat else 1,
+        ),
         transform.transformed_metadata.schema,
     )
 

@@ -60,6 +60,17 @@ class ColumnStats:
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
 
+    def filled(self, value: float) -> ColumnStats:
+        """These statistics with every missing value counted as ``value`` (what a model that
+        fills missing values with a constant sees; TFX's taxi example fills, then z-scores)."""
+        if not self.missing:
+            return self
+        n, total = self.missing, self.count + self.missing
+        delta = value - self.mean
+        mean = self.mean + delta * n / total
+        m2 = self.m2 + delta * delta * self.count * n / total
+        return ColumnStats(count=total, missing=0, mean=mean, m2=m2)
+
     def add_values(self, batch: Any) -> None:
         """Add a batch of categorical values (bytes)."""
         self.values.update(v.decode("utf-8", "replace") for v in batch)

@@ -7,8 +7,10 @@ It follows the input pipeline contract of ``beamline_plugins.training.image_inpu
 What is learnt from data is learnt from the ``stats_split`` (train) only and written into the
 model inputs (``model.json``), never from eval or test:
 
-* numeric columns: mean and variance (missing values left out), which the model builders bake
-  into a ``keras.layers.Normalization`` layer, so a model takes raw values;
+* numeric columns: mean and (population) variance, which the model builders bake into a
+  ``keras.layers.Normalization`` layer, so a model takes raw values; missing values are left
+  out, except that a constant ``fill`` counts them as that constant (the values the model sees,
+  as TFX's ``tft.scale_to_z_score`` of filled values);
 * categorical columns (text, or integer codes taken as categories): the vocabulary (the
   ``max_categories`` most frequent values), baked into a ``keras.layers.StringLookup``; values
   never seen in train are hashed into ``oov_buckets`` out-of-vocabulary slots;
@@ -42,6 +44,7 @@ from beamline_plugins.training.records import (
     label_indexer,
     label_info,
     read_records,
+    split_size,
 )
 
 from .table_columns import (
@@ -98,6 +101,11 @@ class TableInput(InputPipeline):
         "train", help="split the normalisation statistics and vocabularies are computed on"
     )
     shuffle_buffer: int = param(10000, help="shuffle buffer of the training split (rows)")
+    whole_batches: bool = param(
+        False,
+        help="training: every batch full; an epoch's last batch is filled from the next "
+        "shuffled pass (as TFX's reader, whose batches run across epochs)",
+    )
     cache: bool = param(True, help="keep parsed rows in memory after the first epoch")
 
     # --- columns ---------------------------------------------------------------------------
@@ -210,12 +218,13 @@ class TableInput(InputPipeline):
                     f"table_input: column '{name}' has no value in split '{self.stats_split}'"
                 )
             rule = self.fill.get(name, "mean")
+            moments = column if rule in ("mean", "flag") else column.filled(float(rule))
             inputs[name] = {
                 "shape": [1],
                 "dtype": "float32",
                 "modality": "numeric",
-                "mean": column.mean,
-                "variance": column.variance if column.variance > 0 else 1.0,
+                "mean": moments.mean,
+                "variance": moments.variance if moments.variance > 0 else 1.0,
                 "missing": column.missing,
                 "fill": column.mean if rule in ("mean", "flag") else float(rule),
                 "raw_dtype": features[name]["dtype"],
@@ -315,7 +324,14 @@ class TableInput(InputPipeline):
         ds = cached_and_shuffled(
             ds, cache=self.cache, training=training, buffer=self.shuffle_buffer, seed=seed
         )
-        ds = ds.batch(batch_size)
+        if training and self.whole_batches:
+            # The same ceil(rows / batch) steps an epoch, all of them full: the pass after the
+            # epoch's own (reshuffled) tops up its last batch, so over a fit every row is seen
+            # as often as in one stream of repeated passes cut into batches.
+            steps = max(1, -(-split_size(examples, split) // batch_size))
+            ds = ds.repeat().batch(batch_size).take(steps)
+        else:
+            ds = ds.batch(batch_size)
         ds = ds.map(
             lambda x, y, *rest: (unpack(x), y, *rest),
             num_parallel_calls=tf.data.AUTOTUNE,

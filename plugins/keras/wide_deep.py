@@ -24,6 +24,7 @@ from beamline.errors import PipelineError
 from beamline_plugins.training.layers import class_scores, regularizer
 
 Activation = Literal["relu", "sigmoid", "tanh", "linear"]
+Output = Literal["softmax", "logistic"]
 
 
 def wide_columns(inputs: dict[str, Any], layers_in: dict[str, Any]) -> list[Any]:
@@ -93,8 +94,9 @@ class WideDeep(Model):
     """Wide and deep: a linear part over the one-hot categorical and bucketised columns beside
     a DNN over the normalised numeric columns (and categorical embeddings), for ``table_input``.
 
-    Softmax over the classes of both parts (one linear unit for a regression). TFX's taxi
-    example uses ``units: [100, 70, 48, 34]``."""
+    Softmax over the classes of both parts (one linear unit for a regression; for two classes,
+    ``output: logistic`` gives one sigmoid unit). TFX's taxi example uses ``units: [100, 70,
+    48, 34]``, ``activation: linear`` (its hidden layers have none) and ``output: logistic``."""
 
     name = "wide_deep"
 
@@ -102,6 +104,11 @@ class WideDeep(Model):
     activation: Activation = param("relu", help="activation of the hidden layers")
     dropout: float = param(0.0, help="dropout rate after each hidden layer", ge=0, lt=1)
     l2: float = param(0.0, help="L2 weight penalty of every layer", ge=0)
+    output: Output = param(
+        "softmax",
+        help="two classes: softmax over two units, or logistic: one unit and its sigmoid "
+        "(TFX's taxi example), given as the same two-class scores",
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes (0: a regression)."""
@@ -139,6 +146,24 @@ class WideDeep(Model):
             out = keras.layers.Dense(
                 1, kernel_regularizer=regularizer(self.l2), dtype="float32", name="prediction"
             )(x)
+        elif num_classes == 2 and self.output == "logistic":
+            out = logistic_scores(x, self.l2)
         else:
             out = class_scores(x, num_classes, self.l2)
         return keras.Model(layers_in, out, name=self.name)
+
+
+def logistic_scores(x: Any, l2: float) -> Any:
+    """Two-class scores ``[1 - sigmoid(z), sigmoid(z)]`` of one logit ``z`` (``Dense(1)``).
+
+    They are ``softmax([0, z])``: the trainer's crossentropy on them is the binary
+    crossentropy of a sigmoid unit, and they keep the ``scores`` layer the trainer, evaluator
+    and export read. The constant 0 logit is a frozen zero-initialised unit."""
+    import keras
+
+    logit = keras.layers.Dense(1, kernel_regularizer=regularizer(l2), name="logit")(x)
+    zero = keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="zeros", trainable=False, name="zero_logit"
+    )(logit)
+    both = keras.layers.Concatenate(name="logits")([zero, logit])
+    return keras.layers.Softmax(dtype="float32", name="scores")(both)
