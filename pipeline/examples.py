@@ -335,9 +335,10 @@ def _key_frame(name: str) -> bytes:
     return _framed(b"\x0a", name.encode("utf-8"))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=16384)
 def _scalar_prefix(name: str, tag: bytes, size: int) -> bytes:
-    """An entry's bytes up to its one value of ``size`` bytes (a float or an int's varint)."""
+    """An entry's bytes up to its one value of ``size`` bytes (a float, an int's varint, or a
+    string of at most 123 bytes: every length inside then fits one byte)."""
     key = _key_frame(name)
     return b"".join(
         (b"\x0a", _varint(len(key) + 6 + size), key, b"\x12", _ONE_BYTE[4 + size], tag,
@@ -355,18 +356,47 @@ def wire_entry(name: str, dtype: str, values: list[Any]) -> bytes | None:
     if tag is None or not name:
         return None
     if len(values) == 1:  # a table cell: most of the bytes come from a cached prefix
-        value, kind = values[0], type(values[0])
-        if kind is float and dtype == "float" and value == value:
-            try:
-                return _scalar_prefix(name, tag, 4) + _PACK_FLOAT(value)
-            except OverflowError:
-                return None
-        if kind is int and dtype == "int64" and 0 <= value < 128:
-            return _scalar_prefix(name, tag, 1) + _ONE_BYTE[value]
+        entry = wire_scalar(name, dtype, values[0])
+        if entry is not None:
+            return entry
     body = _wire_list(dtype, values)
     if body is None:
         return None
     return _framed(b"\x0a", _key_frame(name) + _framed(b"\x12", _framed(tag, body)))
+
+
+def wire_scalar(name: str, dtype: str, value: Any) -> bytes | None:
+    """``wire_entry`` of one plain value of its dtype's type (str, bytes, float, int), None for
+    anything else (or an empty name)."""
+    kind = type(value)
+    if kind is float:
+        if dtype != "float" or value != value or not name:  # NaN: protobuf converts it
+            return None
+        try:
+            return _scalar_prefix(name, b"\x12", 4) + _PACK_FLOAT(value)
+        except OverflowError:  # beyond float32
+            return None
+    if kind is int:
+        if dtype != "int64" or not name:
+            return None
+        if 0 <= value < 128:
+            return _scalar_prefix(name, b"\x1a", 1) + _ONE_BYTE[value]
+        if not _INT64_LOW <= value < _INT64_HIGH:
+            return None
+        data = _varint(value if value >= 0 else value + (1 << 64))
+        return _scalar_prefix(name, b"\x1a", len(data)) + data
+    if kind is str or kind is bytes:
+        if dtype != "bytes" or not name:
+            return None
+        if kind is str:
+            try:
+                value = value.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        if len(value) > 123:
+            return None  # wire_entry frames it
+        return _scalar_prefix(name, b"\x0a", len(value)) + value
+    return None
 
 
 def wire_example(entries: list[bytes]) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .examples import encode_example, wire_entry, wire_example
+from .examples import encode_example, wire_entry, wire_example, wire_scalar
 from .feature_stats import label_text
 from .records import visible
 
@@ -38,7 +38,11 @@ def encode_record(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
         value = record[name]
         if value is None or name.startswith("__"):
             continue
-        entry = wire_entry(name, specs[name]["dtype"], value if type(value) is list else [value])
+        dtype = specs[name]["dtype"]
+        kind = type(value)
+        entry = wire_scalar(name, dtype, value) if kind is not list else None
+        if entry is None:
+            entry = wire_entry(name, dtype, value if kind is list else [value])
         if entry is None:
             break
         entries.append(entry)
