@@ -22,7 +22,6 @@ Imported only when a stream step runs (it imports Apache Beam at the top).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -40,12 +39,11 @@ from .records import (
     REJECTED,
     SOURCE_KEY,
     Reject,
-    canonical_bytes,
-    is_hidden,
     record_source,
     rejected,
 )
 from .stream_durable import store_rejected, store_window
+from .window_hash import DIGEST_KEY, window_hash
 
 if TYPE_CHECKING:
     from .context import StepContext
@@ -83,6 +81,7 @@ def apply_in_bulk(batch: Batch, chain: list[RecordFunction]) -> Batch:
         return batch
     out, bad = [], list(bad)
     for record in records:
+        record.pop(DIGEST_KEY, None)  # a transform changes what the digest was of
         for label, fn, side in chain:
             source = record_source(record)
             try:
@@ -104,7 +103,7 @@ def deduplicated(
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
     """``(content hash, record)`` pairs sorted by hash, one per distinct content when
     ``deduplicate`` (the first by source is kept), and the duplicates as rejected entries."""
-    hashed = sorted(((window_hash(r), r) for r in records), key=itemgetter(0))
+    hashed = sorted(((_digest(r), r) for r in records), key=itemgetter(0))
     if len({digest for digest, _ in hashed}) < len(hashed):  # equal contents: order them by
         start = 0  # source (then details), as one sort by all three would, only where needed
         for end in range(1, len(hashed) + 1):
@@ -125,46 +124,15 @@ def deduplicated(
     return kept, duplicates
 
 
+def _digest(record: dict[str, Any]) -> str:
+    """The record's ``window_hash``: the one its reader computed (``DIGEST_KEY``, taken out of
+    the record), else computed now."""
+    digest = record.pop(DIGEST_KEY, None)
+    return digest if digest is not None else window_hash(record)
+
+
 def _tie_order(pair: tuple[str, dict[str, Any]]) -> tuple[str, str]:
     return record_source(pair[1]), repr(pair[1].get(META_KEY))
-
-
-def window_hash(record: dict[str, Any]) -> str:
-    """``content_hash(record)`` (the same digest), in one sha256 call: bytes and text values are
-    framed here, others by ``canonical_bytes``; each name's frame is made once. A window hashes
-    every message it stores."""
-    parts = []
-    for name in sorted(record):
-        value = record[name]
-        if value is None:
-            continue
-        framed = _NAMES.get(name)
-        if framed is None:
-            framed = _name_frame(name)
-        if not framed:  # hidden
-            continue
-        parts.append(framed)
-        kind = type(value)
-        if kind is bytes:
-            parts += (b"b%d:" % len(value), value)
-        elif kind is str:
-            data = value.encode("utf-8")
-            parts += (b"s%d:" % len(data), data)
-        else:
-            parts.append(canonical_bytes(value))
-    return hashlib.sha256(b"".join(parts)).hexdigest()
-
-
-#: Record names and their frames in ``window_hash`` (b"" for a hidden name), up to a bound.
-_NAMES: dict[str, bytes] = {}
-
-
-def _name_frame(name: str) -> bytes:
-    data = name.encode("utf-8")
-    framed = b"" if is_hidden(name) else b"s%d:%s" % (len(data), data)
-    if len(_NAMES) < 4096:
-        _NAMES[name] = framed
-    return framed
 
 
 def window_bounds(window: Any) -> tuple[float, float, str]:

@@ -313,8 +313,9 @@ def test_a_message_decodes_by_format_into_a_record_or_a_reject_with_the_reason()
 def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_digests():
     from beamline.records import content_hash
     from beamline.shards import encode_record
-    from beamline.stream_batches import deduplicated, window_hash
+    from beamline.stream_batches import apply_in_bulk, deduplicated, window_hash
     from beamline.stream_durable import encode_window
+    from beamline.window_hash import DIGEST_KEY
 
     png = sorted(DIGITS.rglob("*.png"))[0].read_bytes()
     records = [
@@ -332,6 +333,11 @@ def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_diges
     assert [window_hash(r) for r in [*records, mixed]] == [
         content_hash(r) for r in [*records, mixed]
     ]
+    carried = [{**r, DIGEST_KEY: window_hash(r)} for r in records]  # as the reader sends them
+    assert deduplicated(carried, True) == deduplicated([dict(r) for r in records], True)
+    stale = {"__source__": "s/9", "text": "a", DIGEST_KEY: window_hash({"text": "a"})}
+    (changed,), _, _ = apply_in_bulk(([stale], [], 1), [("t", lambda r: {**r, "text": "b"}, {})])
+    assert deduplicated([changed], True)[0][0][0] == window_hash({"text": "b"})
     kept, duplicates = deduplicated(records, True)  # equal contents: the first by source kept
     assert [r["__source__"] for _, r in kept].count("s/0") == 1
     assert [d["source"] for d in duplicates] == ["s/1"]

@@ -5,10 +5,11 @@ encodes and commits the windows.
 The parent starts ``python -m beamline_plugins.broker.reader`` (a plain subprocess, so nothing
 of the parent's main module runs again), sends it the pickled stream on stdin and reads its
 polls from stdout: each one the poll's batches, decoded (``decode_batch``: records and
-rejected entries) and pickled as the TestStream's ``PickleCoder`` encodes them
-(``beamline.live_stream.Encoded``), its watermark and the count
-taken so far; then the reason the stream ended, or an error. Any byte on the child's stdin asks
-it to stop after the poll it is reading (the continuous loop's ``STOP``). The child dies with
+rejected entries; for a stream without transforms each record's ``window_hash`` too) and
+pickled as the TestStream's ``PickleCoder`` encodes them (``beamline.live_stream.Encoded``),
+its watermark and the count taken so far; then the reason the stream ended, or an error. Any
+byte on the child's stdin asks it to stop after the poll it is reading (the continuous loop's
+``STOP``). The child dies with
 its parent (``PR_SET_PDEATHSIG``): after a kill -9 nothing keeps reading for a consumer that is
 gone, and the restart redelivers what was read and not acknowledged, as with one process.
 Acknowledgement stays in the parent, after the window is committed.
@@ -135,13 +136,27 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _decoded(entries: list[Any], fields: tuple[str, str, str], digests: bool) -> Any:
+    """``decode_batch`` of a window's entries; with ``digests``, each record carries its
+    ``window_hash`` (``DIGEST_KEY``), which the step would otherwise compute."""
+    from beamline.window_hash import DIGEST_KEY, window_hash
+
+    from .redis_stream import decode_batch
+
+    batch = decode_batch(entries, *fields)
+    if digests:
+        for record in batch[0]:
+            record[DIGEST_KEY] = window_hash(record)
+    return batch
+
+
 def main() -> None:
     """The child: read the stream's polls and write them to stdout (see the module)."""
     import redis
 
     from beamline.live_stream import window_batches
 
-    from .redis_stream import Poller, decode_batch, entry_size
+    from .redis_stream import Poller, entry_size
     from .resp import StreamConnection
 
     _die_with_parent()
@@ -150,6 +165,7 @@ def main() -> None:
     os.dup2(2, 1)  # so that nothing a library prints can mix with the polls
     stream = _receive(source)
     fields = (stream.format, stream.feature, stream.label)
+    digests = not stream.transforms  # the records as read are the records stored
     try:
         timeout = 30 + stream.poll_interval
         client = redis.Redis.from_url(stream.url, socket_timeout=timeout)
@@ -168,7 +184,7 @@ def main() -> None:
             poller.polls(), stream.window_seconds, entry_size
         ):
             batches = [
-                (pickle.dumps(decode_batch(value, *fields), _PROTOCOL), when)
+                (pickle.dumps(_decoded(value, fields, digests), _PROTOCOL), when)
                 for value, when in elements
             ]
             _send(out, ("poll", batches, watermark, poller.taken))
