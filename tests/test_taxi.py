@@ -229,6 +229,11 @@ def test_logistic_output_is_one_sigmoid_unit_given_as_two_class_scores() -> None
     assert scores[:, 1] == pytest.approx(sigmoid, abs=1e-6)
     assert scores.sum(axis=1) == pytest.approx(1.0, abs=1e-6)
     assert len(model.trainable_weights) == 2 * 2  # two dense layers; the zero logit is frozen
+    wide = WideDeep(units=[300], output="logistic").build(inputs, 2).get_layer("logit")
+    narrow = WideDeep(units=[300], output="logistic", output_fan_in=2162).build(inputs, 2)
+    limit = (6 / 2163) ** 0.5  # Glorot-uniform over TFX's 2,162 inputs, not the layer's 300
+    assert np.abs(wide.kernel.numpy()).max() > limit
+    assert np.abs(narrow.get_layer("logit").kernel.numpy()).max() <= limit
 
 
 def test_wide_part_one_hots_buckets_and_hashes_unseen_values_into_oov_slots() -> None:

@@ -96,7 +96,8 @@ class WideDeep(Model):
 
     Softmax over the classes of both parts (one linear unit for a regression; for two classes,
     ``output: logistic`` gives one sigmoid unit). TFX's taxi example uses ``units: [100, 70,
-    48, 34]``, ``activation: linear`` (its hidden layers have none) and ``output: logistic``."""
+    48, 34]``, ``activation: linear`` (its hidden layers have none), ``output: logistic`` and
+    ``output_fan_in: 2162`` (see ``glorot_uniform``)."""
 
     name = "wide_deep"
 
@@ -108,6 +109,12 @@ class WideDeep(Model):
         "softmax",
         help="two classes: softmax over two units, or logistic: one unit and its sigmoid "
         "(TFX's taxi example), given as the same two-class scores",
+    )
+    output_fan_in: int = param(
+        0,
+        help="fan-in the output layer's Glorot-uniform initialisation assumes (0: its real "
+        "inputs); for a model whose one-hot columns have more declared slots than values",
+        ge=0,
     )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
@@ -147,13 +154,37 @@ class WideDeep(Model):
                 1, kernel_regularizer=regularizer(self.l2), dtype="float32", name="prediction"
             )(x)
         elif num_classes == 2 and self.output == "logistic":
-            out = logistic_scores(x, self.l2)
+            out = logistic_scores(x, self.l2, glorot_uniform(self.output_fan_in, 1))
+        elif self.output_fan_in:
+            out = keras.layers.Dense(
+                num_classes,
+                activation="softmax",
+                kernel_initializer=glorot_uniform(self.output_fan_in, num_classes),
+                kernel_regularizer=regularizer(self.l2),
+                dtype="float32",
+                name="scores",
+            )(x)
         else:
             out = class_scores(x, num_classes, self.l2)
         return keras.Model(layers_in, out, name=self.name)
 
 
-def logistic_scores(x: Any, l2: float) -> Any:
+def glorot_uniform(fan_in: int, fan_out: int) -> Any:
+    """Keras' Glorot-uniform initialiser, for ``fan_in`` inputs (0: the layer's own).
+
+    TFX's taxi example one-hots its vocabularies into 1,010 slots each (top 1,000 + 10 OOV,
+    however few values there are) and hour, day and month into 24, 31 and 13: its output layer
+    reads 2,162 inputs and starts from U(+-0.053); the same model over the slots the values
+    fill reads about 220 and would start three times wider."""
+    import keras
+
+    if not fan_in:
+        return "glorot_uniform"
+    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def logistic_scores(x: Any, l2: float, initializer: Any = "glorot_uniform") -> Any:
     """Two-class scores ``[1 - sigmoid(z), sigmoid(z)]`` of one logit ``z`` (``Dense(1)``).
 
     They are ``softmax([0, z])``: the trainer's crossentropy on them is the binary
@@ -161,7 +192,9 @@ def logistic_scores(x: Any, l2: float) -> Any:
     and export read. The constant 0 logit is a frozen zero-initialised unit."""
     import keras
 
-    logit = keras.layers.Dense(1, kernel_regularizer=regularizer(l2), name="logit")(x)
+    logit = keras.layers.Dense(
+        1, kernel_initializer=initializer, kernel_regularizer=regularizer(l2), name="logit"
+    )(x)
     zero = keras.layers.Dense(
         1, use_bias=False, kernel_initializer="zeros", trainable=False, name="zero_logit"
     )(logit)
