@@ -12,7 +12,7 @@ Why not a splittable DoFn? In Beam 2.72 the Python ``BundleBasedDirectRunner`` r
 unbounded splittable DoFns in ``--streaming`` mode, and the in-process ``FnApiRunner`` runs no
 streaming pipeline at all: a TestStream fed over gRPC is what runs live here. Beam stops a
 TestStream after 30 s without an event, so a poll must come at least that often (a poll with no
-element still advances the watermark).
+element still advances the watermark, or, before any message was seen, sends a keep-alive).
 """
 
 from __future__ import annotations
@@ -101,6 +101,10 @@ class PollEvents:
         from apache_beam.portability.api import beam_runner_api_pb2
 
         payload = beam_runner_api_pb2.TestStreamPayload
+        # An event that changes nothing (the TestStream's clock advanced by 0), sent for a poll
+        # with no element and no watermark yet (a stream started or restarted with nothing to
+        # read): Beam's 30 s event timeout would stop a quiet stream that has seen no message.
+        keep_alive = payload.Event.AdvanceProcessingTime(advance_duration=0)
         with self._lock:  # one consumer: the pipeline's TestStream
             STARTED.set()
             try:
@@ -118,7 +122,9 @@ class PollEvents:
                             for value, when in elements
                         ]
                         yield from _events(stamped, payload)
-                    if watermark is None:  # nothing to advance yet
+                    if watermark is None:  # nothing to advance yet: a keep-alive instead
+                        if not elements:
+                            yield payload.Event(processing_time_event=keep_alive)
                         continue
                     micros = int(watermark * 1_000_000)
                     yield payload.Event(

@@ -364,3 +364,20 @@ def test_the_reader_connection_parses_new_entries_as_redis_py_does_in_any_chunki
         connection.read_new("none", "c", "fast", 10, None)
     assert connection.call("PING") == b"PONG"  # the connection is still in step after an error
     assert not StreamConnection.supported("rediss://127.0.0.1:6379/0")
+
+
+def test_a_stream_that_has_seen_no_message_keeps_beams_event_channel_alive():
+    # Beam stops a TestStream after 30 s without an event: a loop (re)started on a quiet stream
+    # sends an event that changes nothing for each empty poll until it has a watermark.
+    from apache_beam import coders
+
+    from beamline.live_stream import PollEvents
+
+    polls = iter([([], None), ([], None), ([], 5.0)])
+    events = list(PollEvents(polls, coders.PickleCoder()).read_multiple(None))
+    assert [e.WhichOneof("event") for e in events] == [
+        "processing_time_event",
+        "processing_time_event",
+        "watermark_event",
+    ]
+    assert events[0].processing_time_event.advance_duration == 0
