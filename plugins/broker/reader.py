@@ -69,7 +69,7 @@ class ReaderProcess:
         self.stop_reason: str | None = None
         self._asked = False
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            [sys.executable, "-m", __name__, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # unbuffered: select() on it sees every byte not yet read
@@ -132,7 +132,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before the line above
+    # The parent died before the line above? An orphan's new parent is pid 1 or a subreaper
+    # (a container's init, a session manager): compare with the pid the parent passed.
+    if len(sys.argv) > 1 and sys.argv[1].isdigit():
+        orphaned = os.getppid() != int(sys.argv[1])
+    else:
+        orphaned = os.getppid() == 1
+    if orphaned:
         os._exit(1)
 
 
