@@ -83,6 +83,9 @@ def canonical_bytes(value: Any) -> bytes:
     raise TypeError(f"unsupported feature value of type {type(value).__name__}: {value!r:.80}")
 
 
+_NAME_FRAMES: dict[str, bytes] = {}
+
+
 def content_hash(record: dict[str, Any]) -> str:
     """The sha256 of a record's visible features (each name and value in ``canonical_bytes``
     form, by name): equal content, equal hash."""
@@ -91,8 +94,12 @@ def content_hash(record: dict[str, Any]) -> str:
         value = record[name]
         if value is None or name.startswith("__"):
             continue
-        key = name.encode("utf-8")
-        parts += (b"s%d:" % len(key), key)
+        key = _NAME_FRAMES.get(name)
+        if key is None:
+            key = canonical_bytes(name)
+            if len(_NAME_FRAMES) < 65536:  # feature names repeat from record to record
+                _NAME_FRAMES[name] = key
+        parts.append(key)
         # The common scalar types framed inline (the forms canonical_bytes gives; a table row's
         # ~20 cells made this a tenth of the ingest's time); bytes are not copied into a frame.
         kind = type(value)

@@ -117,13 +117,37 @@ def file_kinds(
     """The kinds of every column's cells over the rows ``read_csv`` reads from one file (as
     ``merge_kinds`` of each row's ``row_kinds``): one value per file for the types pass, not
     one element per row."""
+    # read_csv's rows without a dict per row: its checks on the cells, then each cell's kind.
+    cache = _KIND_CACHE
     kinds: dict[str, set[str]] = {}
-    try:
-        for row in read_csv(path, delimiter, keep, label):
-            if not isinstance(row, Reject):
-                add_row_kinds(kinds, row)
-    except Reject:  # as ``beamline.ingest.read_item``: the rows before it count
-        pass
+    last: list[str] | None = None
+    names: dict[str, int] = {}
+    where: int | None = None
+    plan: list[tuple[int, set[str]]] | None = None
+    for item in csv_rows(path, delimiter, line_numbers=True):
+        if isinstance(item, Reject):
+            continue
+        _, header, row, _ = item
+        if _has_bad_utf8(row):
+            continue
+        if header is not last:  # one header per file: the kept columns (the last of a name)
+            last, plan = header, None
+            names = {n: i for i, n in enumerate(header) if keep is None or n in keep}
+            where = names.get(label) if label else None
+        if label and (where is None or not row[where].strip()):
+            continue  # read_csv rejects it: an empty label
+        if plan is None:
+            plan = [(i, kinds.setdefault(n, set())) for n, i in names.items()]
+        for i, mine in plan:
+            value = row[i]
+            try:
+                kind = cache[value]
+            except KeyError:
+                if len(cache) >= _KIND_CACHE_SIZE:
+                    cache.clear()
+                kind = cache[value] = value_kind(value)
+            if kind is not None:
+                mine.add(kind)
     return {name: sorted(k) for name, k in kinds.items()}
 
 
