@@ -189,3 +189,24 @@ def test_csv_with_a_derived_label_and_quantiles_writes_the_same_without_beam(
     assert (counts["plain"]["read"], counts["plain"]["rejected"]) == (122, 2)
     assert "assets/quantiles/lat.json" in written["plain"]
     assert written["plain"] == written["beam"]
+
+
+def test_column_kinds_per_file_equal_the_kinds_of_every_read_row(tmp_path: Path) -> None:
+    from beamline_plugins.tables import readers
+
+    texts = [
+        'a,b,a,lab\n1,x,2.5,1\n3,,4,\n, y ,5,2\n1,2\n"bad\nx,1,1,1\n7,8,9.5e3,3\n',
+        "lab,v\n,1\n,2\n",
+        "v,w\n1,2\n3,4.5\n\n",
+        "",
+    ]
+    for i, text in enumerate(texts):
+        path = tmp_path / f"k{i}.csv"
+        path.write_text(text, encoding="utf-8")
+        for keep in (None, ["a", "lab"], ["v"]):
+            for label in ("", "lab", "v"):
+                rows = readers.read_csv(str(path), ",", keep, label)
+                parts = [readers.row_kinds(r) for r in rows if not isinstance(r, readers.Reject)]
+                assert readers.file_kinds(str(path), ",", keep, label) == readers.merge_kinds(
+                    parts
+                ), (text, keep, label)
