@@ -299,7 +299,7 @@ def _wire_list(dtype: str, values: list[Any]) -> bytes | None:
             elif kind is not bytes:
                 return None
             size = len(value)
-            parts += (b"\x0a", _ONE_BYTE[size] if size < 128 else _varint(size), value)
+            parts += (b"\x0a", _ONE_BYTE[size] if size < 128 else varint(size), value)
         return b"".join(parts)
     if dtype == "float":
         for value in values:
@@ -317,17 +317,17 @@ def _wire_list(dtype: str, values: list[Any]) -> bytes | None:
             if 0 <= value < 128:
                 parts.append(_ONE_BYTE[value])
             else:
-                parts.append(_varint(value if value >= 0 else value + (1 << 64)))
+                parts.append(varint(value if value >= 0 else value + (1 << 64)))
         data = b"".join(parts)
     else:
         return None
     size = len(data)
-    return b"\x0a" + (_ONE_BYTE[size] if size < 128 else _varint(size)) + data  # packed
+    return b"\x0a" + (_ONE_BYTE[size] if size < 128 else varint(size)) + data  # packed
 
 
 def _framed(tag: bytes, data: bytes) -> bytes:
     size = len(data)
-    return tag + (_ONE_BYTE[size] if size < 128 else _varint(size)) + data
+    return tag + (_ONE_BYTE[size] if size < 128 else varint(size)) + data
 
 
 @functools.lru_cache(maxsize=4096)
@@ -341,7 +341,7 @@ def _scalar_prefix(name: str, tag: bytes, size: int) -> bytes:
     string of at most 123 bytes: every length inside then fits one byte)."""
     key = _key_frame(name)
     return b"".join(
-        (b"\x0a", _varint(len(key) + 6 + size), key, b"\x12", _ONE_BYTE[4 + size], tag,
+        (b"\x0a", varint(len(key) + 6 + size), key, b"\x12", _ONE_BYTE[4 + size], tag,
          _ONE_BYTE[2 + size], b"\x0a", _ONE_BYTE[size])
     )  # fmt: skip
 
@@ -383,7 +383,7 @@ def wire_scalar(name: str, dtype: str, value: Any) -> bytes | None:
             return _scalar_prefix(name, b"\x1a", 1) + _ONE_BYTE[value]
         if not _INT64_LOW <= value < _INT64_HIGH:
             return None
-        data = _varint(value if value >= 0 else value + (1 << 64))
+        data = varint(value if value >= 0 else value + (1 << 64))
         return _scalar_prefix(name, b"\x1a", len(data)) + data
     if kind is str or kind is bytes:
         if dtype != "bytes" or not name:
@@ -416,13 +416,23 @@ def _wire_example(features: dict[str, tuple[str, list[Any]]]) -> bytes | None:
     return wire_example(entries)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """``n`` (0 or more) as a protobuf base-128 varint."""
+    if n < 128:
+        return _ONE_BYTE[n]
+    if n < 16384:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def varint_size(n: int) -> int:
+    """How many bytes ``varint(n)`` writes."""
+    return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
 
 
 def encode_bytes_example(features: list[tuple[str, bytes]]) -> bytes:
@@ -432,12 +442,12 @@ def encode_bytes_example(features: list[tuple[str, bytes]]) -> bytes:
     entries = []
     for name, value in features:
         key = name.encode("utf-8")
-        values = b"\x0a" + _varint(len(value)) + value  # BytesList.value
-        feature = b"\x0a" + _varint(len(values)) + values  # Feature.bytes_list
-        entry = b"\x0a" + _varint(len(key)) + key + b"\x12" + _varint(len(feature)) + feature
-        entries.append(b"\x0a" + _varint(len(entry)) + entry)  # Features.feature, a map entry
+        values = b"\x0a" + varint(len(value)) + value  # BytesList.value
+        feature = b"\x0a" + varint(len(values)) + values  # Feature.bytes_list
+        entry = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(feature)) + feature
+        entries.append(b"\x0a" + varint(len(entry)) + entry)  # Features.feature, a map entry
     body = b"".join(entries)
-    return b"\x0a" + _varint(len(body)) + body  # Example.features
+    return b"\x0a" + varint(len(body)) + body  # Example.features
 
 
 def decode_example(data: bytes) -> dict[str, tuple[str, list[Any]]]:

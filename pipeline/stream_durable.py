@@ -24,6 +24,7 @@ from . import examples as ex
 from . import windows as W
 from .atomic import write_json
 from .components import StepResult
+from .examples import varint, varint_size
 from .ingest_result import write_features
 from .records import is_hidden, record_source
 from .shards import encode_record
@@ -96,19 +97,19 @@ def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str
                 parts = None
                 break
             size = len(value)  # BytesList.value, in Feature.bytes_list, in the map entry
-            values = 1 + _varint_size(size) + size
-            feature = 1 + _varint_size(values) + values
-            entry = len(head) + _varint_size(feature) + feature
+            values = 1 + varint_size(size) + size
+            feature = 1 + varint_size(values) + values
+            entry = len(head) + varint_size(feature) + feature
             parts += (
-                b"\x0a" + _varint(entry) + head + _varint(feature) + b"\x0a" + _varint(values),
-                b"\x0a" + _varint(size),
+                b"\x0a" + varint(entry) + head + varint(feature) + b"\x0a" + varint(values),
+                b"\x0a" + varint(size),
                 value,
             )
         if parts is None:
             out.append(encode_record(record, schema))
         else:
             body = b"".join(parts)
-            out.append(b"\x0a" + _varint(len(body)) + body)  # Example.features
+            out.append(b"\x0a" + varint(len(body)) + body)  # Example.features
     return out
 
 
@@ -118,27 +119,7 @@ def _feature_head(name: str, dtypes: dict[str, dict[str, str]]) -> bytes | None:
     if is_hidden(name) or dtypes.get(name, {}).get("dtype") != "bytes":
         return None
     key = name.encode("utf-8")
-    return b"\x0a" + _varint(len(key)) + key + b"\x12"
-
-
-_ONE_BYTE = [bytes((n,)) for n in range(128)]
-
-
-def _varint(n: int) -> bytes:
-    if n < 128:
-        return _ONE_BYTE[n]
-    if n < 16384:
-        return bytes(((n & 0x7F) | 0x80, n >> 7))
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _varint_size(n: int) -> int:
-    return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
+    return b"\x0a" + varint(len(key)) + key + b"\x12"
 
 
 def store_rejected(name: str, entries: list[dict[str, str]], store: str, stream: Stream) -> None:
