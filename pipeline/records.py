@@ -92,13 +92,15 @@ def content_hash(record: dict[str, Any]) -> str:
     parts: list[bytes] = []
     for name in sorted(record):
         value = record[name]
-        if value is None or name.startswith("__"):
+        if value is None:
             continue
         key = _NAME_FRAMES.get(name)
         if key is None:
-            key = canonical_bytes(name)
+            key = b"" if is_hidden(name) else canonical_bytes(name)
             if len(_NAME_FRAMES) < 65536:  # feature names repeat from record to record
                 _NAME_FRAMES[name] = key
+        if not key:  # a hidden name
+            continue
         parts.append(key)
         # The common scalar types framed inline (the forms canonical_bytes gives; a table row's
         # ~20 cells made this a tenth of the ingest's time); bytes are not copied into a frame.
