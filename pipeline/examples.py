@@ -435,21 +435,6 @@ def varint_size(n: int) -> int:
     return 1 if n < 128 else 2 if n < 16384 else (n.bit_length() + 6) // 7
 
 
-def encode_bytes_example(features: list[tuple[str, bytes]]) -> bytes:
-    """``encode_example`` (the same bytes) of features that each hold one bytes value, given as
-    ``(name, value)`` pairs sorted by name: the protobuf wire format written directly, about a
-    third of the time (a broker window encodes every message it stores)."""
-    entries = []
-    for name, value in features:
-        key = name.encode("utf-8")
-        values = b"\x0a" + varint(len(value)) + value  # BytesList.value
-        feature = b"\x0a" + varint(len(values)) + values  # Feature.bytes_list
-        entry = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(feature)) + feature
-        entries.append(b"\x0a" + varint(len(entry)) + entry)  # Features.feature, a map entry
-    body = b"".join(entries)
-    return b"\x0a" + varint(len(body)) + body  # Example.features
-
-
 def decode_example(data: bytes) -> dict[str, tuple[str, list[Any]]]:
     """Parse a serialized ``tf.train.Example`` into ``{name: (dtype, values)}``.
 
