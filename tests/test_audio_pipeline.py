@@ -161,6 +161,28 @@ def test_audio_ensemble_scores_are_the_mean_of_its_members() -> None:
     np.testing.assert_allclose(np.asarray(net(x, training=False)), each.mean(axis=0), rtol=1e-6)
 
 
+def test_audio_test_shifts_average_rolled_views_and_the_fit_trains_on_one(tmp_path) -> None:
+    import keras
+
+    from beamline_plugins.audio.models import AudioCnn
+    from beamline_plugins.training.layers import training_view
+
+    inputs = {"audio": {"shape": [20, 8, 1], "dtype": "float32", "modality": "audio"}}
+    net = AudioCnn(filters=[4], dense_units=[8], test_shifts=[-1, 2]).build(inputs, 5)
+    clip = np.random.default_rng(0).random((2, 20, 8, 1), dtype=np.float32)
+    one = training_view(net)  # the unshifted view alone, on the same weights
+    assert len(one.trainable_variables) == len(net.trainable_variables)
+    views = [np.log(np.asarray(one({"audio": np.roll(clip, k, axis=1)}))) for k in (0, -1, 2)]
+    logits = np.mean(views, axis=0)  # log-softmax differs from logits by a constant per clip
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(net({"audio": clip})), expected, rtol=1e-5)
+    assert not np.allclose(expected, np.asarray(one({"audio": clip})))
+    assert training_view(AudioCnn(filters=[4]).build(inputs, 5)) is None
+    net.save(tmp_path / "model.keras")  # built-in layers only: loads without custom objects
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(np.asarray(loaded({"audio": clip})), expected, rtol=1e-5)
+
+
 def test_speed_perturbation_keeps_the_clip_length_and_moves_its_pitch() -> None:
     import tensorflow as tf
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
-from beamline_plugins.training.layers import class_scores, regularizer
+from beamline_plugins.training.layers import TRAIN_LOGITS, class_scores, regularizer
 
 
 def _audio_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, list[int]]:
@@ -33,7 +33,10 @@ class AudioCnn(Model):
     blocks, ``head: flatten`` keeps where in time things happened; ``global`` averages over it.
     ``freq_dropout`` and ``time_dropout`` mask random mel bins or frames while training.
     ``members > 1`` builds that many towers (blocks, dense layers, softmax) over the one input
-    and averages their probabilities: an ensemble inside one model file."""
+    and averages their probabilities: an ensemble inside one model file. ``test_shifts`` scores
+    the clip also rolled in time by each of these many frames and averages the logits of all the
+    views (test-time augmentation, inference only: the fit trains on the unshifted view, layer
+    ``train_logits``, so training costs what it costs without)."""
 
     name = "audio_cnn"
 
@@ -54,6 +57,11 @@ class AudioCnn(Model):
     members: int = param(
         1, help="ensemble: convolution towers and softmax this many times, averaged", ge=1
     )
+    test_shifts: list[int] = param(
+        [],
+        help="inference only: also score the clip rolled in time by these frames (e.g. [-3, 3]) "
+        "and average the views' logits",
+    )
 
     def build(self, inputs: ModelInputs, num_classes: int) -> Any:
         """Return the Keras model for ``inputs`` and ``num_classes`` classes."""
@@ -68,7 +76,9 @@ class AudioCnn(Model):
             x = keras.layers.Dropout(self.freq_dropout, noise_shape=(None, 1, bins, 1))(x)
         if self.time_dropout > 0:
             x = keras.layers.Dropout(self.time_dropout, noise_shape=(None, frames, 1, 1))(x)
-        if self.members == 1:
+        if self.test_shifts:
+            scores = self._shift_averaged(x, frames, bins, num_classes)
+        elif self.members == 1:
             scores = self._tower(x, frames, bins, num_classes, "scores")
         else:  # members differ by their initial weights and dropout masks
             towers = [
@@ -77,6 +87,28 @@ class AudioCnn(Model):
             ]
             scores = keras.layers.Average(dtype="float32", name="scores")(towers)
         return keras.Model({name: spec}, scores, name=self.name)
+
+    def _shift_averaged(self, x: Any, frames: int, bins: int, num_classes: int) -> Any:
+        """One tower's logits over ``x`` and over ``x`` rolled by each of ``test_shifts``
+        frames, averaged into the softmax ``scores``; layer ``train_logits`` is the unshifted view's
+        (what ``training_view`` trains on)."""
+        import keras
+
+        if self.members > 1:
+            raise PipelineError(
+                f"model '{self.name}': test_shifts and members > 1 do not combine; drop one"
+            )
+        shifts = [k % frames for k in self.test_shifts]
+        if not all(shifts):
+            raise PipelineError(
+                f"model '{self.name}': test_shifts {self.test_shifts} holds a shift of 0 (or a "
+                f"multiple of the {frames} frames); the unshifted view is always scored"
+            )
+        tower = self._tower_layers(frames, bins, num_classes, logits=True)
+        centre = keras.layers.Identity(dtype="float32", name=TRAIN_LOGITS)(_apply(tower, x))
+        views = [centre] + [_apply(tower, _rolled(x, k, frames)) for k in shifts]
+        mean = keras.layers.Average(dtype="float32")(views)
+        return keras.layers.Activation("softmax", dtype="float32", name="scores")(mean)
 
     def _tower(self, x: Any, frames: int, bins: int, num_classes: int, name: str) -> Any:
         """Convolution blocks, dense layers and a softmax named ``name`` over ``x``."""
@@ -120,3 +152,79 @@ class AudioCnn(Model):
         if self.dropout > 0:
             x = keras.layers.Dropout(self.dropout)(x)
         return class_scores(x, num_classes, self.l2, name)
+
+    def _tower_layers(
+        self, frames: int, bins: int, num_classes: int, logits: bool = False
+    ) -> list[Any]:
+        """The layers of ``_tower`` in order, created once so that several inputs share them
+        (the final Dense gives float32 logits when ``logits``)."""
+        import keras
+
+        reg = regularizer(self.l2)
+        layers: list[Any] = []
+        if self.mode == "conv1d":
+            layers.append(keras.layers.Reshape((frames, bins)))
+            conv, pool, pool_global = (
+                keras.layers.Conv1D,
+                keras.layers.MaxPooling1D,
+                keras.layers.GlobalAveragePooling1D,
+            )
+            sizes = [frames]
+        else:
+            conv, pool, pool_global = (
+                keras.layers.Conv2D,
+                keras.layers.MaxPooling2D,
+                keras.layers.GlobalAveragePooling2D,
+            )
+            sizes = [frames, bins]
+        for filters in self.filters:
+            layers.append(
+                conv(
+                    filters,
+                    self.kernel_size,
+                    padding="same",
+                    use_bias=not self.batch_norm,
+                    kernel_regularizer=reg,
+                )
+            )
+            if self.batch_norm:
+                layers.append(keras.layers.BatchNormalization())
+            layers.append(keras.layers.Activation("relu"))
+            if min(sizes) >= 2:
+                layers.append(pool(2, padding="same"))
+                sizes = [-(-size // 2) for size in sizes]
+        layers.append(keras.layers.Flatten() if self.head == "flatten" else pool_global())
+        for units in self.dense_units:
+            if self.dropout > 0:
+                layers.append(keras.layers.Dropout(self.dropout))
+            layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=reg))
+        if self.dropout > 0:
+            layers.append(keras.layers.Dropout(self.dropout))
+        layers.append(
+            keras.layers.Dense(
+                num_classes,
+                activation=None if logits else "softmax",
+                kernel_regularizer=reg,
+                dtype="float32",
+            )
+        )
+        return layers
+
+
+def _apply(layers: list[Any], x: Any) -> Any:
+    """``x`` through ``layers`` in turn."""
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _rolled(x: Any, shift: int, frames: int) -> Any:
+    """``x`` ([batch, frames, bins, 1]) rolled ``shift`` frames later in time (0 < shift <
+    ``frames``): the last ``shift`` frames come first. Built-in layers only, so that model.keras
+    loads without custom objects; the clips are centred in silence, so the wrapped frames are
+    silence too, as a shifted waveform's would be."""
+    import keras
+
+    tail = keras.layers.Cropping2D(((frames - shift, 0), (0, 0)))(x)
+    head = keras.layers.Cropping2D(((0, shift), (0, 0)))(x)
+    return keras.layers.Concatenate(axis=1)([tail, head])

@@ -268,10 +268,11 @@ def _build_or_restore(
         optimizer = make_optimizer(trainer, data.steps_per_epoch, policy)
         optimizer.build(model.trainable_variables)
     loss_fn = make_loss(data.loss, len(data.classes), trainer.label_smoothing, trainer.huber_delta)
-    members = None
-    if trainer.member_losses:
-        from beamline_plugins.training.layers import members_view
+    from beamline_plugins.training.layers import members_view, training_view
 
+    # a model that scores several views at inference (test-time augmentation) trains on one
+    members = training_view(model)
+    if trainer.member_losses:
         members = members_view(model)
         if members is None:
             raise PipelineError(

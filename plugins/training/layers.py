@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+TRAIN_LOGITS = "train_logits"
+
 
 def regularizer(l2: float) -> Any:
     """An L2 weight penalty of ``l2``, or None when ``l2`` is 0."""
@@ -43,3 +45,17 @@ def members_view(model: Any) -> Any:
         return None
     outputs = [model.get_layer(f"scores_{i}").output for i in range(count)]
     return keras.Model(model.input, outputs, name=f"{model.name}_members")
+
+
+def training_view(model: Any) -> Any:
+    """A model over ``model``'s own layers whose output is the softmax of its layer
+    ``train_logits``, for a model that scores differently at inference than it should be
+    trained (test-time augmentation averages several views; the fit trains on one); None when
+    ``model`` has no such layer."""
+    import keras
+
+    if TRAIN_LOGITS not in {layer.name for layer in model.layers}:
+        return None
+    logits = model.get_layer(TRAIN_LOGITS).output
+    scores = keras.layers.Activation("softmax", dtype="float32", name="scores_train")(logits)
+    return keras.Model(model.input, scores, name=f"{model.name}_train")

@@ -160,6 +160,7 @@ def make_steps(
                 per_example = loss_fn(labels, scores)
             else:
                 each = members(features, training=True)
+                each = each if isinstance(each, (list, tuple)) else [each]  # a one-output view
                 per_example = tf.add_n([loss_fn(labels, s) for s in each]) / len(each)
                 scores = tf.add_n(each) / len(each)
             loss = tf.reduce_sum(per_example) / total
