@@ -139,11 +139,14 @@ class CpuClock:
         self._thread.start()
 
     def _run(self) -> None:
+        rounds = 0
         while not self._stop.wait(0.02):
-            try:
-                children = children_cpu(self._children)
+            try:  # every thread's children looked for 4 times a second, the known ones read
+                known = None if rounds % 12 == 0 else list(self._children)
+                children = children_cpu(self._children, known)
             except OSError:  # /proc changed while it was read: the last figures stand
                 children = sum(self._children.values())
+            rounds += 1
             cpu = time.process_time() + children
             self.samples.append((time.perf_counter(), cpu))
 
@@ -154,23 +157,29 @@ class CpuClock:
         return self.samples
 
 
-def children_cpu(seen: dict[str, float]) -> float:
+def children_cpu(seen: dict[str, float], known: list[str] | None = None) -> float:
     """CPU seconds of this process's child processes (the step's reader process), from
     ``/proc`` (Linux; 0 elsewhere); ``seen`` keeps each child's last figure, so one that ended
-    still counts."""
+    still counts. ``known``: read only these pids instead of listing every thread's children
+    (~0.6 ms with Beam's threads: 3 % of a core, sampled every 20 ms)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in _child_pids() if known is None else known:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended
+            continue
+        seen[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return sum(seen.values())
+
+
+def _child_pids() -> list[str]:
+    pids = []
     for tasks in Path("/proc/self/task").glob("*/children"):
         try:
-            pids = tasks.read_text().split()
+            pids += tasks.read_text().split()
         except OSError:  # the thread ended
             continue
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # it ended
-                continue
-            seen[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return sum(seen.values())
+    return pids
 
 
 def cpu_between(samples: list[list[float]], start: float, end: float) -> float | None:

@@ -32,7 +32,6 @@ from apache_beam import pvalue
 from apache_beam.transforms import window as beam_window
 
 from . import windows as W
-from .atomic import write_json
 from .records import (
     MAIN,
     META_KEY,
@@ -164,9 +163,8 @@ def _write_window(
         records += batch_records
         bad += batch_bad
         delivered += count
-    write_json(Path(work) / "read" / f"{name}.json", {"count": delivered})
     pairs, duplicates = deduplicated(records, deduplicate)
-    store_window(name, (start, end), pairs, store, work, label, checks, stream)
+    store_window(name, (start, end), pairs, store, work, label, checks, stream, delivered)
     bad += duplicates
     if bad:
         store_rejected(name, bad, store, stream)

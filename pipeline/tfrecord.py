@@ -75,28 +75,31 @@ def masked_crc(data: bytes) -> int:
     return _mask(crc32c(data))
 
 
-def write_tfrecords(path: str | Path, records: Iterable[bytes], *, compress: bool = True) -> int:
-    """Write ``records`` to a TFRecord file (GZIP unless ``compress`` is False); return the count.
+def write_tfrecords(
+    path: str | Path, records: Iterable[bytes], *, compress: bool = True, level: int = 6
+) -> int:
+    """Write ``records`` to a TFRecord file (GZIP at ``level`` unless ``compress`` is False);
+    return the count.
 
     The file is written under a temporary name and renamed, and its GZIP header carries no time or
     name, so equal records give byte-identical files."""
     count = 0
+    crc = _crc32c_function()
+    headers: dict[int, bytes] = {}  # record length -> its length and the length's checksum
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         stream: BinaryIO = (
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level)
             if compress
             else raw
         )
         pending: list[bytes] = []  # written a chunk at a time: one write call per record
         size = 0  # costs more than framing it (a window of small broker messages)
         for record in records:
-            length = struct.pack("<Q", len(record))
-            pending += (
-                length,
-                _CRC.pack(masked_crc(length)),
-                record,
-                _CRC.pack(masked_crc(record)),
-            )
+            header = headers.get(len(record))
+            if header is None:
+                length = struct.pack("<Q", len(record))
+                header = headers[len(record)] = length + _CRC.pack(masked_crc(length))
+            pending += (header, record, _CRC.pack(_mask(crc(record))))
             size += len(record) + 16
             count += 1
             if size >= CHUNK_BYTES:

@@ -140,9 +140,10 @@ class WindowStore:
         self, window: str, part: str, kind: str, sources: list[str], info: dict[str, Any]
     ) -> Part:
         """Write a part's manifest (its data file must be in place already)."""
-        entry = {"kind": kind, "count": len(sources), "sources": sorted(sources), **info}
+        ordered = sorted(sources)
+        entry = {"kind": kind, "count": len(sources), "sources": ordered, **info}
         write_json(self.root / PARTS_DIR / window / f"{part}.json", entry, ensure_ascii=False)
-        return Part(window, part, kind, len(sources), tuple(sorted(sources)), info)
+        return Part(window, part, kind, len(sources), tuple(ordered), info)
 
     def declare(self, declared: dict[str, Any]) -> None:
         """Keep what the stream declares about its features (for steps reading the store)."""

@@ -58,6 +58,10 @@ def dtype_of(kinds: Iterable[str]) -> str:
 def summarize(records: Iterable[dict[str, Any]], label: str | None) -> dict[str, Any]:
     """What ``features.json`` needs from a window: per feature its value kinds, presence, value
     counts and ``__meta__`` details; the distinct label values."""
+    if isinstance(records, list):
+        fast = _summarize_columns(records, label)
+        if fast is not None:
+            return fast
     features: dict[str, dict[str, Any]] = {}
     labels: set[str] = set()
     count = 0
@@ -92,6 +96,53 @@ def summarize(records: Iterable[dict[str, Any]], label: str | None) -> dict[str,
             value = value[0] if isinstance(value, list | tuple) and len(value) == 1 else value
             labels.add(value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
     return {"count": count, "features": features, "labels": labels}
+
+
+#: Exact types ``_summarize_columns`` takes: one scalar value each.
+_SCALARS = frozenset(_KINDS) | {type(None)}
+
+
+def _summarize_columns(records: list[dict[str, Any]], label: str | None) -> dict[str, Any] | None:
+    """``summarize`` of records that all have the same keys, the first with no missing value
+    (so the features come in its order, as ``summarize`` adds them), every value a plain scalar
+    and no ``__meta__`` (a broker's window), a column at a time: the same summary; None for
+    any other records."""
+    if not records:
+        return None
+    keys = records[0].keys()
+    if META_KEY in keys or any(v is None for v in records[0].values()):
+        return None
+    if any(r.keys() != keys for r in records):
+        return None
+    features: dict[str, dict[str, Any]] = {}
+    labels: set[str] | None = set()
+    for name in keys:
+        column = [r[name] for r in records]
+        types = set(map(type, column))
+        if not types <= _SCALARS:
+            return None
+        if name == label:
+            labels = _label_values(column, types)
+        if is_hidden(name):
+            continue
+        missing = column.count(None) if type(None) in types else 0
+        kinds = {_KINDS[t] for t in types if t is not type(None)}
+        present = len(column) - missing
+        features[name] = {"kinds": kinds, "present": present, "lengths": {1}, "meta": {}}
+    if label and label not in keys:
+        labels = set()
+    if labels is None:
+        return None
+    return {"count": len(records), "features": features, "labels": labels}
+
+
+def _label_values(column: list[Any], types: set[type]) -> set[str] | None:
+    """The distinct label values of a column as ``summarize`` writes them (None: not plain)."""
+    if types <= {str, type(None)}:
+        return set(column) - {None}
+    if types <= {bytes, type(None)}:
+        return {v.decode("utf-8", "replace") for v in set(column) - {None}}
+    return None
 
 
 def to_json(summary: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Acknowledgement stays in the parent, after the window is committed.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -166,6 +167,7 @@ def main() -> None:
     from .resp import StreamConnection
 
     _die_with_parent()
+    gc.freeze()  # the imports' objects out of the collector's view (see beamline.stream_engine)
     source = open(0, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the process's stdin
     out = open(os.dup(1), "wb")  # noqa: SIM115 - the polls' pipe; stdout itself becomes stderr,
     os.dup2(2, 1)  # so that nothing a library prints can mix with the polls
