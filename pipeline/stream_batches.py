@@ -41,7 +41,7 @@ from .records import (
     record_source,
     rejected,
 )
-from .stream_durable import store_rejected, store_window
+from .stream_durable import FRAMED_KEY, store_rejected, store_window
 from .window_hash import DIGEST_KEY, window_hash
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ def apply_in_bulk(batch: Batch, chain: list[RecordFunction]) -> Batch:
     out, bad = [], list(bad)
     for record in records:
         record.pop(DIGEST_KEY, None)  # a transform changes what the digest was of
+        record.pop(FRAMED_KEY, None)  # and what the example was of
         for label, fn, side in chain:
             source = record_source(record)
             try:
@@ -208,7 +209,9 @@ class WriteBatchedWindows(beam.PTransform):
 
 def _records_of(batch: Batch) -> Iterator[Any]:
     records, bad, _ = batch
-    yield from records
+    for record in records:
+        record.pop(FRAMED_KEY, None)  # Beam's transforms may change the record
+        yield record
     for entry in bad:
         yield pvalue.TaggedOutput(REJECTED, entry)
 

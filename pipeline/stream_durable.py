@@ -28,13 +28,16 @@ from .examples import varint, varint_size
 from .ingest_result import write_features
 from .records import is_hidden, record_source
 from .shards import encode_record
-from .tfrecord import write_tfrecords
+from .tfrecord import frame, write_framed, write_tfrecords
 from .window_store import EXAMPLES, WindowStore, link_file, part_id
 
 if TYPE_CHECKING:
     from .components import Stream
     from .context import StepContext
 
+#: A record's TFRecord record (its ``tf.train.Example``, framed) made where it was read
+#: (``attach_framed``); hidden, so never written, hashed or summarized as a feature.
+FRAMED_KEY = "__framed__"
 #: GZIP level of a stored window's TFRecords: 1, not 6. A broker window's values are mostly
 #: already compressed (PNG, encoded audio): level 6 took 2.5 us a message of the digit bench
 #: and level 1 1.6, for files ~5 % larger (0.437 of the framed bytes against 0.416).
@@ -64,10 +67,16 @@ def store_window(
     if fresh:
         summary = W.summarize(fresh, label)
         dtypes = {n: {"dtype": W.dtype_of(e["kinds"])} for n, e in summary["features"].items()}
-        encoded = encode_window(fresh, dtypes)
+        framed = [r.get(FRAMED_KEY) for r in fresh]
         sources = every if len(fresh) == len(items) else [record_source(r) for r in fresh]
         part = part_id(sources)
-        write_tfrecords(target.examples_path(name, part), encoded, level=WINDOW_GZIP_LEVEL)
+        path = target.examples_path(name, part)
+        if None in framed:
+            encoded = encode_window(fresh, dtypes)
+            write_tfrecords(path, encoded, level=WINDOW_GZIP_LEVEL)
+        else:  # the same file, the records framed by the reader (attach_framed)
+            write_framed(path, framed, level=WINDOW_GZIP_LEVEL)
+            encoded = [f[12:-4] for f in framed] if checks else []
         alarms = checks.check_window(name, encoded, store) if checks else []
         info = {"start": bounds[0], "end": bounds[1], "summary": W.to_json(summary)}
         target.commit(name, part, EXAMPLES, sources, {**info, "alarms": alarms})
@@ -81,15 +90,37 @@ def store_window(
 def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str]]) -> list[bytes]:
     """``encode_record`` of each record (the same bytes), without its per-value conversions for
     records whose every feature is one bytes or text value of a bytes feature (a broker's):
-    those are written in protobuf's wire format here, a feature's bytes before its value (map
-    entry key and lengths) made once per window for each value size, and each key set's
-    sorted order (hidden names left out: never written) once."""
+    those are written in protobuf's wire format here (``_plain_examples``)."""
     schema = {"features": dtypes}
+    plain = _plain_examples(records, dtypes)
+    return [
+        encode_record(record, schema) if done is None else done
+        for record, done in zip(records, plain, strict=True)
+    ]
+
+
+def attach_framed(records: list[dict[str, Any]]) -> None:
+    """Give each record whose every feature is one bytes or text value its TFRecord record
+    (``FRAMED_KEY``: its ``tf.train.Example`` framed) as ``store_window`` would write it in
+    any window (such values make their features bytes features): made where the records are
+    read (a broker's reader process, for a stream without transforms), beside the step."""
+    for record, done in zip(records, _plain_examples(records, None), strict=True):
+        if done is not None:
+            record[FRAMED_KEY] = frame(done)
+
+
+def _plain_examples(
+    records: list[dict[str, Any]], dtypes: dict[str, dict[str, str]] | None
+) -> list[bytes | None]:
+    """The ``tf.train.Example`` of each record whose every feature is one bytes or text value
+    of a bytes feature (every feature is one when ``dtypes`` is None), else None: a feature's
+    bytes before its value (map entry key and lengths) made once for each value size, and
+    each key set's sorted order (hidden names left out: never written) once."""
     heads: dict[str, bytes | None] = {}  # name -> its key's bytes; None: not a bytes feature
     prefixes: dict[tuple[str, int], bytes] = {}  # (name, value size) -> the bytes before it
     keys: Any = None
     names: list[str] = []
-    out = []
+    out: list[bytes | None] = []
     for record in records:
         if record.keys() != keys:
             keys, names = record.keys(), sorted(n for n in record if not is_hidden(n))
@@ -115,7 +146,7 @@ def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str
                 prefix = prefixes[name, len(value)] = _value_prefix(head, len(value))
             parts += (prefix, value)
         if parts is None:
-            out.append(encode_record(record, schema))
+            out.append(None)
         else:
             body = b"".join(parts)
             out.append(b"\x0a" + varint(len(body)) + body)  # Example.features
@@ -140,10 +171,12 @@ def _value_prefix(head: bytes, size: int) -> bytes:
     )
 
 
-def _feature_head(name: str, dtypes: dict[str, dict[str, str]]) -> bytes | None:
+def _feature_head(name: str, dtypes: dict[str, dict[str, str]] | None) -> bytes | None:
     """A map entry's key field and its value's tag (``Features.feature``), or None for a hidden
-    name or a feature not of bytes."""
-    if is_hidden(name) or dtypes.get(name, {}).get("dtype") != "bytes":
+    name or a feature not of bytes (in ``dtypes``; None: every feature is)."""
+    if is_hidden(name):
+        return None
+    if dtypes is not None and dtypes.get(name, {}).get("dtype") != "bytes":
         return None
     key = name.encode("utf-8")
     return b"\x0a" + varint(len(key)) + key + b"\x12"

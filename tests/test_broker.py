@@ -310,7 +310,7 @@ def test_a_message_decodes_by_format_into_a_record_or_a_reject_with_the_reason()
     assert "not a time" in event_time("1-0", {b"time": b"-3"})
 
 
-def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_digests():
+def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_digests(tmp_path):
     from beamline.records import content_hash
     from beamline.shards import encode_record
     from beamline.stream_batches import apply_in_bulk, deduplicated, window_hash
@@ -341,6 +341,21 @@ def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_diges
     kept, duplicates = deduplicated(records, True)  # equal contents: the first by source kept
     assert [r["__source__"] for _, r in kept].count("s/0") == 1
     assert [d["source"] for d in duplicates] == ["s/1"]
+    # The reader's framed examples: the records' own, and the same file written from them
+    from beamline.stream_durable import FRAMED_KEY, attach_framed
+    from beamline.tfrecord import frame, write_framed, write_tfrecords
+
+    framed = [dict(r) for r in [*records, mixed]]
+    attach_framed(framed)
+    assert FRAMED_KEY not in framed[-1]  # not all bytes: encoded in the step
+    assert [r[FRAMED_KEY] for r in framed[:-1]] == [
+        frame(e) for e in encode_window(records, dtypes)
+    ]
+    write_framed(tmp_path / "a.gz", [r[FRAMED_KEY] for r in framed[:-1]] * 50, level=1)
+    write_tfrecords(tmp_path / "b.gz", encode_window(records, dtypes) * 50, level=1)
+    assert (tmp_path / "a.gz").read_bytes() == (tmp_path / "b.gz").read_bytes()
+    (changed,), _, _ = apply_in_bulk(([framed[0]], [], 1), [("t", lambda r: r, {})])
+    assert FRAMED_KEY not in changed  # a transform drops it
 
 
 def test_the_reader_connection_parses_new_entries_as_redis_py_does_in_any_chunking(server):

@@ -5,8 +5,9 @@ encodes and commits the windows.
 The parent starts ``python -m beamline_plugins.broker.reader`` (a plain subprocess, so nothing
 of the parent's main module runs again), sends it the pickled stream on stdin and reads its
 polls from stdout: each one the poll's batches, decoded (``decode_batch``: records and
-rejected entries; for a stream without transforms each record's ``window_hash`` too) and
-pickled as the TestStream's ``PickleCoder`` encodes them (``beamline.live_stream.Encoded``),
+rejected entries; for a stream without transforms each record's ``window_hash`` and framed
+example too) and pickled as the TestStream's ``PickleCoder`` encodes them
+(``beamline.live_stream.Encoded``),
 its watermark and the count taken so far; then the reason the stream ended, or an error. Any
 byte on the child's stdin asks it to stop after the poll it is reading (the continuous loop's
 ``STOP``). The child dies with
@@ -143,17 +144,20 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _decoded(entries: list[Any], fields: tuple[str, str, str], digests: bool) -> Any:
-    """``decode_batch`` of a window's entries; with ``digests``, each record carries its
-    ``window_hash`` (``DIGEST_KEY``), which the step would otherwise compute."""
+def _decoded(entries: list[Any], fields: tuple[str, str, str], prepared: bool) -> Any:
+    """``decode_batch`` of a window's entries; with ``prepared``, each record carries its
+    ``window_hash`` (``DIGEST_KEY``) and its framed example (``attach_framed``), which the
+    step would otherwise compute."""
+    from beamline.stream_durable import attach_framed
     from beamline.window_hash import DIGEST_KEY, window_hash
 
     from .redis_stream import decode_batch
 
     batch = decode_batch(entries, *fields)
-    if digests:
+    if prepared:
         for record in batch[0]:
             record[DIGEST_KEY] = window_hash(record)
+        attach_framed(batch[0])
     return batch
 
 
@@ -173,7 +177,7 @@ def main() -> None:
     os.dup2(2, 1)  # so that nothing a library prints can mix with the polls
     stream = _receive(source)
     fields = (stream.format, stream.feature, stream.label)
-    digests = not stream.transforms  # the records as read are the records stored
+    prepared = not stream.transforms  # the records as read are the records stored
     try:
         timeout = 30 + stream.poll_interval
         client = redis.Redis.from_url(stream.url, socket_timeout=timeout)
@@ -192,7 +196,7 @@ def main() -> None:
             poller.polls(), stream.window_seconds, entry_size
         ):
             batches = [
-                (pickle.dumps(_decoded(value, fields, digests), _PROTOCOL), when)
+                (pickle.dumps(_decoded(value, fields, prepared), _PROTOCOL), when)
                 for value, when in elements
             ]
             _send(out, ("poll", batches, watermark, poller.taken))
