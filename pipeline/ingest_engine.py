@@ -23,6 +23,7 @@ Imported only when a source step runs (it imports Apache Beam at the top).
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -304,7 +305,12 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
     analyzed = any(analyzes(t) for t in source.transforms)
     chain = in_process_chain(source, ctx, reader)
     if chain is not None:  # the direct runner, nothing that needs Beam: plain loops
-        run_in_process(
+        from .ingest_columnar import columnar_stages, run_columnar
+
+        analyzers = in_process_analyzers(source, ctx)
+        columnar = columnar_stages(source, ctx, reader, analyzers)
+        run = run_in_process if columnar is None else functools.partial(run_columnar, columnar)
+        run(
             source,
             reader,
             chain,
@@ -314,7 +320,7 @@ def run_ingest(source: Source, ctx: StepContext) -> StepResult:
             names,
             shares,
             info["label"],
-            in_process_analyzers(source, ctx),
+            analyzers,
             out / ex.ASSETS_DIR,
         )
     else:

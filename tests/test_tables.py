@@ -142,53 +142,77 @@ def test_tfrecord_examples_read_back_an_ingest_and_reject_a_corrupt_file(tmp_pat
     }
 
 
-def test_csv_with_a_derived_label_and_quantiles_writes_the_same_without_beam(
+def test_csv_with_a_derived_label_and_quantiles_writes_the_same_by_columns_by_rows_and_in_beam(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ingest_support import shard_contents
 
-    from beamline import ingest_in_process
+    from beamline import ingest_columnar, ingest_engine, ingest_in_process
 
-    rows = [[f"{(i * 7) % 23 * 0.5}", f"{i % 5}", f"{41.8 + i * 0.001:.3f}", f"c{i % 3}"]
-            for i in range(120)]  # fmt: skip
+    header = ["fare", "tips", "lat", "company", "n"]
+    rows = [[f"{((i * 7) % 23 + 1) * 0.5}", f"{i % 5}", f"{41.8 + i * 0.001:.3f}", f"c {i % 3}",
+             f"{i}"] for i in range(150)]  # fmt: skip
     rows[7][1] = ""  # a missing operand: the label is filled
-    extra = "1.0,2,41.9,c1,surplus\n2.0,x,41.9,c2\n"  # too many fields; tips not a float
-    _write_csv(tmp_path / "t.csv", ["fare", "tips", "lat", "company"], rows, extra)
+    rows[11][4] = " +12 "
+    _write_csv(tmp_path / "t1.csv", header, rows[:100])  # read by columns
+    rows[109][1] = "x"  # tips is not a float: this file is converted a row at a time
+    rows[113][0] = "0"  # (n + 1) / fare divides by zero: rejected
+    _write_csv(tmp_path / "t2.csv", header, rows[100:])
+    extra = "1.0,2,41.9,c1,7,surplus\n"  # too many fields: the file is read a row at a time
+    _write_csv(tmp_path / "t3.csv", header, rows[:2], extra)
     step = {
         "component": "csv_table",
-        "path": "t.csv",
+        "path": "t*.csv",
         "types": {"tips": "float"},
+        "deduplicate": False,
         "transforms": [
             {"component": "derive_column", "column": "big", "expression": "tips > 0.2 * fare",
              "label": True},
+            {"component": "derive_column", "column": "ratio", "expression": "(n + 1) / fare",
+             "on_missing": "empty"},
             {"component": "column_quantiles", "columns": {"lat": 4}},
         ],
     }  # fmt: skip
-    from beamline import ingest_engine
+    paths = []
+    for name in ("run_in_process", "run_columnar"):
+        run = getattr(ingest_columnar if name == "run_columnar" else ingest_engine, name)
 
-    plain_runs = []
-    run_plain = ingest_engine.run_in_process
+        def spied(*args: object, _run: object = run, _name: str = name, **kwargs: object) -> None:
+            paths.append(_name)
+            _run(*args, **kwargs)  # type: ignore[operator]
 
-    def spied(*args: object, **kwargs: object) -> None:
-        plain_runs.append(1)
-        run_plain(*args, **kwargs)
+        monkeypatch.setattr(ingest_columnar if name == "run_columnar" else ingest_engine, name,
+                            spied)  # fmt: skip
+    batches: list[int] = []
+    add_batch = ingest_columnar.ColumnSpiller.add_batch
 
-    monkeypatch.setattr(ingest_engine, "run_in_process", spied)
+    def counted(self: object, batch: ingest_columnar.ColumnBatch, bad: object) -> None:
+        batches.append(len(batch))
+        add_batch(self, batch, bad)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_columnar.ColumnSpiller, "add_batch", counted)
     written, counts = {}, {}
-    for in_process in (True, False):
+    for name, columnar, in_process in (("columns", True, True), ("rows", False, True),
+                                       ("beam", False, False)):  # fmt: skip
+        monkeypatch.setattr(ingest_columnar, "ENABLED", columnar)
         monkeypatch.setattr(ingest_in_process, "ENABLED", in_process)
-        name = "plain" if in_process else "beam"
         record, artifact = ingest(pipeline_file(tmp_path, step, name=name), tmp_path / name)
         written[name] = shard_contents(artifact)
         written[name]["features.json"] = (artifact / "features.json").read_bytes()
         for asset in sorted((artifact / "assets").rglob("*.json")):  # exact at this size
             written[name][str(asset.relative_to(artifact))] = asset.read_bytes()
         counts[name] = record.counts
-    assert plain_runs == [1]  # the first ingest ran without Beam
-    assert counts["plain"] == counts["beam"]
-    assert (counts["plain"]["read"], counts["plain"]["rejected"]) == (122, 2)
-    assert "assets/quantiles/lat.json" in written["plain"]
-    assert written["plain"] == written["beam"]
+    assert paths == ["run_columnar", "run_in_process"]  # then Beam
+    assert counts["columns"] == counts["rows"] == counts["beam"]
+    assert (counts["columns"]["read"], counts["columns"]["rejected"]) == (153, 3)
+    assert "assets/quantiles/lat.json" in written["columns"]
+    assert written["columns"] == written["rows"] == written["beam"]
+    reasons = " | ".join(sorted(r["source"].rsplit("/", 1)[-1] + ": " + r["reason"]
+                                for r in examples.rejected_records(artifact)))  # fmt: skip
+    assert "t2.csv:row 10: column 'tips': 'x' is not a float" in reasons
+    assert "t2.csv:row 14: ratio = (n + 1) / fare: '/': division by zero" in reasons
+    assert "t3.csv:row 3: expected 5 fields, got 6" in reasons
+    assert batches == [100]  # t1.csv's rows went through as one batch of columns
 
 
 def test_column_kinds_per_file_equal_the_kinds_of_every_read_row(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from beamline.ingest import Reject
 
-from .expression import MISSING, Expression, ExpressionError
+from .expression import MISSING, Expression, ExpressionError, Unvectorised
 
 QUANTILES_DIR = "quantiles"
 
@@ -40,6 +40,34 @@ def derive_record(
         return out
     out[column] = _stored(value, expression.boolean)
     return out
+
+
+def derive_columns(
+    batch: Any, column: str, expression: Expression, on_missing: str, fill: float
+) -> Any:
+    """``derive_record`` on every row of a ``beamline.ingest_columnar.ColumnBatch``: the new
+    column as int64 0/1 (a truth value) or float64; raises ``NotColumnar`` where a row must be
+    computed (or rejected) a record at a time."""
+    import numpy as np
+    import pyarrow as pa
+
+    from beamline.ingest_columnar import ColumnBatch, NotColumnar
+
+    try:
+        values, missing = expression.evaluate_columns(batch.columns, len(batch))
+    except Unvectorised as exc:
+        raise NotColumnar(str(exc)) from None
+    if missing.any():
+        if on_missing == "reject":
+            raise NotColumnar("rows to reject")  # the record path names their columns
+        if on_missing == "fill":
+            values = np.where(missing, float(_stored(fill, expression.boolean)), values)
+            missing = np.zeros(len(values), bool)
+    if expression.boolean:
+        out = pa.array((values != 0).astype(np.int64), pa.int64(), mask=missing)
+    else:
+        out = pa.array(values, pa.float64(), mask=missing)
+    return ColumnBatch({**batch.columns, column: out}, batch.sources)
 
 
 def _stored(value: Any, boolean: bool) -> Any:
@@ -119,6 +147,10 @@ def quantiles_analyzer(columns: dict[str, int]) -> Any:
     return _analyze()
 
 
+#: Arrow type ids of int64 and float64 (``pyarrow.int64().id``, ``pyarrow.float64().id``).
+_NUMERIC_TYPE_IDS = (9, 12)
+
+
 class InProcessQuantiles:
     """``quantiles_analyzer`` in plain Python: ``add`` each train record, then ``assets()``.
 
@@ -148,6 +180,28 @@ class InProcessQuantiles:
                 pending.extend(values)
                 if len(pending) >= self._BATCH:
                     self._flush(column)
+
+    def add_columns(self, columns: dict[str, Any]) -> None:
+        """Count the values of a batch of train rows (Arrow arrays by column), as ``add`` of
+        each row in order does."""
+        import numpy as np
+
+        for column, pending in self.pending.items():
+            found = columns.get(column)
+            if found is None or found.type.id not in _NUMERIC_TYPE_IDS:
+                if found is not None:
+                    for value in found.to_pylist():
+                        pending.extend(column_values({column: value}, column))
+                        if len(pending) >= self._BATCH:
+                            self._flush(column)
+                continue
+            values = found.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
+            pending.extend(values[~np.isnan(values)].tolist())
+            while len(pending) >= self._BATCH:  # flushed where add would flush
+                rest = pending[self._BATCH :]
+                del pending[self._BATCH :]
+                self._flush(column)
+                self.pending[column] = pending = rest
 
     def _flush(self, column: str) -> None:
         pending = self.pending[column]

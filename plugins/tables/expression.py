@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MISSING", "Expression", "ExpressionError", "parse"]
+__all__ = ["MISSING", "Expression", "ExpressionError", "Unvectorised", "parse"]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
@@ -66,6 +66,121 @@ class ExpressionError(ValueError):
     """A malformed expression (with the position) or a value it cannot compute on."""
 
 
+class Unvectorised(Exception):
+    """``Expression.evaluate_columns`` cannot give what ``evaluate`` gives row by row."""
+
+
+_EXACT = 2.0**53  # integers up to here are exact in float64
+
+
+@dataclass
+class _Vector:
+    """A node's value on every row: float64 ``values``, ``missing`` (``MISSING``), ``none``
+    (a bare column's missing value, which logic reads as false), ``integer`` (Python ints)."""
+
+    values: Any
+    missing: Any
+    none: Any
+    integer: bool
+
+
+def _vector_column(name: str) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+        import pyarrow as pa
+
+        column = columns.get(name)
+        if column is None:
+            nothing = np.ones(rows, bool)
+            return _Vector(np.zeros(rows), np.zeros(rows, bool), nothing, True)
+        if column.type not in (pa.int64(), pa.float64()):
+            raise Unvectorised(f"column '{name}' is not numeric")
+        none = column.is_null().to_numpy(zero_copy_only=False)
+        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+        integer = column.type == pa.int64()
+        if integer and rows and np.abs(values).max() >= _EXACT:
+            raise Unvectorised(f"column '{name}' holds integers beyond 2**53")
+        return _Vector(values, np.zeros(rows, bool), none, integer)
+
+    return vector
+
+
+def _vector_constant(value: Any) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+
+        if isinstance(value, str) or (isinstance(value, int) and abs(value) >= _EXACT):
+            raise Unvectorised(f"the constant {value!r}")
+        nothing = np.zeros(rows, bool)
+        return _Vector(np.full(rows, float(value)), nothing, nothing, isinstance(value, int))
+
+    return vector
+
+
+def _vector_binary(left: Node, right: Node, op: str) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+
+        a = left.vector(columns, rows)  # type: ignore[attr-defined]
+        b = right.vector(columns, rows)  # type: ignore[attr-defined]
+        missing = a.missing | a.none | b.missing | b.none
+        x, y = a.values, b.values
+        if op in ("/", "%") and ((y == 0) & ~missing).any():
+            raise Unvectorised("a division by zero")
+        with np.errstate(all="ignore"):
+            if op in _COMPARE:
+                values = _COMPARE[op](x, y).astype(np.float64)
+            elif op == "/":
+                values = x / np.where(missing, 1.0, y)
+            elif op == "%":
+                values = np.mod(x, np.where(missing, 1.0, y))
+            else:
+                values = _ARITHMETIC[op](x, y)
+        integer = op not in _COMPARE and op != "/" and a.integer and b.integer
+        if integer and (np.abs(values[~missing]) >= _EXACT).any():
+            raise Unvectorised("an integer result beyond 2**53")
+        return _Vector(values, missing, np.zeros(rows, bool), integer or op in _COMPARE)
+
+    return vector
+
+
+def _truth(v: _Vector) -> Any:
+    return (v.values != 0) & ~v.none  # bool(None) is False
+
+
+def _vector_logic(left: Node, right: Node, both: bool) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+
+        a = left.vector(columns, rows)  # type: ignore[attr-defined]
+        b = right.vector(columns, rows)  # type: ignore[attr-defined]
+        truth = (_truth(a) & _truth(b)) if both else (_truth(a) | _truth(b))
+        return _Vector(truth.astype(np.float64), a.missing | b.missing, np.zeros(rows, bool),
+                       True)  # fmt: skip
+
+    return vector
+
+
+def _vector_not(inner: Node) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+
+        a = inner.vector(columns, rows)  # type: ignore[attr-defined]
+        return _Vector((~_truth(a)).astype(np.float64), a.missing, np.zeros(rows, bool), True)
+
+    return vector
+
+
+def _vector_minus(inner: Node) -> Callable[[dict[str, Any], int], _Vector]:
+    def vector(columns: dict[str, Any], rows: int) -> _Vector:
+        import numpy as np
+
+        a = inner.vector(columns, rows)  # type: ignore[attr-defined]
+        return _Vector(-a.values, a.missing | a.none, np.zeros(rows, bool), a.integer)
+
+    return vector
+
+
 Node = Callable[[dict[str, Any]], Any]
 
 
@@ -81,6 +196,17 @@ class Expression:
     def evaluate(self, record: dict[str, Any]) -> Any:
         """The value of the expression on ``record`` (``MISSING`` when an operand is missing)."""
         return self.node(record)
+
+    def evaluate_columns(self, columns: dict[str, Any], rows: int) -> tuple[Any, Any]:
+        """The values on ``rows`` rows of numeric columns (``columns``: name -> Arrow array of
+        int64 or float64, null = missing) as numpy arrays ``(values, missing)``: float64 values
+        (0/1 for a truth value), True where ``evaluate`` gives ``MISSING``. Raises
+        ``Unvectorised`` where ``evaluate`` must decide a row at a time (text, a division by
+        zero, an integer result beyond 2**53, a bare missing column)."""
+        out = self.node.vector(columns, rows)  # type: ignore[attr-defined]
+        if (out.none & ~out.missing).any():
+            raise Unvectorised("a missing value outside any operation")
+        return out.values, out.missing
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Beam pickles stages; closures do not pickle, the text does.
@@ -158,13 +284,15 @@ class _Parser:
     def or_(self) -> Node:
         node = self.and_()
         while self._take("or"):
-            node = _logic(node, self.and_(), any)
+            right = self.and_()
+            node = _with(_logic(node, right, any), _vector_logic(node, right, False))
         return node
 
     def and_(self) -> Node:
         node = self.not_()
         while self._take("and"):
-            node = _logic(node, self.not_(), all)
+            right = self.not_()
+            node = _with(_logic(node, right, all), _vector_logic(node, right, True))
         return node
 
     def not_(self) -> Node:
@@ -176,7 +304,7 @@ class _Parser:
                 return MISSING if value is MISSING else not value
 
             negate.boolean = True  # type: ignore[attr-defined]
-            return negate
+            return _with(negate, _vector_not(inner))
         return self.compare()
 
     def compare(self) -> Node:
@@ -184,20 +312,26 @@ class _Parser:
         op = self._take(*_COMPARE)
         if not op:
             return left
-        node = _binary(left, self.sum(), _COMPARE[op], op, numeric=False)
+        right = self.sum()
+        node = _with(_binary(left, right, _COMPARE[op], op, numeric=False),
+                     _vector_binary(left, right, op))  # fmt: skip
         node.boolean = True  # type: ignore[attr-defined]
         return node
 
     def sum(self) -> Node:
         node = self.term()
         while op := self._take("+", "-"):
-            node = _binary(node, self.term(), _ARITHMETIC[op], op, numeric=True)
+            right = self.term()
+            node = _with(_binary(node, right, _ARITHMETIC[op], op, numeric=True),
+                         _vector_binary(node, right, op))  # fmt: skip
         return node
 
     def term(self) -> Node:
         node = self.unary()
         while op := self._take("*", "/", "%"):
-            node = _binary(node, self.unary(), _ARITHMETIC[op], op, numeric=True)
+            right = self.unary()
+            node = _with(_binary(node, right, _ARITHMETIC[op], op, numeric=True),
+                         _vector_binary(node, right, op))  # fmt: skip
         return node
 
     def unary(self) -> Node:
@@ -208,7 +342,7 @@ class _Parser:
                 value = inner(record)
                 return MISSING if _is_missing(value) else -_number(value, "'-'")
 
-            return minus
+            return _with(minus, _vector_minus(inner))
         return self.atom()
 
     def atom(self) -> Node:
@@ -219,19 +353,24 @@ class _Parser:
         self.pos += 1
         if kind == "number":
             number = float(value) if any(c in value for c in ".eE") else int(value)
-            return lambda record: number
+            return _with(lambda record: number, _vector_constant(number))
         if kind == "string":
             literal = value[1:-1]
-            return lambda record: literal
+            return _with(lambda record: literal, _vector_constant(literal))
         if kind == "name":
             self.columns.append(value)
-            return lambda record: record.get(value)
+            return _with(lambda record: record.get(value), _vector_column(value))
         if value == "(":
             node = self.or_()
             if not self._take(")"):
                 raise ExpressionError(f"{self.text!r}: '(' at character {at + 1} is not closed")
             return node
         raise ExpressionError(f"{self.text!r}: unexpected {value!r} at character {at + 1}")
+
+
+def _with(node: Node, vector: Callable[[dict[str, Any], int], _Vector]) -> Node:
+    node.vector = vector  # type: ignore[attr-defined]
+    return node
 
 
 def _binary(left: Node, right: Node, fn: Callable[[Any, Any], Any], op: str, numeric: bool) -> Node:

@@ -230,6 +230,38 @@ class TypedCsvRows:
         self.files, self.delimiter, self.keep, self.label = list(files), delimiter, keep, label
         self.explicit, self.infer = explicit, infer
         self.kinds: dict[str, list[str]] | None = None
+        self.arrow_files: set[str] = set()  # the files column_batches reads with Arrow
+
+    def column_batches(self, path: str) -> Iterator[Any]:
+        """The rows of one file as ``__call__`` yields them, a ``ColumnBatch`` of typed Arrow
+        columns at a time where Arrow can read the file (``columnar``; the column types then
+        come from Arrow's pass over every file, equal to ``file_kinds``')."""
+        from . import columnar  # imports pyarrow
+
+        if self.kinds is None:
+            parts = []
+            for file in self.files:
+                found = columnar.file_kinds(file, self.delimiter, self.keep, self.label)
+                if found is None:
+                    found = file_kinds(file, self.delimiter, self.keep, self.label)
+                else:
+                    self.arrow_files.add(file)
+                parts.append(found)
+            self.kinds = merge_kinds(parts)
+        if path not in self.arrow_files:
+            yield from self(path)
+            return
+        kinds, explicit, infer = self.kinds, self.explicit, self.infer
+
+        def types(name: str) -> str:
+            return column_type(kinds.get(name, []), explicit.get(name), infer)
+
+        def convert(row: dict[str, Any]) -> dict[str, Any]:
+            return convert_row(row, kinds, explicit, infer)
+
+        yield from columnar.typed_batches(
+            path, self.delimiter, self.keep, self.label, types, convert
+        )
 
     def __call__(self, path: str) -> Iterator[dict[str, Any] | Reject]:
         """The typed rows of one file (and its rejected rows)."""

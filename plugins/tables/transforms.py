@@ -55,6 +55,18 @@ class DeriveColumn(Transform):
         )
         return record_stage(self.name, fn)
 
+    def columns_stage(self, ctx: StepContext) -> Any:
+        """The stage on a batch of columns (the in-process ingest's columnar path): the
+        expression computed per column where it can be, else the batch goes a record at a
+        time through ``stage``'s function."""
+        return functools.partial(
+            columns_ops.derive_columns,
+            column=self.column,
+            expression=parse(self.expression),
+            on_missing=self.on_missing,
+            fill=self.fill,
+        )
+
     def feature_info(self, ctx: StepContext, info: dict[str, Any]) -> dict[str, Any]:
         """The new column is numeric, or the label with ``label: true``."""
         features = {name: dict(spec) for name, spec in info.get("features", {}).items()}
@@ -92,6 +104,10 @@ class ColumnQuantiles(Transform):
     def stage(self, ctx: StepContext) -> Any:
         """Records pass unchanged (the work is in ``analyze``)."""
         return record_stage(self.name, columns_ops.identity)
+
+    def columns_stage(self, ctx: StepContext) -> Any:
+        """Batches of columns pass unchanged."""
+        return columns_ops.identity
 
     def analyze(self, ctx: StepContext) -> Any:
         """The analyzer: train records -> ``(relative path, bytes)`` of one file per column."""
