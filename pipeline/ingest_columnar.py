@@ -24,8 +24,11 @@ write order (an approximate quantile can differ within its error bound). The pat
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import os
 import pickle
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ingest_stages as stages
-from . import spill
+from . import spill, tfrecord
 from .errors import PipelineError
 from .examples import decode_example, wire_scalar
 from .feature_stats import (
@@ -48,7 +51,7 @@ from .feature_stats import (
     record_kinds,
 )
 from .records import SOURCE_KEY, Reject, content_hash, natural_key, record_source, rejected
-from .shards import encode_record, shard_of
+from .shards import SHARD_SUFFIX, encode_record, shard_name, shard_of
 from .splits import predefined_split, split_key, split_of
 from .stream_batches import RecordFunction, apply_in_bulk
 
@@ -517,6 +520,45 @@ def _remove(stats: FeatureStats, data: bytes) -> None:
         stats.features[name]["present"] -= 1
 
 
+class _ShardWriter:
+    """One shard's GZIP TFRecord file written as ``beamline.tfrecord.write_tfrecords`` writes
+    it (the same bytes for the same records), a sorted run of records at a time."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.tmp = path, path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.raw = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()
+        self.stream = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0,
+                                    compresslevel=6)  # fmt: skip
+        self.count = 0
+        self.crc = tfrecord._crc32c_function()
+        self.headers: dict[int, bytes] = {}
+
+    def write(self, records: Iterable[bytes]) -> None:
+        """Append records (framed as TFRecord), in order."""
+        pending: list[bytes] = []
+        crc, headers, pack = self.crc, self.headers, _CRC.pack
+        for record in records:
+            header = headers.get(len(record))
+            if header is None:
+                length = struct.pack("<Q", len(record))
+                header = headers[len(record)] = length + pack(tfrecord.masked_crc(length))
+            pending += (header, record, pack(tfrecord._mask(crc(record))))
+            self.count += 1
+        if pending:
+            self.stream.write(b"".join(pending))
+
+    def close(self) -> int:
+        """Finish the file under its name; the number of records."""
+        self.stream.close()
+        self.raw.close()
+        os.replace(self.tmp, self.path)
+        return self.count
+
+
+_CRC = struct.Struct("<I")
+
+
 def write_groups(
     manifest: dict[str, Any],
     plan: dict[str, Any],
@@ -526,13 +568,20 @@ def write_groups(
     stats: FeatureStats,
     bad: list[dict[str, str]],
 ) -> None:
-    """Deduplicate every group of buckets into sorted fragments, then merge every planned
-    shard (as ``beamline.ingest_stages.dedupe_and_encode`` and ``write_shard``)."""
-    fragments: dict[tuple[str, int], list[str]] = {key: [] for key, _ in stages.all_shards(plan)}
+    """Deduplicate every group of buckets and append its records to their shards (the groups
+    are consecutive buckets of the content-hash space, so each shard is written in hash order
+    without fragments to merge: the same files as ``beamline.ingest_stages.dedupe_and_encode``
+    then ``write_shard``)."""
+    writers = {
+        (split, shard): _ShardWriter(
+            examples_dir / split / shard_name(shard, entry["shards"], SHARD_SUFFIX)
+        )
+        for (split, shard), _ in stages.all_shards(plan)
+        for entry in (plan[split],)
+    }
     shards = {split: entry["shards"] for split, entry in plan.items()}
-    folder = str(work / "fragments")
     for group in stages.groups(manifest):
-        parts: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        parts: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
         entries: Iterator[tuple[str, list[tuple[str, str, bytes]]]]
         if deduplicate:
             by_hash: dict[str, list[tuple[str, str, bytes]]] = {}
@@ -555,13 +604,14 @@ def write_groups(
                 found = found[:1]
             for split, _, data in found:
                 key = (split, shard_of(digest, shards[split]))
-                parts.setdefault(key, []).append((bytes.fromhex(digest), data))
-        for (split, shard), items in sorted(parts.items()):
-            fragments[(split, shard)].append(
-                spill.write_fragment(folder, f"{split}-{shard:05d}", items)
-            )
-    for key, paths in fragments.items():
-        stages.write_shard((key, paths), str(examples_dir), str(work / "shards"), plan)
+                parts.setdefault(key, []).append((digest, data))
+        for key, items in parts.items():
+            items.sort()  # by (hash, bytes), as fragments are sorted and merged
+            writers[key].write(data for _, data in items)
+    counts = Path(work / "shards")
+    for (split, shard), writer in writers.items():
+        stages.save_json({"split": split, "count": writer.close()},
+                         str(counts / f"{split}-{shard:05d}.json"))  # fmt: skip
 
 
 def run_columnar(

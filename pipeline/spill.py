@@ -58,14 +58,16 @@ class RunWriter:
         self._buffer.sort(key=lambda pair: pair[0])  # stable: arrival order within a bucket
         offset = start = 0
         current = self._buffer[0][0]
+        parts: list[bytes] = []  # one write call per run file: a call per blob cost more
+        pack, head = _LENGTH.pack, _LENGTH.size
+        for bucket, blob in self._buffer:
+            if bucket != current:
+                self.ranges.append((current, str(path), start, offset - start))
+                current, start = bucket, offset
+            parts += (pack(len(blob)), blob)
+            offset += head + len(blob)
         with open(path, "wb") as handle:
-            for bucket, blob in self._buffer:
-                if bucket != current:
-                    self.ranges.append((current, str(path), start, offset - start))
-                    current, start = bucket, offset
-                handle.write(_LENGTH.pack(len(blob)))
-                handle.write(blob)
-                offset += _LENGTH.size + len(blob)
+            handle.write(b"".join(parts))
         self.ranges.append((current, str(path), start, offset - start))
         self._buffer = []
         self._size = 0

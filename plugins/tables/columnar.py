@@ -71,7 +71,7 @@ def arrow_batches(
 
 def _plain(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """``(cells stripped of spaces, mask of cells left to Python)``."""
-    unusual = pc.match_substring_regex(column, _UNUSUAL).to_numpy(zero_copy_only=False)
+    unusual = ~pc.ascii_is_printable(column).to_numpy(zero_copy_only=False)
     return pc.utf8_trim(column, " "), unusual
 
 
@@ -83,24 +83,55 @@ def _matches(stripped: pa.Array, pattern: str) -> np.ndarray:
     return pc.match_substring_regex(stripped, pattern).to_numpy(zero_copy_only=False)
 
 
+def _has(values: pa.Array, text: str) -> np.ndarray:
+    return pc.match_substring(values, text).to_numpy(zero_copy_only=False)
+
+
+def _numeric_kinds(values: pa.Array) -> set[str] | None:
+    """The kinds of non-empty stripped printable cells when Arrow's number parsing decides
+    them (every cell an int, or every cell a finite float), else None. Arrow parses
+    ``-?digits``, and ``-?(digits[.digits]|.digits)([eE][+-]?digits)`` (or infinity and NaN,
+    which are refused here), what ``readers.value_kind``'s patterns accept without a ``+``."""
+    if _has(values, "+").any():
+        return None
+    try:
+        pc.cast(values, pa.int64())
+        return {"int"}
+    except pa.ArrowInvalid:
+        pass
+    try:
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    if not np.isfinite(numbers).all():
+        return None
+    marked = _has(values, ".") | _has(values, "e") | _has(values, "E")
+    return ({"float"} if marked.any() else set()) | ({"int"} if not marked.all() else set())
+
+
 def column_kinds(column: pa.Array) -> set[str]:
     """The kinds ``readers.value_kind`` gives the cells of ``column`` (empty cells none)."""
     stripped, unusual = _plain(column)
-    usual = ~unusual
     out: set[str] = set()
-    filled = usual & ~_empty(stripped)
-    ints = _matches(stripped, _INT)
-    floats = _matches(stripped, _FLOAT)
-    if (filled & ints).any():
-        out.add("int")
-    if (filled & ~ints & floats).any():
-        out.add("float")
-    if (filled & ~ints & ~floats).any():
-        out.add("text")
     for i in np.flatnonzero(unusual).tolist():
         kind = readers.value_kind(column[i].as_py())
         if kind:
             out.add(kind)
+    filled = ~unusual & ~_empty(stripped)
+    if not filled.any():
+        return out
+    values = stripped.filter(pa.array(filled)) if not filled.all() else stripped
+    found = _numeric_kinds(values)
+    if found is not None:
+        return out | found
+    ints = _matches(values, _INT)
+    floats = _matches(values, _FLOAT)
+    if ints.any():
+        out.add("int")
+    if (~ints & floats).any():
+        out.add("float")
+    if (~ints & ~floats).any():
+        out.add("text")
     return out
 
 
@@ -134,18 +165,21 @@ def file_kinds(
     return {name: sorted(k) for name, k in kinds.items()}
 
 
-def convert(column: pa.Array, kind: str) -> pa.Array | None:
+def convert(column: pa.Array, kind: str, checked: bool) -> pa.Array | None:
     """``column`` as ``readers.convert_row`` converts each cell to ``kind`` (int or float;
-    empty cells missing), or None when a cell needs Python (or does not fit)."""
+    empty cells missing), or None when a cell needs Python (or does not fit). ``checked``:
+    every cell is known to be of the kind's pattern (an inferred type)."""
     stripped, unusual = _plain(column)
     if unusual.any():
         return None
     empty = _empty(stripped)
-    fits = _matches(stripped, _INT if kind == "int" else f"{_INT}|{_FLOAT}")
-    if not (fits | empty).all():
-        return None
-    unsigned = pc.replace_substring_regex(stripped, r"^\+", "")
-    cells = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), unsigned)
+    if not checked:
+        fits = _matches(stripped, _INT if kind == "int" else f"{_INT}|{_FLOAT}")
+        if not (fits | empty).all():
+            return None
+    if _has(stripped, "+").any():
+        stripped = pc.replace_substring_regex(stripped, r"^\+", "")
+    cells = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), stripped)
     try:
         return pc.cast(cells, pa.int64() if kind == "int" else pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -157,12 +191,13 @@ def typed_batches(
     delimiter: str,
     keep: list[str] | None,
     label: str,
-    types: Callable[[str], str],
+    types: Callable[[str], tuple[str, bool]],
     convert_row: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> Iterator[ColumnBatch | dict[str, Any] | Reject]:
     """The rows of a file Arrow can read, each column typed ``types(column)`` (int, float or
-    text): a ``ColumnBatch`` per block, or that block's rows one at a time (``convert_row``, as
-    ``readers.TypedCsvRows`` yields them) where a cell needs it."""
+    text, and whether its cells decided it rather than a declared type): a ``ColumnBatch`` per
+    block, or that block's rows one at a time (``convert_row``, as ``readers.TypedCsvRows``
+    yields them) where a cell needs it."""
     header = arrow_header(path, delimiter)
     if header is None:
         raise Reject("the file changed while it was read", path)
@@ -175,8 +210,8 @@ def typed_batches(
         if not label or labelled(columns, label).all():
             typed = {}
             for name, column in columns.items():
-                kind = types(name)
-                converted = column if kind == "text" else convert(column, kind)
+                kind, checked = types(name)
+                converted = column if kind == "text" else convert(column, kind, checked)
                 if converted is None:
                     typed = None
                     break

@@ -253,8 +253,9 @@ class TypedCsvRows:
             return
         kinds, explicit, infer = self.kinds, self.explicit, self.infer
 
-        def types(name: str) -> str:
-            return column_type(kinds.get(name, []), explicit.get(name), infer)
+        def types(name: str) -> tuple[str, bool]:  # the type, and whether the cells decided it
+            found = explicit.get(name)
+            return column_type(kinds.get(name, []), found, infer), not found
 
         def convert(row: dict[str, Any]) -> dict[str, Any]:
             return convert_row(row, kinds, explicit, infer)
