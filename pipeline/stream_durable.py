@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 #: A record's TFRecord record (its ``tf.train.Example``, framed) made where it was read
 #: (``attach_framed``); hidden, so never written, hashed or summarized as a feature.
 FRAMED_KEY = "__framed__"
+#: The largest example ``attach_framed`` frames (larger ones are encoded by the step).
+FRAMED_BYTES = 64 << 10
 #: GZIP level of a stored window's TFRecords: 1, not 6. A broker window's values are mostly
 #: already compressed (PNG, encoded audio): level 6 took 2.5 us a message of the digit bench
 #: and level 1 1.6, for files ~5 % larger (0.437 of the framed bytes against 0.416).
@@ -99,13 +101,15 @@ def encode_window(records: list[dict[str, Any]], dtypes: dict[str, dict[str, str
     ]
 
 
-def attach_framed(records: list[dict[str, Any]]) -> None:
+def attach_framed(records: list[dict[str, Any]], max_bytes: int = FRAMED_BYTES) -> None:
     """Give each record whose every feature is one bytes or text value its TFRecord record
     (``FRAMED_KEY``: its ``tf.train.Example`` framed) as ``store_window`` would write it in
     any window (such values make their features bytes features): made where the records are
-    read (a broker's reader process, for a stream without transforms), beside the step."""
+    read (a broker's reader process, for a stream without transforms), beside the step.
+    Records of more than ``max_bytes`` are left to the step: carried twice, a large one would
+    bring a poll's event nearer Beam's 4 MiB gRPC limit."""
     for record, done in zip(records, _plain_examples(records, None), strict=True):
-        if done is not None:
+        if done is not None and len(done) <= max_bytes:
             record[FRAMED_KEY] = frame(done)
 
 

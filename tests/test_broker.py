@@ -346,8 +346,10 @@ def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_diges
     from beamline.tfrecord import frame, write_framed, write_tfrecords
 
     framed = [dict(r) for r in [*records, mixed]]
-    attach_framed(framed)
+    attach_framed(framed, max_bytes=10_000)
     assert FRAMED_KEY not in framed[-1]  # not all bytes: encoded in the step
+    assert FRAMED_KEY not in framed[2]  # 25 kB: over the limit, left to the step too
+    attach_framed(framed)
     assert [r[FRAMED_KEY] for r in framed[:-1]] == [
         frame(e) for e in encode_window(records, dtypes)
     ]
