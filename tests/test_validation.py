@@ -177,13 +177,16 @@ def test_in_memory_and_beam_statistics_give_the_same_counts(monkeypatch, write_p
     )
     runs = path.parent / "runs"
     in_memory = beamline.run(path, runs_dir=runs)
-    beam = beamline.run(path, {"steps.validate.in_memory_max_examples": 0}, runs_dir=runs)
+    large = {"steps.validate.in_memory_max_examples": 0}
+    beam = beamline.run(path, {**large, "steps.validate.streamed": False}, runs_dir=runs)
+    streamed = beamline.run(path, large, runs_dir=runs)  # a batch at a time, without Beam
 
     assert set(_result(in_memory)["statistics"].values()) == {"in_memory"}
     assert set(_result(beam)["statistics"].values()) == {"beam"}
-    assert _record(in_memory).counts == _record(beam).counts
-    for split in _record(beam).counts:
-        a = load_statistics(in_memory.run.path / "validate" / "statistics" / f"{split}.pb")
+    assert set(_result(streamed)["statistics"].values()) == {"streamed"}
+    assert _record(in_memory).counts == _record(beam).counts == _record(streamed).counts
+    for split, other in ((s, run) for s in _record(beam).counts for run in (in_memory, streamed)):
+        a = load_statistics(other.run.path / "validate" / "statistics" / f"{split}.pb")
         b = load_statistics(beam.run.path / "validate" / "statistics" / f"{split}.pb")
         assert a.datasets[0].num_examples == b.datasets[0].num_examples > 0
         fa = {f.path.step[0]: f for f in a.datasets[0].features}

@@ -92,21 +92,20 @@ def _numeric_kinds(values: pa.Array) -> set[str] | None:
     them (every cell an int, or every cell a finite float), else None. Arrow parses
     ``-?digits``, and ``-?(digits[.digits]|.digits)([eE][+-]?digits)`` (or infinity and NaN,
     which are refused here), what ``readers.value_kind``'s patterns accept without a ``+``."""
-    if _has(values, "+").any():
+    # A failing cast costs milliseconds a batch: a text column is told by its first cell.
+    if readers.value_kind(values[0].as_py()) == "text" or _has(values, "+").any():
         return None
+    marked = _has(values, ".") | _has(values, "e") | _has(values, "E")
     try:
-        pc.cast(values, pa.int64())
-        return {"int"}
-    except pa.ArrowInvalid:
-        pass
-    try:
+        if not marked.any():
+            pc.cast(values, pa.int64())
+            return {"int"}
         numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return None
     if not np.isfinite(numbers).all():
         return None
-    marked = _has(values, ".") | _has(values, "e") | _has(values, "E")
-    return ({"float"} if marked.any() else set()) | ({"int"} if not marked.all() else set())
+    return {"float"} | ({"int"} if not marked.all() else set())
 
 
 def column_kinds(column: pa.Array) -> set[str]:

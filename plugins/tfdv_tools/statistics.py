@@ -87,6 +87,51 @@ def statistics_of_files(
     return statistics_of_batch(batch, schema)
 
 
+#: Records decoded into one Arrow batch on the streamed path.
+STREAM_BATCH = 8192
+
+
+def statistics_streamed(
+    files: Iterable[str], schema: schema_pb2.Schema | None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics of TFRecord files with TFDV's in-memory generators, a batch of
+    ``STREAM_BATCH`` records at a time (memory: one batch and the generators' accumulators,
+    whatever the split's size).
+
+    The generators are the in-memory path's (``get_generators(in_memory=True)``: the same
+    combiners as Beam's ``GenerateStatistics``, top-k and uniques counted exactly as in its
+    combiner form), each batch added to one accumulator per generator, in file order, as Beam
+    adds its batches: counts, means, ranges and exact top-k equal Beam's, the quantile sketches
+    (histograms) within their error bound."""
+    load_tfdv()
+    from tensorflow_data_validation.statistics import stats_impl
+    from tfx_bsl.coders import example_coder
+
+    from beamline.tfrecord import read_tfrecords
+
+    options = stats_options(schema)
+    generators = stats_impl.get_generators(options, in_memory=True)
+    states = [g.create_accumulator() for g in generators]
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+
+    def add(records: list[bytes]) -> None:
+        batch = decoder.DecodeBatch(records)
+        for i, generator in enumerate(generators):
+            states[i] = generator.add_input(states[i], batch)
+
+    pending: list[bytes] = []
+    added = False
+    for file in files:
+        for record in read_tfrecords(file):
+            pending.append(record)
+            if len(pending) >= STREAM_BATCH:
+                add(pending)
+                pending, added = [], True
+    if pending or not added:
+        add(pending)  # an empty split still gets an (empty) dataset, as the in-memory path
+    return stats_impl.extract_statistics_output(states, generators)
+
+
 def _in_order(pool: Any, fn: Any, items: list[str], ahead: int) -> Iterator[Any]:
     """``fn`` of each item, run on ``pool`` with at most ``ahead`` results waiting, in order."""
     from collections import deque

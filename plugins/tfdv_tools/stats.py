@@ -52,6 +52,7 @@ from .statistics import (
     statistics_of_batch,
     statistics_of_dataframe,
     statistics_of_files,
+    statistics_streamed,
     stats_options,
     write_statistics,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "statistics_of_batch",
     "statistics_of_dataframe",
     "statistics_of_files",
+    "statistics_streamed",
     "statistics_with_beam",
     "stats_options",
     "validate",

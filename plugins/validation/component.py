@@ -58,6 +58,12 @@ class Tfdv(Validator):
         "splits use its Beam GenerateStatistics on the pipeline's runner",
         ge=0,
     )
+    streamed: bool = param(
+        True,
+        help="on the direct runner, compute the larger splits in this process a batch at a "
+        "time with TFDV's in-memory generators (bounded memory, no Beam pipeline); false: "
+        "Beam GenerateStatistics",
+    )
     fail_on: str | list[str] = param(
         "all",
         help="anomalies that stop the run: all, none, or a list of classes (schema, skew, "
@@ -208,7 +214,8 @@ class Tfdv(Validator):
         spec: dict[str, Any],
         schema: Any,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Statistics of each split: in memory for small splits, Beam for large ones."""
+        """Statistics of each split: in memory for small splits; for large ones streamed in
+        this process on the direct runner, else Beam."""
         from beamline_plugins.tfdv_tools import stats as S
 
         sizes = spec.get("splits", {})
@@ -217,7 +224,16 @@ class Tfdv(Validator):
         out_dir = ctx.output_dir / STATISTICS_DIR
         result: dict[str, Any] = {}
         paths: dict[str, str] = {}
-        if large:
+        runner = ctx.spec.runner
+        if large and self.streamed and runner.name == "direct" and not runner.options:
+            for split in large:
+                started = time.perf_counter()
+                ctx.progress(len(paths), len(names), f"statistics of {split} (streamed)")
+                result[split] = S.statistics_streamed(files[split], schema)
+                S.write_statistics(result[split], out_dir / f"{split}.pb")
+                paths[split] = "streamed"
+                ctx.log(f"streamed statistics of {split} took {time.perf_counter() - started:.1f}s")
+        if large and not any(paths.get(s) == "streamed" for s in large):
             started = time.perf_counter()
             ctx.log(f"statistics of {', '.join(large)} with Beam GenerateStatistics")
             beam_stats = S.statistics_with_beam(
@@ -226,7 +242,7 @@ class Tfdv(Validator):
             result.update(beam_stats)
             paths.update(dict.fromkeys(large, "beam"))
             ctx.log(f"Beam statistics took {time.perf_counter() - started:.1f}s")
-        for i, split in enumerate(s for s in names if s not in large):
+        for i, split in enumerate(s for s in names if s not in large and s not in paths):
             ctx.progress(i, len(names), f"statistics of {split}")
             stats = S.statistics_of_files(files[split], schema)
             S.write_statistics(stats, out_dir / f"{split}.pb")
