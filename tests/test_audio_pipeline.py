@@ -23,7 +23,7 @@ PER_CLASS = 10
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[beamline.Run, Path]:
-    """spoken_digits.yaml on 10 clips per digit and 3 epochs: every step of the pipeline."""
+    """spoken_digits.yaml on 10 clips per digit and 2 epochs: every step of the pipeline."""
     root = tmp_path_factory.mktemp("spoken_digits")
     shutil.copy(PIPELINE_FILE, root / PIPELINE_FILE.name)
     shutil.copy(PIPELINE_FILE.with_suffix(".schema.pbtxt"), root)
@@ -33,7 +33,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[beamline.Run, 
         for clip in sorted((DATA / str(digit)).glob("*.wav"))[:PER_CLASS]:
             shutil.copy(clip, dest / clip.name)
     overrides = {
-        "steps.train.epochs": 3,
+        "steps.train.epochs": 2,
         "steps.train.early_stopping": 0,
         "steps.evaluate.thresholds": {},
     }
