@@ -25,6 +25,32 @@ from data_paths import PROJECT_DIR, TESTS_DIR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: The longest test files (a minute or more each on 2 cores), longest first. They are collected
+#: before the others so that pytest-xdist, which hands out whole files (``dev.py test``), starts
+#: them early instead of ending the run on one of them while the other worker idles.
+LONG_FILES = (
+    "test_ready_pipelines.py",
+    "test_keras_resume.py",
+    "test_readme.py",
+    "test_bench.py",
+    "test_continuous.py",
+    "test_attributions.py",
+    "test_broker.py",
+    "test_tune_search.py",
+    "test_speech_pipeline.py",
+    "test_seq2seq_resume.py",
+    "test_text_pipeline.py",
+    "test_keras_strategies.py",
+    "test_wheel.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the files of ``LONG_FILES`` first; every file's tests stay together, in order."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 #: The libraries that must not be imported by a plugin's registration path or a listing command.
 HEAVY = ("tensorflow", "keras", "apache_beam", "tensorflow_data_validation")
 
