@@ -358,6 +358,16 @@ def test_the_batched_window_encoder_and_hash_give_the_per_record_bytes_and_diges
     assert (tmp_path / "a.gz").read_bytes() == (tmp_path / "b.gz").read_bytes()
     (changed,), _, _ = apply_in_bulk(([framed[0]], [], 1), [("t", lambda r: r, {})])
     assert FRAMED_KEY not in changed  # a transform drops it
+    # A window's summary a column at a time: the record loop's (an iterator takes that one)
+    from beamline.windows import summarize
+
+    rows = [{"a": 1, "b": None, "label": "x"}, {"b": 2.5, "a": True, "label": "y"}]
+    for window in ([*framed[:1], framed[2]], rows, rows[::-1], [{"a": b"\xff", "label": b"\xff"}]):
+        for label in ("label", None, "a"):
+            assert summarize(window, label) == summarize(iter(window), label)
+            assert list(summarize(window, label)["features"]) == list(
+                summarize(iter(window), label)["features"]
+            )
 
 
 def test_the_reader_connection_parses_new_entries_as_redis_py_does_in_any_chunking(server):
