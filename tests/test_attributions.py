@@ -143,7 +143,8 @@ def test_token_attributions_pass_deletion_and_completeness_on_sentiment() -> Non
 def test_pipeline_explain_writes_heatmaps_highlighted_text_and_json(tmp_path) -> None:
     from insight_support import digits_run, runs_dir, sentiment_run
 
-    image = tmp_path / "digit.png"
+    image = tmp_path / ("folder_" * 12) / "digit.png"  # a long path: the output keeps its name
+    image.parent.mkdir()
     image.write_bytes(_test_inputs(digits_run(), "image", 1)[0])
     command = [sys.executable, "-m", "beamline", "explain", "--runs-dir", str(runs_dir())]
     out = subprocess.run(

@@ -84,7 +84,10 @@ def explain_inputs(
         explained = explainer.explain(data, index, method, steps)
         entry = {"input": name, **describe(explained, explainer.classes)}
         if out is not None:
-            stem = f"{number:03d}_{_safe(Path(name).stem if len(name) < 80 else name[:40])}"
+            # A file is named by its own name, however long its folder's path; a long --text
+            # string by its start.
+            short = len(Path(name).name) < 80
+            stem = f"{number:03d}_{_safe(Path(name).stem if short else name[:40])}"
             title = f"{Path(name).name[:60]}: {entry['target']} ({entry['score']:.3f}), {method}"
             entry["file"] = str(write_explanation(explained, out, stem, title))
         results.append(entry)
