@@ -83,14 +83,12 @@ class ColumnBatch:
 
     def records(self) -> list[dict[str, Any]]:
         """The same rows as records (the record path's fallback)."""
-        names = list(self.columns)
-        values = [self.columns[name].to_pylist() for name in names]
-        out = []
-        for source, row in zip(self.sources, zip(*values, strict=True) if names else
-                               ((),) * len(self.sources), strict=True):  # fmt: skip
-            record = dict(zip(names, row, strict=True))
+        out: list[dict[str, Any]] = [{} for _ in self.sources]
+        for name, column in self.columns.items():
+            for record, value in zip(out, column.to_pylist(), strict=True):
+                record[name] = value
+        for record, source in zip(out, self.sources, strict=True):
             record[SOURCE_KEY] = source
-            out.append(record)
         return out
 
     def take(self, rows: np.ndarray) -> ColumnBatch:
