@@ -49,7 +49,7 @@ def test_reduced_pipeline_runs_every_step_and_counts_add_up(digits_run) -> None:
     assert counts["read"] == 10 * PER_CLASS == counts["written"] + counts["rejected"]
     assert json.loads(run.artifact("validate").file("validation.json").read_text())
     info = json.loads(run.artifact("train").file("model.json").read_text())
-    assert info["inputs"]["audio"]["shape"] == [98, 40, 1]  # 1 s at 8 kHz, 10 ms hop, 40 mels
+    assert info["inputs"]["audio"]["shape"] == [98, 64, 1]  # 1 s at 8 kHz, 10 ms hop, 64 mels
     assert info["inputs"]["audio"]["preprocessing"]["sample_rate"] == 8000
     export = json.loads(run.artifact("export").file("export.json").read_text())
     assert export["inputs"] == {"audio": "audio"} and export["classes"] == info["classes"]
