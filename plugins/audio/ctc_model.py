@@ -98,7 +98,10 @@ class CtcSpeech(Model):
     ``conv_strides``: 2 halves the frame rate), layer normalisation and ReLU. Then
     ``rnn_layers`` recurrent layers of ``rnn_units`` per direction (``encoder: rnn``) or
     ``transformer_layers`` self-attention blocks (``encoder: transformer``: sinusoidal
-    positions, ``heads`` heads, a feed-forward of ``ff_units``). Padding is masked throughout."""
+    positions, ``heads`` heads, a feed-forward of ``ff_units``). Padding is masked throughout.
+    ``blank_bias`` starts the blank's logit above the tokens' (3: the blank ~2/3 probable per
+    step among 10 tokens), where CTC goes within its first steps anyway; from zero bias it gets
+    there through large gradients that left some seeds on the all-blank plateau for longer."""
 
     name = "ctc_speech"
     conv_filters: list[int] = param([64, 64], help="filters of each convolution", ge=1)
@@ -114,6 +117,9 @@ class CtcSpeech(Model):
     ff_units: int = param(128, help="feed-forward width (encoder: transformer)", ge=1)
     dropout: float = param(
         0.1, help="dropout after the convolutions and in the encoder", ge=0, lt=1
+    )
+    blank_bias: float = param(
+        0.0, help="initial bias of the blank logit (0: Keras' zeros, as the other classes)"
     )
 
     def check(self) -> None:
@@ -162,7 +168,10 @@ class CtcSpeech(Model):
                 x = rnn(x, mask=mask)
         else:
             x = _transformer(x, mask, self, layers)
-        logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+        head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+        logits = head(x)
+        if self.blank_bias:  # set, not an initializer: the saved config stays Keras' own
+            head.bias.assign([0.0] * (num_classes - 1) + [self.blank_bias])
         return keras.Model(
             {name: spec, name + "_frames": frames_in},
             {"logits": logits, "frames": frames},
