@@ -331,7 +331,7 @@ def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting:
             first = None
         else:
             train = run_epoch(fitting.train_step, data.train(epoch), task=data.task)
-        record = _epoch_record(epoch, train, data, fitting)
+        record = _epoch_record(epoch, train, data, fitting, trainer.steps_per_execution)
         record["seconds"] = round(time.perf_counter() - began, 3)
         state["history"].append(record)
         write_summaries(writers, record)
@@ -344,8 +344,11 @@ def _fit_epochs(trainer: KerasTrainer, ctx: StepContext, data: FitData, fitting:
     return False
 
 
-def _epoch_record(epoch: int, train: Any, data: FitData, fitting: _Fitting) -> dict[str, Any]:
-    """One epoch's metrics: training, learning rate, and the eval split's."""
+def _epoch_record(
+    epoch: int, train: Any, data: FitData, fitting: _Fitting, per_call: int = 1
+) -> dict[str, Any]:
+    """One epoch's metrics: training, learning rate, and the eval split's (``per_call`` eval
+    steps per graph call)."""
     import tensorflow as tf
 
     from beamline_plugins.training.loop import run_epoch
@@ -353,7 +356,7 @@ def _epoch_record(epoch: int, train: Any, data: FitData, fitting: _Fitting) -> d
     record: dict[str, Any] = {"epoch": epoch, **epoch_metrics(train, data.task)}
     record["learning_rate"] = float(tf.convert_to_tensor(fitting.optimizer.learning_rate).numpy())
     if data.eval is not None:
-        evaluated = run_epoch(fitting.eval_step, data.eval, task=data.task)
+        evaluated = run_epoch(fitting.eval_step, data.eval, task=data.task, per_call=per_call)
         record.update({f"val_{k}": v for k, v in epoch_metrics(evaluated, data.task).items()})
     return record
 

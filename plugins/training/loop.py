@@ -202,8 +202,32 @@ def make_steps(
 
         return steps
 
+    def to_the_end(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+        # A finite pass (evaluation) in graph calls of up to n steps: each step's reduced sums
+        # come back as one row, so the caller adds them one by one as it adds single steps'
+        # (the same figures), and a short result marks the end of the data.
+        width = len(SUMS[task])
+
+        @tf.function(reduce_retracing=True)
+        def steps(iterator: Any, n: Any) -> Any:
+            rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[width])
+            done = tf.constant(0)
+            for _ in tf.range(n):
+                batch = iterator.get_next_as_optional()
+                if not batch.has_value():
+                    break
+                value = batch.get_value()
+                out = strategy.run(fn, args=(value[0], value[1]))
+                sums = [tf.cast(strategy.reduce("SUM", v, axis=None), tf.float32) for v in out]
+                rows = rows.write(done, tf.stack(sums))
+                done += 1
+            return rows.stack()
+
+        return steps
+
     train_step, eval_step = reduced(replica_train), reduced(replica_eval)
     train_step.repeated = repeated(replica_train)  # type: ignore[attr-defined]
+    eval_step.to_the_end = to_the_end(replica_eval)  # type: ignore[attr-defined]
     return train_step, eval_step
 
 
@@ -277,8 +301,21 @@ def run_epoch(
     ``steps`` batches: the input pipeline then keeps prefetching across epochs instead of
     refilling its shuffle buffer while training waits. There, ``per_call`` > 1 runs that many
     steps per graph call (a train step of ``make_steps``); the result is the same as one by
-    one. ``first``, a batch already taken from ``batches`` (``Primer``), is the epoch's first."""
+    one. Without ``steps`` (one pass over a finite dataset), ``per_call`` > 1 runs an eval step
+    of ``make_steps`` that many batches per graph call, with the same sums as one by one.
+    ``first``, a batch already taken from ``batches`` (``Primer``), is the epoch's first."""
     metrics = EpochMetrics(SUMS[task])
+    to_the_end = getattr(step, "to_the_end", None)
+    if steps is None and per_call > 1 and to_the_end is not None:
+        import tensorflow as tf
+
+        iterator, count = iter(batches), tf.constant(per_call)
+        while True:
+            rows = to_the_end(iterator, count).numpy()
+            for values in rows:
+                metrics.add(values)
+            if len(rows) < per_call:
+                return metrics
     if first is not None and steps is not None:
         metrics.add(getattr(step, "traced", step)(first))
         steps -= 1
