@@ -126,7 +126,9 @@ class KerasTrainer(Trainer):
         "must be set for every random op after it)",
     )
     steps_per_execution: int = param(
-        16, help="training steps per graph call (as Keras'; 1: one call per batch)", ge=1
+        16,
+        help="steps per graph call, training and evaluation (as Keras'; 1: one call per batch)",
+        ge=1,
     )
     warm_start: dict[str, Input[TrainedModel, ExportedModel] | str | bool | list[str]] = param(
         {},
