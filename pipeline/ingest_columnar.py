@@ -50,7 +50,7 @@ from .feature_stats import (
     label_text,
     record_kinds,
 )
-from .records import SOURCE_KEY, Reject, content_hash, natural_key, record_source, rejected
+from .records import SOURCE_KEY, Reject, natural_key, record_source, rejected
 from .shards import SHARD_SUFFIX, encode_record, shard_name, shard_of
 from .splits import predefined_split, split_key, split_of
 from .stream_batches import RecordFunction, apply_in_bulk
@@ -311,20 +311,11 @@ class ColumnSpiller:
         """Spill records one at a time (what a batch could not do as columns)."""
         for record in records:
             where = record_source(record)
-            if self.split.from_feature:
-                named = predefined_split(record, self.split.from_feature)
-                if isinstance(named, str):
-                    bad.append(rejected(where, "split", named))
-                    continue
-                split, record = named
-                digest = content_hash(record)
-            else:
-                digest = content_hash(record)
-                key = split_key(record, digest, self.split)
-                if isinstance(key, str):
-                    bad.append(rejected(where, "split", key))
-                    continue
-                split = split_of(key, self.shares, self.split.salt)
+            placed = stages.place_record(record, self.split, self.shares)
+            if isinstance(placed, dict):
+                bad.append(placed)
+                continue
+            split, record, digest = placed
             mine: dict[str, set[str]] = {}
             record_kinds(record, mine, f"{where}: ")
             schema = {"features": {n: {"dtype": self._dtype(n, k)} for n, k in mine.items()}}

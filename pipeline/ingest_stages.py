@@ -67,6 +67,25 @@ def bucket_of(digest: str) -> int:
     return (int(digest[:8], 16) * BUCKETS) >> 32
 
 
+def place_record(
+    record: dict[str, Any], split: Split, shares: list[tuple[str, float]]
+) -> tuple[str, dict[str, Any], str] | dict[str, str]:
+    """``(split name, record, content hash)`` of one record (the record without the feature
+    that named its split, if one did), or the rejected-record entry when its split key or
+    named split is missing or unknown."""
+    if split.from_feature:
+        named = predefined_split(record, split.from_feature)
+        if isinstance(named, str):
+            return rejected(record_source(record), "split", named)
+        name, record = named
+        return name, record, content_hash(record)
+    digest = content_hash(record)
+    key = split_key(record, digest, split)
+    if isinstance(key, str):
+        return rejected(record_source(record), "split", key)
+    return split_of(key, shares, split.salt), record, digest
+
+
 class Spiller:
     """Hash, split and spill records to run files, and gather the report of what it spilled
     (plain Python: the ``SpillRecords`` DoFn runs one per bundle, the in-process path one per
@@ -81,18 +100,10 @@ class Spiller:
 
     def add(self, record: dict[str, Any]) -> dict[str, str] | None:
         """Spill one record; return the rejected-record entry when its split key is missing."""
-        if self.split.from_feature:
-            named = predefined_split(record, self.split.from_feature)
-            if isinstance(named, str):
-                return rejected(record_source(record), "split", named)
-            split, record = named
-            digest = content_hash(record)
-        else:
-            digest = content_hash(record)
-            key = split_key(record, digest, self.split)
-            if isinstance(key, str):
-                return rejected(record_source(record), "split", key)
-            split = split_of(key, self.shares, self.split.salt)
+        placed = place_record(record, self.split, self.shares)
+        if isinstance(placed, dict):
+            return placed
+        split, record, digest = placed
         record_kinds(record, self.kinds, f"{record_source(record)}: ")
         blob = pickle.dumps((digest, split, record), protocol=pickle.HIGHEST_PROTOCOL)
         size = self.sizes.get(split)
