@@ -46,7 +46,10 @@ LONG_FILES = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Collect the files of ``LONG_FILES`` first; every file's tests stay together, in order."""
+    """Under pytest-xdist, collect the files of ``LONG_FILES`` first (every file's tests stay
+    together, in order); a serial run keeps the files in their usual order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
     rank = {name: i for i, name in enumerate(LONG_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
