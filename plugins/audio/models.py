@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from beamline import Model, ModelInputs, param
 from beamline.errors import PipelineError
-from beamline_plugins.training.layers import TRAIN_LOGITS, class_scores, regularizer
+from beamline_plugins.training.layers import TRAIN_LOGITS, regularizer
 
 
 def _audio_input(inputs: dict[str, dict[str, Any]], model: str) -> tuple[str, list[int]]:
@@ -112,52 +112,19 @@ class AudioCnn(Model):
 
     def _tower(self, x: Any, frames: int, bins: int, num_classes: int, name: str) -> Any:
         """Convolution blocks, dense layers and a softmax named ``name`` over ``x``."""
-        import keras
-
-        reg = regularizer(self.l2)
-        if self.mode == "conv1d":
-            x = keras.layers.Reshape((frames, bins))(x)
-            conv, pool, pool_global = (
-                keras.layers.Conv1D,
-                keras.layers.MaxPooling1D,
-                keras.layers.GlobalAveragePooling1D,
-            )
-            sizes = [frames]
-        else:
-            conv, pool, pool_global = (
-                keras.layers.Conv2D,
-                keras.layers.MaxPooling2D,
-                keras.layers.GlobalAveragePooling2D,
-            )
-            sizes = [frames, bins]
-        for filters in self.filters:
-            x = conv(
-                filters,
-                self.kernel_size,
-                padding="same",
-                use_bias=not self.batch_norm,
-                kernel_regularizer=reg,
-            )(x)
-            if self.batch_norm:
-                x = keras.layers.BatchNormalization()(x)
-            x = keras.layers.Activation("relu")(x)
-            if min(sizes) >= 2:
-                x = pool(2, padding="same")(x)
-                sizes = [-(-size // 2) for size in sizes]
-        x = keras.layers.Flatten()(x) if self.head == "flatten" else pool_global()(x)
-        for units in self.dense_units:
-            if self.dropout > 0:
-                x = keras.layers.Dropout(self.dropout)(x)
-            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
-        if self.dropout > 0:
-            x = keras.layers.Dropout(self.dropout)(x)
-        return class_scores(x, num_classes, self.l2, name)
+        return _apply(self._tower_layers(frames, bins, num_classes, name=name), x)
 
     def _tower_layers(
-        self, frames: int, bins: int, num_classes: int, logits: bool = False
+        self,
+        frames: int,
+        bins: int,
+        num_classes: int,
+        logits: bool = False,
+        name: str | None = None,
     ) -> list[Any]:
-        """The layers of ``_tower`` in order, created once so that several inputs share them
-        (the final Dense gives float32 logits when ``logits``)."""
+        """A tower's layers in order (convolution blocks, dense layers, then a float32 softmax
+        named ``name``, or float32 logits when ``logits``), created once so that several inputs
+        can share them."""
         import keras
 
         reg = regularizer(self.l2)
@@ -206,6 +173,7 @@ class AudioCnn(Model):
                 activation=None if logits else "softmax",
                 kernel_regularizer=reg,
                 dtype="float32",
+                name=name,
             )
         )
         return layers
